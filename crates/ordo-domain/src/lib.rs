@@ -1,0 +1,14 @@
+//! Ordo's pure domain: master data, the inventory unit ledger and available-to-sell.
+//!
+//! Nothing here does I/O, reads a clock or iterates a hash map in an order that matters. The
+//! engine hands [`State::decide`] a command and `now`; it gets back the events to journal or a
+//! typed rejection, and [`State::apply`] folds events into state, both live and on replay.
+
+pub mod availability;
+pub mod catalog;
+pub mod csv_import;
+pub mod inventory;
+mod state;
+
+pub use availability::{AtsExplanation, AvailabilityChanged};
+pub use state::{Command, Event, Rejection, State, StockRow};

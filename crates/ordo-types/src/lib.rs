@@ -1,0 +1,325 @@
+//! Ordo's vocabulary: validated identifiers, quantities, dates and timestamps shared by every crate.
+//!
+//! Everything here is parsed once at the edge (`FromStr` / `new`) and trusted afterwards, so the
+//! domain never re-checks a SKU's shape or a date's format.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a raw value could not become one of the vocabulary types.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("{what} must not be empty")]
+    Empty { what: &'static str },
+    #[error("{what} is longer than {max} characters: {value:?}")]
+    TooLong {
+        what: &'static str,
+        max: usize,
+        value: String,
+    },
+    #[error("{what} {value:?} contains {found:?}; {allowed}")]
+    BadCharacter {
+        what: &'static str,
+        value: String,
+        found: char,
+        allowed: &'static str,
+    },
+    #[error("{what} {value:?} is not valid: {reason}")]
+    Invalid {
+        what: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+fn check_text(what: &'static str, value: &str, max: usize) -> Result<(), ParseError> {
+    if value.trim().is_empty() {
+        return Err(ParseError::Empty { what });
+    }
+    if value.chars().count() > max {
+        return Err(ParseError::TooLong {
+            what,
+            max,
+            value: value.to_owned(),
+        });
+    }
+    if value.trim() != value {
+        return Err(ParseError::Invalid {
+            what,
+            value: value.to_owned(),
+            reason: "leading or trailing whitespace",
+        });
+    }
+    if let Some(found) = value.chars().find(|c| c.is_control()) {
+        return Err(ParseError::BadCharacter {
+            what,
+            value: value.to_owned(),
+            found,
+            allowed: "control characters are not allowed",
+        });
+    }
+    Ok(())
+}
+
+/// A stock-keeping unit code, as the retailer spells it (case-sensitive, 1–64 characters).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sku(String);
+
+impl Sku {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn new(value: impl Into<String>) -> Result<Self, ParseError> {
+        let value = value.into();
+        check_text("SKU", &value, Self::MAX_LEN)?;
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A short code naming a location, channel, legal entity, SKU class or reference
+/// (`[A-Za-z0-9._-]`, 1–64 characters) so it is safe in CLI flags, file names and URLs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Code(String);
+
+impl Code {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn new(value: impl Into<String>) -> Result<Self, ParseError> {
+        let value = value.into();
+        check_text("code", &value, Self::MAX_LEN)?;
+        if let Some(found) = value
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        {
+            return Err(ParseError::BadCharacter {
+                what: "code",
+                value,
+                found,
+                allowed: "only letters, digits, '.', '_' and '-' are allowed",
+            });
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+macro_rules! text_newtype_impls {
+    ($($t:ident),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl FromStr for $t {
+            type Err = ParseError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+        impl TryFrom<String> for $t {
+            type Error = ParseError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::new(s)
+            }
+        }
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.0
+            }
+        }
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    )*};
+}
+text_newtype_impls!(Sku, Code);
+
+/// Codes of the different things a code can name; aliases keep signatures readable.
+pub type LocationCode = Code;
+pub type ChannelCode = Code;
+pub type LegalEntityCode = Code;
+pub type SkuClass = Code;
+/// A caller-chosen reference: a reservation, transfer or purchase-order expectation id.
+pub type Reference = Code;
+
+/// An ISO 4217 currency code (three upper-case letters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CurrencyCode([u8; 3]);
+
+impl CurrencyCode {
+    pub fn new(value: &str) -> Result<Self, ParseError> {
+        let bytes = value.as_bytes();
+        if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_uppercase) {
+            return Err(ParseError::Invalid {
+                what: "currency",
+                value: value.to_owned(),
+                reason: "expected an ISO 4217 code of three upper-case letters, e.g. USD",
+            });
+        }
+        Ok(Self([bytes[0], bytes[1], bytes[2]]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("validated ASCII")
+    }
+}
+
+impl fmt::Display for CurrencyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl FromStr for CurrencyCode {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+impl TryFrom<String> for CurrencyCode {
+    type Error = ParseError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::new(&s)
+    }
+}
+impl From<CurrencyCode> for String {
+    fn from(v: CurrencyCode) -> String {
+        v.as_str().to_owned()
+    }
+}
+
+/// A point in time, in milliseconds since the Unix epoch (UTC). The domain never reads a clock:
+/// the engine stamps each batch with one `Timestamp` from its injected clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn from_millis(ms: i64) -> Self {
+        Self(ms)
+    }
+
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// The calendar date (UTC) this instant falls on.
+    pub fn date(self) -> Date {
+        Date(self.0.div_euclid(86_400_000) as i32)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match chrono::DateTime::from_timestamp_millis(self.0) {
+            Some(t) => write!(f, "{}", t.format("%Y-%m-%dT%H:%M:%S%.3fZ")),
+            None => write!(f, "{}ms", self.0),
+        }
+    }
+}
+
+/// A calendar date, stored as days since 1970-01-01; written `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Date(pub i32);
+
+impl Date {
+    pub fn days_since_epoch(self) -> i32 {
+        self.0
+    }
+
+    pub fn add_days(self, days: i32) -> Date {
+        Date(self.0 + days)
+    }
+}
+
+impl FromStr for Date {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let d =
+            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ParseError::Invalid {
+                what: "date",
+                value: s.to_owned(),
+                reason: "expected YYYY-MM-DD",
+            })?;
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid epoch");
+        Ok(Date((d - epoch).num_days() as i32))
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid epoch");
+        match epoch.checked_add_signed(chrono::TimeDelta::days(i64::from(self.0))) {
+            Some(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+            None => write!(f, "day {}", self.0),
+        }
+    }
+}
+
+/// A count of whole base units (eaches). Signed so that deltas and outside accounts, which
+/// legitimately go negative, share the type; physical buckets are kept ≥ 0 by the ledger.
+pub type Units = i64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sku_rejects_empty_control_and_padding() {
+        assert!(matches!(Sku::new(""), Err(ParseError::Empty { .. })));
+        assert!(matches!(Sku::new(" A"), Err(ParseError::Invalid { .. })));
+        assert!(matches!(
+            Sku::new("A\tB"),
+            Err(ParseError::BadCharacter { .. })
+        ));
+        assert!(matches!(
+            Sku::new("X".repeat(65)),
+            Err(ParseError::TooLong { .. })
+        ));
+        assert_eq!(Sku::new("TEE-BLK M").unwrap().as_str(), "TEE-BLK M");
+    }
+
+    #[test]
+    fn code_allows_only_safe_characters() {
+        assert!(Code::new("WH-EAST_1.a").is_ok());
+        let err = Code::new("WH EAST").unwrap_err();
+        assert!(err.to_string().contains("' '"), "{err}");
+    }
+
+    #[test]
+    fn currency_is_three_upper_case_letters() {
+        assert_eq!(CurrencyCode::new("EUR").unwrap().as_str(), "EUR");
+        assert!(CurrencyCode::new("eur").is_err());
+        assert!(CurrencyCode::new("EURO").is_err());
+    }
+
+    #[test]
+    fn dates_round_trip_and_timestamps_fall_on_dates() {
+        let d: Date = "2026-11-26".parse().unwrap();
+        assert_eq!(d.to_string(), "2026-11-26");
+        assert_eq!(d.add_days(7).to_string(), "2026-12-03");
+        assert!("2026-13-01".parse::<Date>().is_err());
+        let ts = Timestamp::from_millis(i64::from(d.0) * 86_400_000 + 3_600_000);
+        assert_eq!(ts.date(), d);
+        assert_eq!(ts.to_string(), "2026-11-26T01:00:00.000Z");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn date_display_parses_back(days in -100_000i32..100_000) {
+            let d = Date(days);
+            proptest::prop_assert_eq!(d.to_string().parse::<Date>().unwrap(), d);
+        }
+    }
+}
