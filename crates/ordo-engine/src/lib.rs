@@ -1,1 +1,380 @@
-//! placeholder
+//! The single-writer engine: one owner of the authoritative [`State`], taking commands in
+//! batches, appending the batch's events and projections to the store in ONE transaction, and
+//! acknowledging only after that commit (group commit).
+//!
+//! The engine also defines the ports it needs — [`Store`] (journal + projections + snapshots)
+//! and [`Clock`] — so the domain stays free of I/O and time, and so SQLite and PostgreSQL are
+//! two implementations of one contract.
+
+mod codec;
+mod handle;
+mod store;
+
+use std::time::Instant;
+
+use ordo_domain::{AvailabilityChanged, Command, Event, Rejection, State, StockRow};
+use ordo_types::Timestamp;
+
+pub use codec::{decode_event, encode_event};
+pub use handle::{EngineHandle, Submission};
+pub use store::{CommitBatch, JournalRecord, Store, StoreError};
+
+/// Where the engine gets `now`. Injected so tests and replays are deterministic.
+pub trait Clock: Send {
+    fn now(&self) -> Timestamp;
+}
+
+/// Wall-clock time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Timestamp::from_millis(ms)
+    }
+}
+
+/// A clock that stays where it is put (tests, simulation).
+#[derive(Debug, Clone, Default)]
+pub struct FixedClock(pub std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl FixedClock {
+    pub fn at(ts: Timestamp) -> Self {
+        Self(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(
+            ts.millis(),
+        )))
+    }
+
+    pub fn set(&self, ts: Timestamp) {
+        self.0
+            .store(ts.millis(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+/// One unit of work for a batch: a single command, or a group applied all-or-nothing
+/// (a CSV file, a multi-line order).
+#[derive(Debug, Clone)]
+pub enum Request {
+    One(Command),
+    Group(Vec<Command>),
+}
+
+/// Why a request was not applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Rejected(Rejection),
+    /// Command `index` (0-based) of a group was rejected; nothing of the group was applied.
+    #[error("command {} of the group was rejected: {rejection}", index + 1)]
+    RejectedInGroup { index: usize, rejection: Rejection },
+    #[error("the batch could not be committed: {0}")]
+    Store(StoreError),
+}
+
+/// Journal sequence numbers of the events one request produced.
+pub type Sequences = Vec<u64>;
+
+/// What a committed batch did.
+#[derive(Debug, Default)]
+pub struct BatchOutcome {
+    pub results: Vec<Result<Sequences, CommandError>>,
+    pub availability: Vec<AvailabilityChanged>,
+    /// Events another writer had appended and this engine caught up on before deciding.
+    pub caught_up: u64,
+    pub commit_attempts: u32,
+}
+
+/// How the engine's state was rebuilt on open.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StartupReport {
+    pub snapshot_seq: Option<u64>,
+    pub replayed: u64,
+    pub millis: u128,
+}
+
+pub struct Engine<S: Store> {
+    state: State,
+    store: S,
+    clock: Box<dyn Clock>,
+    startup: StartupReport,
+}
+
+const MAX_COMMIT_ATTEMPTS: u32 = 5;
+
+impl<S: Store> Engine<S> {
+    /// Opens the engine: loads the newest snapshot if any, replays the journal after it,
+    /// and recomputes availability.
+    pub fn open(mut store: S, clock: Box<dyn Clock>) -> Result<Self, StoreError> {
+        let started = Instant::now();
+        let (state, snapshot_seq) = Self::load(&mut store, true)?;
+        let replayed = state.last_seq() - snapshot_seq.unwrap_or(0);
+        let mut engine = Self {
+            state,
+            store,
+            clock,
+            startup: StartupReport::default(),
+        };
+        engine.finish_rebuild();
+        engine.startup = StartupReport {
+            snapshot_seq,
+            replayed,
+            millis: started.elapsed().as_millis(),
+        };
+        Ok(engine)
+    }
+
+    fn load(store: &mut S, use_snapshot: bool) -> Result<(State, Option<u64>), StoreError> {
+        let mut state = State::new();
+        let mut snapshot_seq = None;
+        if use_snapshot && let Some((seq, bytes)) = store.load_snapshot()? {
+            state = postcard::from_bytes(&bytes).map_err(|e| {
+                StoreError::Corrupt(format!("snapshot at {seq} does not decode: {e}"))
+            })?;
+            assert_eq!(
+                state.last_seq(),
+                seq,
+                "snapshot stored under the wrong sequence"
+            );
+            snapshot_seq = Some(seq);
+        }
+        replay_into(store, &mut state)?;
+        Ok((state, snapshot_seq))
+    }
+
+    fn finish_rebuild(&mut self) {
+        let now = self.clock.now();
+        self.state.mark_all_dirty();
+        self.state.refresh_availability(now);
+        self.state.clear_dirty();
+    }
+
+    /// Rebuilds the state from the journal alone (no snapshot), as `ordo verify` does.
+    pub fn replay_from_scratch(&mut self) -> Result<State, StoreError> {
+        let (mut state, _) = Self::load(&mut self.store, false)?;
+        state.mark_all_dirty();
+        state.refresh_availability(self.clock.now());
+        state.clear_dirty();
+        Ok(state)
+    }
+
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    pub fn startup(&self) -> StartupReport {
+        self.startup
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Submits one command as its own batch.
+    pub fn execute_one(&mut self, command: Command) -> Result<Sequences, CommandError> {
+        self.execute(vec![Request::One(command)])
+            .results
+            .pop()
+            .expect("one result per request")
+    }
+
+    /// Applies a batch of requests and commits it in one transaction. Each request succeeds or
+    /// is rejected on its own; a rejected request changes nothing.
+    pub fn execute(&mut self, requests: Vec<Request>) -> BatchOutcome {
+        let mut attempts = 0;
+        let mut caught_up = 0;
+        loop {
+            attempts += 1;
+            let head = match self.store.begin() {
+                Ok(h) => h,
+                Err(e) => return Self::failed(&requests, e, attempts),
+            };
+            if head != self.state.last_seq() {
+                // Another writer appended: catch up inside our write lock before deciding.
+                match self.catch_up(head) {
+                    Ok(n) => caught_up += n,
+                    Err(e) => {
+                        self.store.rollback();
+                        return Self::failed(&requests, e, attempts);
+                    }
+                }
+            }
+            let now = self.clock.now();
+            let first_seq = self.state.last_seq() + 1;
+            let (results, records) = self.decide_batch(&requests, now);
+            let availability = self.state.refresh_availability(now);
+            let stock = self.state.take_dirty_stock();
+            let batch = CommitBatch {
+                first_seq,
+                records: &records,
+                stock: &stock,
+                availability: &availability,
+                now,
+            };
+            match self.store.commit(&batch) {
+                Ok(()) => {
+                    return BatchOutcome {
+                        results,
+                        availability,
+                        caught_up,
+                        commit_attempts: attempts,
+                    };
+                }
+                Err(e) => {
+                    self.store.rollback();
+                    // Memory holds events the database refused: rebuild before anything else.
+                    if let Err(reload) = self.reload() {
+                        return Self::failed(&requests, reload, attempts);
+                    }
+                    if !(matches!(e, StoreError::Conflict { .. }) && attempts < MAX_COMMIT_ATTEMPTS)
+                    {
+                        return Self::failed(&requests, e, attempts);
+                    }
+                }
+            }
+        }
+    }
+
+    fn failed(requests: &[Request], e: StoreError, attempts: u32) -> BatchOutcome {
+        BatchOutcome {
+            results: requests
+                .iter()
+                .map(|_| Err(CommandError::Store(e.clone())))
+                .collect(),
+            commit_attempts: attempts,
+            ..Default::default()
+        }
+    }
+
+    fn decide_batch(
+        &mut self,
+        requests: &[Request],
+        now: Timestamp,
+    ) -> (Vec<Result<Sequences, CommandError>>, Vec<JournalRecord>) {
+        let mut records = Vec::new();
+        let mut results = Vec::with_capacity(requests.len());
+        for request in requests {
+            match request {
+                Request::One(command) => match self.state.decide(command, now) {
+                    Ok(event) => results.push(Ok(vec![self.append(event, now, &mut records)])),
+                    Err(r) => results.push(Err(CommandError::Rejected(r))),
+                },
+                Request::Group(commands) => {
+                    // A group is all-or-nothing: keep the state from before it to restore.
+                    let before = (commands.len() > 1).then(|| self.state.clone());
+                    let mark = records.len();
+                    let mut seqs = Vec::with_capacity(commands.len());
+                    let mut failure = None;
+                    for (index, command) in commands.iter().enumerate() {
+                        match self.state.decide(command, now) {
+                            Ok(event) => seqs.push(self.append(event, now, &mut records)),
+                            Err(rejection) => {
+                                failure = Some(CommandError::RejectedInGroup { index, rejection });
+                                break;
+                            }
+                        }
+                    }
+                    match failure {
+                        None => results.push(Ok(seqs)),
+                        Some(e) => {
+                            records.truncate(mark);
+                            if let Some(before) = before {
+                                self.state = before;
+                            }
+                            results.push(Err(e));
+                        }
+                    }
+                }
+            }
+        }
+        (results, records)
+    }
+
+    fn append(&mut self, event: Event, now: Timestamp, records: &mut Vec<JournalRecord>) -> u64 {
+        let seq = self.state.last_seq() + 1;
+        self.state.apply(seq, &event);
+        records.push(JournalRecord::new(seq, now, &event));
+        seq
+    }
+
+    fn catch_up(&mut self, head: u64) -> Result<u64, StoreError> {
+        if head < self.state.last_seq() {
+            return Err(StoreError::Corrupt(format!(
+                "the journal ends at {head} but this engine has applied up to {}",
+                self.state.last_seq()
+            )));
+        }
+        let before = self.state.last_seq();
+        replay_into(&mut self.store, &mut self.state)?;
+        // The other writer already projected its own events; only our cache needs them.
+        self.state.refresh_availability(self.clock.now());
+        self.state.take_dirty_stock();
+        Ok(self.state.last_seq() - before)
+    }
+
+    /// Discards in-memory state and rebuilds it from the store.
+    pub fn reload(&mut self) -> Result<(), StoreError> {
+        let (state, _) = Self::load(&mut self.store, true)?;
+        self.state = state;
+        self.finish_rebuild();
+        Ok(())
+    }
+
+    /// Writes a snapshot of the current state so the next start replays only what follows.
+    pub fn snapshot(&mut self) -> Result<u64, StoreError> {
+        let bytes =
+            postcard::to_stdvec(&self.state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let seq = self.state.last_seq();
+        self.store.save_snapshot(seq, &bytes)?;
+        Ok(seq)
+    }
+}
+
+/// Applies every journal record after `state.last_seq()`.
+fn replay_into<S: Store + ?Sized>(store: &mut S, state: &mut State) -> Result<(), StoreError> {
+    let mut failure = None;
+    store.replay(state.last_seq(), &mut |seq, payload| {
+        if failure.is_some() {
+            return;
+        }
+        match decode_event(payload) {
+            Ok(event) => {
+                if seq != state.last_seq() + 1 {
+                    failure = Some(StoreError::Corrupt(format!(
+                        "journal gap: expected {}, found {seq}",
+                        state.last_seq() + 1
+                    )));
+                    return;
+                }
+                state.apply(seq, &event);
+            }
+            Err(e) => {
+                failure = Some(StoreError::Corrupt(format!(
+                    "journal record {seq} does not decode: {e}"
+                )))
+            }
+        }
+    })?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The stock rows of a state, for comparing against a store's projection.
+pub fn stock_projection(state: &State) -> Vec<StockRow> {
+    state.stock_rows()
+}

@@ -1,0 +1,91 @@
+//! The storage port. A store keeps the journal (append-only, one row per event, keyed by a
+//! unique sequence), the projections written with each batch, and snapshots.
+//!
+//! Contract every implementation honours (checked by the conformance suite in the `ordo` crate):
+//! `begin` takes the database's write lock and reports the journal head; `commit` appends the
+//! batch at exactly `first_seq` (a taken sequence is a [`StoreError::Conflict`], never an
+//! overwrite) together with its projections and outbox rows, atomically; journal rows can be
+//! neither updated nor deleted.
+
+use ordo_domain::{AvailabilityChanged, Event, StockRow};
+use ordo_types::Timestamp;
+
+/// One journal row as stored: the event's postcard bytes plus columns for querying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalRecord {
+    pub seq: u64,
+    pub recorded_at: Timestamp,
+    pub kind: &'static str,
+    pub sku: Option<String>,
+    pub payload: Vec<u8>,
+}
+
+impl JournalRecord {
+    pub fn new(seq: u64, recorded_at: Timestamp, event: &Event) -> Self {
+        let sku = match event {
+            Event::ItemDefined(i) => Some(i.sku.to_string()),
+            Event::Moved(m) => Some(m.sku.to_string()),
+            Event::ChannelPoolSet { sku, .. } => Some(sku.to_string()),
+            _ => None,
+        };
+        Self {
+            seq,
+            recorded_at,
+            kind: event.kind_name(),
+            sku,
+            payload: crate::encode_event(event),
+        }
+    }
+}
+
+/// Everything one batch writes, in one transaction.
+#[derive(Debug)]
+pub struct CommitBatch<'a> {
+    /// The sequence the first record must take: the journal head the engine expects, plus one.
+    pub first_seq: u64,
+    pub records: &'a [JournalRecord],
+    /// Stock projection rows the batch changed (full row values, upserted).
+    pub stock: &'a [StockRow],
+    /// ATS changes: upserted into the availability projection and queued in the outbox.
+    pub availability: &'a [AvailabilityChanged],
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Another writer already appended at this sequence: catch up and retry.
+    #[error("journal sequence {seq} is already taken by another writer")]
+    Conflict { seq: u64 },
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+pub trait Store: Send {
+    /// Starts the writer's transaction, holding the database's write lock until `commit` or
+    /// `rollback`, and returns the last journal sequence (0 when empty).
+    fn begin(&mut self) -> Result<u64, StoreError>;
+
+    /// Appends and commits the batch. On error the transaction is left for `rollback`.
+    fn commit(&mut self, batch: &CommitBatch<'_>) -> Result<(), StoreError>;
+
+    /// Abandons the open transaction, if any.
+    fn rollback(&mut self);
+
+    /// Calls `visit(seq, payload)` for every journal record after `after`, in order.
+    fn replay(&mut self, after: u64, visit: &mut dyn FnMut(u64, &[u8])) -> Result<(), StoreError>;
+
+    fn load_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
+
+    fn save_snapshot(&mut self, seq: u64, state: &[u8]) -> Result<(), StoreError>;
+
+    /// The stock projection, every row, ordered by SKU then location.
+    fn stock_projection(&mut self) -> Result<Vec<StockRow>, StoreError>;
+
+    /// The availability projection `(sku, channel, ats)`, ordered by SKU then channel.
+    fn availability_projection(&mut self) -> Result<Vec<(String, String, i64)>, StoreError>;
+
+    /// Number of outbox rows not yet delivered.
+    fn outbox_pending(&mut self) -> Result<u64, StoreError>;
+}
