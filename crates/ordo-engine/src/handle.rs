@@ -21,9 +21,7 @@ pub struct Submission(mpsc::Receiver<Result<Sequences, CommandError>>);
 
 impl Submission {
     pub fn wait(self) -> Result<Sequences, CommandError> {
-        self.0
-            .recv()
-            .expect("engine thread answers every submission")
+        self.0.recv().expect("engine thread answers every submission")
     }
 }
 
@@ -34,10 +32,7 @@ pub struct EngineHandle {
 }
 
 impl EngineHandle {
-    pub fn spawn<S: Store + 'static>(
-        mut engine: Engine<S>,
-        max_batch: usize,
-    ) -> (Self, thread::JoinHandle<Engine<S>>) {
+    pub fn spawn<S: Store + 'static>(mut engine: Engine<S>, max_batch: usize) -> (Self, thread::JoinHandle<Engine<S>>) {
         assert!(max_batch >= 1);
         let (jobs, queue) = mpsc::sync_channel::<Job>(max_batch * 4);
         let thread = thread::Builder::new()
@@ -89,9 +84,7 @@ impl EngineHandle {
 
     pub fn submit(&self, request: Request) -> Submission {
         let (tx, rx) = mpsc::channel();
-        self.jobs
-            .send(Job::Submit(request, tx))
-            .expect("engine thread is running");
+        self.jobs.send(Job::Submit(request, tx)).expect("engine thread is running");
         Submission(rx)
     }
 

@@ -44,14 +44,11 @@ pub struct FixedClock(pub std::sync::Arc<std::sync::atomic::AtomicI64>);
 
 impl FixedClock {
     pub fn at(ts: Timestamp) -> Self {
-        Self(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(
-            ts.millis(),
-        )))
+        Self(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(ts.millis())))
     }
 
     pub fn set(&self, ts: Timestamp) {
-        self.0
-            .store(ts.millis(), std::sync::atomic::Ordering::SeqCst);
+        self.0.store(ts.millis(), std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -107,6 +104,8 @@ pub struct Engine<S: Store> {
     store: S,
     clock: Box<dyn Clock>,
     startup: StartupReport,
+    /// The date the cached availability figures (and their projection) are computed for.
+    ats_date: ordo_types::Date,
 }
 
 const MAX_COMMIT_ATTEMPTS: u32 = 5;
@@ -118,18 +117,9 @@ impl<S: Store> Engine<S> {
         let started = Instant::now();
         let (state, snapshot_seq) = Self::load(&mut store, true)?;
         let replayed = state.last_seq() - snapshot_seq.unwrap_or(0);
-        let mut engine = Self {
-            state,
-            store,
-            clock,
-            startup: StartupReport::default(),
-        };
-        engine.finish_rebuild();
-        engine.startup = StartupReport {
-            snapshot_seq,
-            replayed,
-            millis: started.elapsed().as_millis(),
-        };
+        let mut engine = Self { state, store, clock, startup: StartupReport::default(), ats_date: ordo_types::Date(0) };
+        engine.finish_rebuild()?;
+        engine.startup = StartupReport { snapshot_seq, replayed, millis: started.elapsed().as_millis() };
         Ok(engine)
     }
 
@@ -137,34 +127,43 @@ impl<S: Store> Engine<S> {
         let mut state = State::new();
         let mut snapshot_seq = None;
         if use_snapshot && let Some((seq, bytes)) = store.load_snapshot()? {
-            state = postcard::from_bytes(&bytes).map_err(|e| {
-                StoreError::Corrupt(format!("snapshot at {seq} does not decode: {e}"))
-            })?;
-            assert_eq!(
-                state.last_seq(),
-                seq,
-                "snapshot stored under the wrong sequence"
-            );
+            state = postcard::from_bytes(&bytes)
+                .map_err(|e| StoreError::Corrupt(format!("snapshot at {seq} does not decode: {e}")))?;
+            assert_eq!(state.last_seq(), seq, "snapshot stored under the wrong sequence");
             snapshot_seq = Some(seq);
         }
         replay_into(store, &mut state)?;
         Ok((state, snapshot_seq))
     }
 
-    fn finish_rebuild(&mut self) {
-        let now = self.clock.now();
+    /// Recomputes all availability as of the last journal record, which is what the
+    /// projections hold; the first batch on a later date refreshes everything (see `execute`).
+    fn finish_rebuild(&mut self) -> Result<(), StoreError> {
+        let as_of = self.projection_time()?;
         self.state.mark_all_dirty();
-        self.state.refresh_availability(now);
+        self.state.refresh_availability(as_of);
         self.state.clear_dirty();
+        self.ats_date = as_of.date();
+        Ok(())
+    }
+
+    fn projection_time(&mut self) -> Result<Timestamp, StoreError> {
+        Ok(self.store.last_recorded_at()?.unwrap_or_else(|| self.clock.now()))
     }
 
     /// Rebuilds the state from the journal alone (no snapshot), as `ordo verify` does.
     pub fn replay_from_scratch(&mut self) -> Result<State, StoreError> {
         let (mut state, _) = Self::load(&mut self.store, false)?;
+        let as_of = self.projection_time()?;
         state.mark_all_dirty();
-        state.refresh_availability(self.clock.now());
+        state.refresh_availability(as_of);
         state.clear_dirty();
         Ok(state)
+    }
+
+    /// The instant the cached availability is computed for.
+    pub fn availability_as_of(&mut self) -> Result<Timestamp, StoreError> {
+        self.projection_time()
     }
 
     pub fn state(&self) -> &State {
@@ -185,10 +184,7 @@ impl<S: Store> Engine<S> {
 
     /// Submits one command as its own batch.
     pub fn execute_one(&mut self, command: Command) -> Result<Sequences, CommandError> {
-        self.execute(vec![Request::One(command)])
-            .results
-            .pop()
-            .expect("one result per request")
+        self.execute(vec![Request::One(command)]).results.pop().expect("one result per request")
     }
 
     /// Applies a batch of requests and commits it in one transaction. Each request succeeds or
@@ -213,25 +209,21 @@ impl<S: Store> Engine<S> {
                 }
             }
             let now = self.clock.now();
+            if now.date() != self.ats_date {
+                // Incoming windows are counted in days: a new date can change any figure.
+                if self.state.channels().iter().any(|c| c.allocation.incoming_window_days.is_some()) {
+                    self.state.mark_all_dirty();
+                }
+                self.ats_date = now.date();
+            }
             let first_seq = self.state.last_seq() + 1;
             let (results, records) = self.decide_batch(&requests, now);
             let availability = self.state.refresh_availability(now);
             let stock = self.state.take_dirty_stock();
-            let batch = CommitBatch {
-                first_seq,
-                records: &records,
-                stock: &stock,
-                availability: &availability,
-                now,
-            };
+            let batch = CommitBatch { first_seq, records: &records, stock: &stock, availability: &availability, now };
             match self.store.commit(&batch) {
                 Ok(()) => {
-                    return BatchOutcome {
-                        results,
-                        availability,
-                        caught_up,
-                        commit_attempts: attempts,
-                    };
+                    return BatchOutcome { results, availability, caught_up, commit_attempts: attempts };
                 }
                 Err(e) => {
                     self.store.rollback();
@@ -239,8 +231,7 @@ impl<S: Store> Engine<S> {
                     if let Err(reload) = self.reload() {
                         return Self::failed(&requests, reload, attempts);
                     }
-                    if !(matches!(e, StoreError::Conflict { .. }) && attempts < MAX_COMMIT_ATTEMPTS)
-                    {
+                    if !(matches!(e, StoreError::Conflict { .. }) && attempts < MAX_COMMIT_ATTEMPTS) {
                         return Self::failed(&requests, e, attempts);
                     }
                 }
@@ -250,10 +241,7 @@ impl<S: Store> Engine<S> {
 
     fn failed(requests: &[Request], e: StoreError, attempts: u32) -> BatchOutcome {
         BatchOutcome {
-            results: requests
-                .iter()
-                .map(|_| Err(CommandError::Store(e.clone())))
-                .collect(),
+            results: requests.iter().map(|_| Err(CommandError::Store(e.clone()))).collect(),
             commit_attempts: attempts,
             ..Default::default()
         }
@@ -329,14 +317,12 @@ impl<S: Store> Engine<S> {
     pub fn reload(&mut self) -> Result<(), StoreError> {
         let (state, _) = Self::load(&mut self.store, true)?;
         self.state = state;
-        self.finish_rebuild();
-        Ok(())
+        self.finish_rebuild()
     }
 
     /// Writes a snapshot of the current state so the next start replays only what follows.
     pub fn snapshot(&mut self) -> Result<u64, StoreError> {
-        let bytes =
-            postcard::to_stdvec(&self.state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let bytes = postcard::to_stdvec(&self.state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let seq = self.state.last_seq();
         self.store.save_snapshot(seq, &bytes)?;
         Ok(seq)
@@ -361,11 +347,7 @@ fn replay_into<S: Store + ?Sized>(store: &mut S, state: &mut State) -> Result<()
                 }
                 state.apply(seq, &event);
             }
-            Err(e) => {
-                failure = Some(StoreError::Corrupt(format!(
-                    "journal record {seq} does not decode: {e}"
-                )))
-            }
+            Err(e) => failure = Some(StoreError::Corrupt(format!("journal record {seq} does not decode: {e}"))),
         }
     })?;
     match failure {

@@ -28,13 +28,7 @@ impl JournalRecord {
             Event::ChannelPoolSet { sku, .. } => Some(sku.to_string()),
             _ => None,
         };
-        Self {
-            seq,
-            recorded_at,
-            kind: event.kind_name(),
-            sku,
-            payload: crate::encode_event(event),
-        }
+        Self { seq, recorded_at, kind: event.kind_name(), sku, payload: crate::encode_event(event) }
     }
 }
 
@@ -88,4 +82,10 @@ pub trait Store: Send {
 
     /// Number of outbox rows not yet delivered.
     fn outbox_pending(&mut self) -> Result<u64, StoreError>;
+
+    /// When the last journal record was written (`None` for an empty journal). Availability
+    /// depends on the date (incoming windows), and the projections hold figures as of then.
+    fn last_recorded_at(&mut self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(None)
+    }
 }

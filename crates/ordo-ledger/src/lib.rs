@@ -50,8 +50,7 @@ pub struct Overdraft<A> {
 /// Net change per account, in first-touched order. The changes always sum to zero.
 pub fn net<A: PartialEq + Clone>(postings: &[Posting<A>]) -> Vec<(A, Units)> {
     let mut changes: Vec<(A, Units)> = Vec::with_capacity(postings.len() * 2);
-    let mut bump = |account: &A, delta: Units| match changes.iter_mut().find(|(a, _)| a == account)
-    {
+    let mut bump = |account: &A, delta: Units| match changes.iter_mut().find(|(a, _)| a == account) {
         Some((_, d)) => *d += delta,
         None => changes.push((account.clone(), delta)),
     };
@@ -78,12 +77,7 @@ pub fn check<A: PartialEq + Clone, B: Balances<A> + ?Sized>(
         if let Some(floor) = book.floor(&account) {
             let balance = book.balance(&account);
             if balance + change < floor {
-                return Err(Overdraft {
-                    account,
-                    balance,
-                    change,
-                    floor,
-                });
+                return Err(Overdraft { account, balance, change, floor });
             }
         }
     }
@@ -91,17 +85,11 @@ pub fn check<A: PartialEq + Clone, B: Balances<A> + ?Sized>(
 }
 
 /// Applies postings that passed [`check`]. Panics (a programmer error) if they would overdraw.
-pub fn apply<A: PartialEq + Clone + std::fmt::Debug, B: Book<A>>(
-    book: &mut B,
-    postings: &[Posting<A>],
-) {
+pub fn apply<A: PartialEq + Clone + std::fmt::Debug, B: Book<A>>(book: &mut B, postings: &[Posting<A>]) {
     for (account, change) in net(postings) {
         let after = book.balance(&account) + change;
         if let Some(floor) = book.floor(&account) {
-            assert!(
-                after >= floor,
-                "posting overdraws {account:?}: {after} < {floor}"
-            );
+            assert!(after >= floor, "posting overdraws {account:?}: {after} < {floor}");
         }
         book.add(&account, change);
     }
@@ -109,15 +97,7 @@ pub fn apply<A: PartialEq + Clone + std::fmt::Debug, B: Book<A>>(
 
 /// The postings that exactly undo `postings`.
 pub fn reverse<A: Clone>(postings: &[Posting<A>]) -> Vec<Posting<A>> {
-    postings
-        .iter()
-        .rev()
-        .map(|p| Posting {
-            from: p.to.clone(),
-            to: p.from.clone(),
-            units: p.units,
-        })
-        .collect()
+    postings.iter().rev().map(|p| Posting { from: p.to.clone(), to: p.from.clone(), units: p.units }).collect()
 }
 
 #[cfg(test)]
@@ -152,15 +132,7 @@ mod tests {
         let mut book = TestBook::default();
         apply(&mut book, &[Posting::new(4, 0, 5)]);
         let err = check(&book, &[Posting::new(0, 1, 7)]).unwrap_err();
-        assert_eq!(
-            err,
-            Overdraft {
-                account: 0,
-                balance: 5,
-                change: -7,
-                floor: 0
-            }
-        );
+        assert_eq!(err, Overdraft { account: 0, balance: 5, change: -7, floor: 0 });
     }
 
     #[test]

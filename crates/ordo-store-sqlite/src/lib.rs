@@ -11,7 +11,7 @@ use std::time::Duration;
 use ordo_domain::StockRow;
 use ordo_domain::inventory::Buckets;
 use ordo_engine::{CommitBatch, Store, StoreError};
-use ordo_types::{Code, Sku};
+use ordo_types::{Code, Sku, Timestamp};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 
 const SCHEMA_VERSION: i64 = 1;
@@ -88,18 +88,12 @@ impl SqliteStore {
 
     fn with_connection(conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(Duration::from_secs(30)).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db)?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         let version: Option<String> = conn
-            .query_row(
-                "SELECT value FROM ordo_meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT value FROM ordo_meta WHERE key = 'schema_version'", [], |r| r.get(0))
             .optional()
             .map_err(db)?;
         match version {
@@ -117,11 +111,7 @@ impl SqliteStore {
                 )));
             }
         }
-        Ok(Self {
-            conn,
-            in_transaction: false,
-            head: 0,
-        })
+        Ok(Self { conn, in_transaction: false, head: 0 })
     }
 
     /// The underlying connection, for read-only reporting queries and tests.
@@ -131,34 +121,24 @@ impl SqliteStore {
 
     fn write(&mut self, batch: &CommitBatch<'_>) -> Result<(), StoreError> {
         if batch.first_seq != self.head + 1 {
-            return Err(StoreError::Conflict {
-                seq: batch.first_seq,
-            });
+            return Err(StoreError::Conflict { seq: batch.first_seq });
         }
         let last_seq = batch.records.last().map_or(self.head, |r| r.seq);
         {
             let mut insert = self
                 .conn
-                .prepare_cached("INSERT INTO journal (seq, recorded_at, kind, sku, payload) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .prepare_cached(
+                    "INSERT INTO journal (seq, recorded_at, kind, sku, payload) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
                 .map_err(db)?;
             for (i, r) in batch.records.iter().enumerate() {
-                assert_eq!(
-                    r.seq,
-                    batch.first_seq + i as u64,
-                    "batch sequences are contiguous"
-                );
-                insert
-                    .execute(params![
-                        r.seq as i64,
-                        r.recorded_at.millis(),
-                        r.kind,
-                        r.sku,
-                        r.payload
-                    ])
-                    .map_err(|e| match e.sqlite_error_code() {
+                assert_eq!(r.seq, batch.first_seq + i as u64, "batch sequences are contiguous");
+                insert.execute(params![r.seq as i64, r.recorded_at.millis(), r.kind, r.sku, r.payload]).map_err(
+                    |e| match e.sqlite_error_code() {
                         Some(ErrorCode::ConstraintViolation) => StoreError::Conflict { seq: r.seq },
                         _ => db(e),
-                    })?;
+                    },
+                )?;
             }
         }
         {
@@ -212,18 +192,11 @@ impl SqliteStore {
                 .map_err(db)?;
             for change in batch.availability {
                 upsert
-                    .execute(params![
-                        change.sku.as_str(),
-                        change.channel.as_str(),
-                        change.new,
-                        last_seq as i64
-                    ])
+                    .execute(params![change.sku.as_str(), change.channel.as_str(), change.new, last_seq as i64])
                     .map_err(db)?;
                 let key = format!("{}/{}", change.channel, change.sku);
                 let payload = serde_json::to_string(change).expect("serializable");
-                outbox
-                    .execute(params![last_seq as i64, key, payload, batch.now.millis()])
-                    .map_err(db)?;
+                outbox.execute(params![last_seq as i64, key, payload, batch.now.millis()]).map_err(db)?;
             }
         }
         self.conn.execute_batch("COMMIT").map_err(db)?;
@@ -238,12 +211,8 @@ impl Store for SqliteStore {
         assert!(!self.in_transaction, "begin inside an open transaction");
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
         self.in_transaction = true;
-        let head: i64 = self
-            .conn
-            .query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| {
-                r.get(0)
-            })
-            .map_err(db)?;
+        let head: i64 =
+            self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| r.get(0)).map_err(db)?;
         self.head = head as u64;
         Ok(self.head)
     }
@@ -261,18 +230,12 @@ impl Store for SqliteStore {
     }
 
     fn replay(&mut self, after: u64, visit: &mut dyn FnMut(u64, &[u8])) -> Result<(), StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT seq, payload FROM journal WHERE seq > ?1 ORDER BY seq")
-            .map_err(db)?;
+        let mut stmt =
+            self.conn.prepare_cached("SELECT seq, payload FROM journal WHERE seq > ?1 ORDER BY seq").map_err(db)?;
         let mut rows = stmt.query([after as i64]).map_err(db)?;
         while let Some(row) = rows.next().map_err(db)? {
             let seq: i64 = row.get(0).map_err(db)?;
-            let payload = row
-                .get_ref(1)
-                .map_err(db)?
-                .as_blob()
-                .map_err(|e| db(e.into()))?;
+            let payload = row.get_ref(1).map_err(db)?.as_blob().map_err(|e| db(e.into()))?;
             visit(seq as u64, payload);
         }
         Ok(())
@@ -280,11 +243,9 @@ impl Store for SqliteStore {
 
     fn load_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         self.conn
-            .query_row(
-                "SELECT seq, state FROM snapshot ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?)),
-            )
+            .query_row("SELECT seq, state FROM snapshot ORDER BY seq DESC LIMIT 1", [], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?))
+            })
             .optional()
             .map_err(db)
     }
@@ -314,13 +275,7 @@ impl Store for SqliteStore {
                 for (i, s) in states.iter_mut().enumerate() {
                     *s = r.get(2 + i)?;
                 }
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    states,
-                    r.get::<_, i64>(8)?,
-                    r.get::<_, i64>(9)?,
-                ))
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, states, r.get::<_, i64>(8)?, r.get::<_, i64>(9)?))
             })
             .map_err(db)?;
         let mut out = Vec::new();
@@ -329,35 +284,32 @@ impl Store for SqliteStore {
             out.push(StockRow {
                 sku: Sku::new(sku).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 location: Code::new(location).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                buckets: Buckets {
-                    states,
-                    in_transit_inbound,
-                    incoming,
-                },
+                buckets: Buckets { states, in_transit_inbound, incoming },
             });
         }
         Ok(out)
     }
 
     fn availability_projection(&mut self) -> Result<Vec<(String, String, i64)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT sku, channel, ats FROM availability ORDER BY sku, channel")
-            .map_err(db)?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(db)?;
+        let mut stmt =
+            self.conn.prepare("SELECT sku, channel, ats FROM availability ORDER BY sku, channel").map_err(db)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).map_err(db)?;
         rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    fn last_recorded_at(&mut self) -> Result<Option<Timestamp>, StoreError> {
+        let at: Option<i64> = self
+            .conn
+            .query_row("SELECT recorded_at FROM journal ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        Ok(at.map(Timestamp::from_millis))
     }
 
     fn outbox_pending(&mut self) -> Result<u64, StoreError> {
         let n: i64 = self
             .conn
-            .query_row(
-                "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL", [], |r| r.get(0))
             .map_err(db)?;
         Ok(n as u64)
     }

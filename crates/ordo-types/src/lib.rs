@@ -14,24 +14,11 @@ pub enum ParseError {
     #[error("{what} must not be empty")]
     Empty { what: &'static str },
     #[error("{what} is longer than {max} characters: {value:?}")]
-    TooLong {
-        what: &'static str,
-        max: usize,
-        value: String,
-    },
+    TooLong { what: &'static str, max: usize, value: String },
     #[error("{what} {value:?} contains {found:?}; {allowed}")]
-    BadCharacter {
-        what: &'static str,
-        value: String,
-        found: char,
-        allowed: &'static str,
-    },
+    BadCharacter { what: &'static str, value: String, found: char, allowed: &'static str },
     #[error("{what} {value:?} is not valid: {reason}")]
-    Invalid {
-        what: &'static str,
-        value: String,
-        reason: &'static str,
-    },
+    Invalid { what: &'static str, value: String, reason: &'static str },
 }
 
 fn check_text(what: &'static str, value: &str, max: usize) -> Result<(), ParseError> {
@@ -39,18 +26,10 @@ fn check_text(what: &'static str, value: &str, max: usize) -> Result<(), ParseEr
         return Err(ParseError::Empty { what });
     }
     if value.chars().count() > max {
-        return Err(ParseError::TooLong {
-            what,
-            max,
-            value: value.to_owned(),
-        });
+        return Err(ParseError::TooLong { what, max, value: value.to_owned() });
     }
     if value.trim() != value {
-        return Err(ParseError::Invalid {
-            what,
-            value: value.to_owned(),
-            reason: "leading or trailing whitespace",
-        });
+        return Err(ParseError::Invalid { what, value: value.to_owned(), reason: "leading or trailing whitespace" });
     }
     if let Some(found) = value.chars().find(|c| c.is_control()) {
         return Err(ParseError::BadCharacter {
@@ -94,10 +73,7 @@ impl Code {
     pub fn new(value: impl Into<String>) -> Result<Self, ParseError> {
         let value = value.into();
         check_text("code", &value, Self::MAX_LEN)?;
-        if let Some(found) = value
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-        {
+        if let Some(found) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
             return Err(ParseError::BadCharacter {
                 what: "code",
                 value,
@@ -246,12 +222,11 @@ impl Date {
 impl FromStr for Date {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let d =
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ParseError::Invalid {
-                what: "date",
-                value: s.to_owned(),
-                reason: "expected YYYY-MM-DD",
-            })?;
+        let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ParseError::Invalid {
+            what: "date",
+            value: s.to_owned(),
+            reason: "expected YYYY-MM-DD",
+        })?;
         let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid epoch");
         Ok(Date((d - epoch).num_days() as i32))
     }
@@ -279,14 +254,8 @@ mod tests {
     fn sku_rejects_empty_control_and_padding() {
         assert!(matches!(Sku::new(""), Err(ParseError::Empty { .. })));
         assert!(matches!(Sku::new(" A"), Err(ParseError::Invalid { .. })));
-        assert!(matches!(
-            Sku::new("A\tB"),
-            Err(ParseError::BadCharacter { .. })
-        ));
-        assert!(matches!(
-            Sku::new("X".repeat(65)),
-            Err(ParseError::TooLong { .. })
-        ));
+        assert!(matches!(Sku::new("A\tB"), Err(ParseError::BadCharacter { .. })));
+        assert!(matches!(Sku::new("X".repeat(65)), Err(ParseError::TooLong { .. })));
         assert_eq!(Sku::new("TEE-BLK M").unwrap().as_str(), "TEE-BLK M");
     }
 

@@ -1,1 +1,24 @@
-fn main() {}
+//! `ordo`, the command-line front of the engine: master data, one movement per call, stock and
+//! available-to-sell queries, verification, the demo and the benchmarks. The composition root:
+//! it picks the store, opens the engine and prints results; decisions live in the domain.
+
+mod backend;
+mod bench;
+mod cli;
+mod demo;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

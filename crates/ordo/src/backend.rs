@@ -1,0 +1,77 @@
+//! Chooses the store from the command line (`--db PATH` or `--database-url postgres://…`) and
+//! opens the engine over it. The only place the binary knows there are two backends.
+
+use anyhow::{Context, Result};
+use ordo_domain::StockRow;
+use ordo_engine::{CommitBatch, Engine, Store, StoreError, SystemClock};
+use ordo_store_postgres::PostgresStore;
+use ordo_store_sqlite::SqliteStore;
+
+pub enum AnyStore {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnyStore::Sqlite($s) => $e,
+            AnyStore::Postgres($s) => $e,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    fn begin(&mut self) -> Result<u64, StoreError> {
+        delegate!(self, s => s.begin())
+    }
+    fn commit(&mut self, batch: &CommitBatch<'_>) -> Result<(), StoreError> {
+        delegate!(self, s => s.commit(batch))
+    }
+    fn rollback(&mut self) {
+        delegate!(self, s => s.rollback())
+    }
+    fn replay(&mut self, after: u64, visit: &mut dyn FnMut(u64, &[u8])) -> Result<(), StoreError> {
+        delegate!(self, s => s.replay(after, visit))
+    }
+    fn load_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        delegate!(self, s => s.load_snapshot())
+    }
+    fn save_snapshot(&mut self, seq: u64, state: &[u8]) -> Result<(), StoreError> {
+        delegate!(self, s => s.save_snapshot(seq, state))
+    }
+    fn stock_projection(&mut self) -> Result<Vec<StockRow>, StoreError> {
+        delegate!(self, s => s.stock_projection())
+    }
+    fn availability_projection(&mut self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        delegate!(self, s => s.availability_projection())
+    }
+    fn outbox_pending(&mut self) -> Result<u64, StoreError> {
+        delegate!(self, s => s.outbox_pending())
+    }
+}
+
+/// Where the data lives, as given on the command line.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Sqlite(std::path::PathBuf),
+    Postgres(String),
+}
+
+impl Target {
+    pub fn open_store(&self) -> Result<AnyStore> {
+        Ok(match self {
+            Target::Sqlite(path) => AnyStore::Sqlite(
+                SqliteStore::open(path).with_context(|| format!("opening SQLite database {}", path.display()))?,
+            ),
+            Target::Postgres(url) => {
+                AnyStore::Postgres(PostgresStore::connect(url).context("connecting to PostgreSQL")?)
+            }
+        })
+    }
+
+    pub fn open_engine(&self) -> Result<Engine<AnyStore>> {
+        let store = self.open_store()?;
+        Engine::open(store, Box::new(SystemClock)).context("rebuilding state from the journal")
+    }
+}

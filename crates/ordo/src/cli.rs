@@ -1,0 +1,685 @@
+//! Command-line grammar (clap) and dispatch. Each subcommand turns flags into domain commands or
+//! queries; a rejected command prints the typed rejection and exits non-zero, changing nothing.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ordo_domain::catalog::{AllocationPolicy, Channel, ChannelKind, LegalEntity, SafetyStockScope};
+use ordo_domain::csv_import::{self, CsvCommand};
+use ordo_domain::inventory::{Disposition, MoveCommand, ReasonCode};
+use ordo_domain::{Command, State};
+use ordo_engine::{CommandError, Engine, Request, Store};
+use ordo_types::{Code, CurrencyCode, Date, Sku, Units};
+
+use crate::backend::{AnyStore, Target};
+use crate::report;
+
+#[derive(Parser, Debug)]
+#[command(name = "ordo", version, about = "Ordo: inventory ledger and available-to-sell for ecommerce retail")]
+pub struct Cli {
+    /// SQLite database file (the default store).
+    #[arg(long, global = true, default_value = "ordo.db", env = "ORDO_DB")]
+    db: PathBuf,
+    /// PostgreSQL URL (postgres://…); when given, used instead of --db.
+    #[arg(long, global = true, env = "ORDO_DATABASE_URL")]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+impl Cli {
+    fn target(&self) -> Target {
+        match &self.database_url {
+            Some(url) => Target::Postgres(url.clone()),
+            None => Target::Sqlite(self.db.clone()),
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Create the database (schema only); safe to run again.
+    Init,
+    /// Legal entities.
+    #[command(subcommand)]
+    Entity(EntityCmd),
+    /// Items (SKUs, variants, bundles).
+    #[command(subcommand)]
+    Item(ItemCmd),
+    /// Locations (warehouses, stores, 3PLs, drop-ship suppliers).
+    #[command(subcommand)]
+    Location(LocationCmd),
+    /// Sales channels and their allocation policies.
+    #[command(subcommand)]
+    Channel(ChannelCmd),
+    /// Safety stock rules.
+    #[command(subcommand)]
+    Safety(SafetyCmd),
+    /// Record one stock movement (or import a file of them).
+    #[command(subcommand)]
+    Move(MoveCmd),
+    /// Stock per SKU and location, every state.
+    Stock {
+        #[arg(long)]
+        sku: Option<String>,
+        #[arg(long)]
+        location: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Available-to-sell per SKU and channel.
+    Ats {
+        #[arg(long)]
+        channel: Option<String>,
+        #[arg(long)]
+        sku: Option<String>,
+        /// Show every term of one SKU's figure (needs --channel).
+        #[arg(long, value_name = "SKU")]
+        explain: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every invariant and that replaying the journal reproduces state and projections.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a snapshot so the next start replays only newer events.
+    Snapshot,
+    /// Build a small realistic retailer in the database (replacing it) and show it.
+    Demo {
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Measure throughput and latency (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum EntityCmd {
+    Add {
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        currency: String,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ItemCmd {
+    /// Import items from CSV (all lines or none).
+    Import { file: PathBuf },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LocationCmd {
+    /// Import locations from CSV (all lines or none).
+    Import { file: PathBuf },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ChannelCmd {
+    /// Define or redefine a channel.
+    Add {
+        code: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        kind: KindArg,
+        #[arg(long)]
+        entity: String,
+        /// Locations it sells from, in preference order: A,B,C.
+        #[arg(long, value_delimiter = ',', required = true)]
+        locations: Vec<String>,
+        /// 1 is the highest.
+        #[arg(long, default_value_t = 1)]
+        priority: u16,
+        #[arg(long)]
+        percentage_cap: Option<u8>,
+        #[arg(long, default_value_t = 0)]
+        buffer: Units,
+        #[arg(long)]
+        incoming_window_days: Option<u16>,
+    },
+    /// Ring-fence units of a SKU for this channel (0 removes the pool).
+    Pool {
+        code: String,
+        #[arg(long)]
+        sku: String,
+        #[arg(long)]
+        quantity: Units,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum KindArg {
+    Shopify,
+    Amazon,
+    Walmart,
+    Magento,
+    Edi,
+    Pos,
+    Other,
+}
+
+#[derive(Subcommand, Debug)]
+enum SafetyCmd {
+    /// Set safety stock for a SKU, a SKU at a location, a SKU class or a location.
+    Set {
+        #[arg(long)]
+        sku: Option<String>,
+        #[arg(long)]
+        location: Option<String>,
+        #[arg(long)]
+        class: Option<String>,
+        #[arg(long)]
+        quantity: Units,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+struct At {
+    #[arg(long)]
+    sku: String,
+    #[arg(long)]
+    location: String,
+}
+
+#[derive(Args, Debug)]
+struct Qty {
+    #[arg(long, allow_negative_numbers = true)]
+    quantity: Units,
+    /// Unit of measure of --quantity (`each` or one of the item's conversions, e.g. `case`).
+    #[arg(long, default_value = "each")]
+    uom: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum MoveCmd {
+    /// Units arrive from a supplier (optionally against an expectation).
+    Receipt {
+        #[command(flatten)]
+        at: At,
+        #[command(flatten)]
+        qty: Qty,
+        #[arg(long)]
+        expectation: Option<String>,
+    },
+    /// A purchase-order line expected on a date (incoming, not stock).
+    Expect {
+        #[arg(long)]
+        expectation: String,
+        #[command(flatten)]
+        at: At,
+        #[command(flatten)]
+        qty: Qty,
+        #[arg(long)]
+        expected_on: String,
+    },
+    CancelExpectation {
+        #[arg(long)]
+        expectation: String,
+    },
+    /// Ship a transfer from one location to another (units go in transit).
+    Transfer {
+        #[arg(long)]
+        transfer: String,
+        #[arg(long)]
+        sku: String,
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        qty: Qty,
+    },
+    TransferReceive {
+        #[arg(long)]
+        transfer: String,
+        #[arg(long)]
+        quantity: Units,
+    },
+    /// Reserve available units for an order line (two-phase: pending).
+    Commit {
+        #[arg(long)]
+        reservation: String,
+        #[command(flatten)]
+        at: At,
+        #[command(flatten)]
+        qty: Qty,
+    },
+    /// Void (part of) a reservation.
+    Release {
+        #[arg(long)]
+        reservation: String,
+        #[arg(long)]
+        quantity: Option<Units>,
+    },
+    Pick {
+        #[arg(long)]
+        reservation: String,
+        #[arg(long)]
+        quantity: Units,
+    },
+    /// Post a reservation: picked units leave to the customer.
+    Ship {
+        #[arg(long)]
+        reservation: String,
+        #[arg(long)]
+        quantity: Units,
+    },
+    /// A customer return arrives into quality control.
+    Return {
+        #[command(flatten)]
+        at: At,
+        #[command(flatten)]
+        qty: Qty,
+        #[arg(long)]
+        reference: Option<String>,
+    },
+    /// Decide what happens to inspected units in quality control.
+    Dispose {
+        #[command(flatten)]
+        at: At,
+        #[command(flatten)]
+        qty: Qty,
+        #[arg(long, value_enum)]
+        disposition: DispositionArg,
+    },
+    /// Damaged units leave the books.
+    WriteOff {
+        #[command(flatten)]
+        at: At,
+        #[command(flatten)]
+        qty: Qty,
+        #[arg(long)]
+        reason: String,
+    },
+    Hold {
+        #[command(flatten)]
+        at: At,
+        #[command(flatten)]
+        qty: Qty,
+        #[arg(long)]
+        reason: String,
+    },
+    Unhold {
+        #[command(flatten)]
+        at: At,
+        #[command(flatten)]
+        qty: Qty,
+    },
+    /// A physical count of everything on hand; the difference is booked to available.
+    Count {
+        #[command(flatten)]
+        at: At,
+        #[arg(long)]
+        counted: Units,
+    },
+    /// Add (positive) or remove (negative) available units, with a reason code.
+    Adjust {
+        #[command(flatten)]
+        at: At,
+        #[command(flatten)]
+        qty: Qty,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Book the exact opposite of an earlier movement.
+    Reverse {
+        #[arg(long)]
+        movement: u64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Import movements from CSV (all lines or none).
+    Import { file: PathBuf },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum DispositionArg {
+    Restock,
+    Damaged,
+    WriteOff,
+}
+
+fn code(what: &str, raw: &str) -> Result<Code> {
+    Code::new(raw).with_context(|| format!("invalid {what}"))
+}
+
+fn sku(raw: &str) -> Result<Sku> {
+    Sku::new(raw).context("invalid SKU")
+}
+
+fn reason(raw: &str) -> Result<ReasonCode> {
+    ReasonCode::parse(raw).with_context(|| {
+        format!("unknown reason code {raw:?}; use one of {}", ReasonCode::ALL.map(|r| r.as_str()).join(", "))
+    })
+}
+
+/// Converts `qty` to base units with the item's unit of measure.
+fn units(state: &State, sku: &Sku, qty: &Qty) -> Result<Units> {
+    if qty.uom == ordo_domain::catalog::BASE_UOM {
+        return Ok(qty.quantity);
+    }
+    let item = state.item(sku).with_context(|| format!("unknown SKU {sku}"))?;
+    Ok(item.to_base_units(qty.quantity, &qty.uom)?)
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let target = cli.target();
+    match cli.command {
+        Cmd::Init => {
+            target.open_store()?;
+            println!("database ready: {}", report::describe_target(&target));
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Demo { seed } => crate::demo::run(&target, seed),
+        Cmd::Bench(b) => crate::bench::run(&target, b),
+        Cmd::Stock { sku, location, json } => {
+            let mut store = target.open_store()?;
+            let rows = store.stock_projection()?;
+            let rows: Vec<_> = rows
+                .into_iter()
+                .filter(|r| !r.buckets.is_empty())
+                .filter(|r| sku.as_deref().is_none_or(|s| r.sku.as_str() == s))
+                .filter(|r| location.as_deref().is_none_or(|l| r.location.as_str() == l))
+                .collect();
+            report::stock(&rows, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        command => {
+            let mut engine = target.open_engine()?;
+            run_with_engine(&mut engine, command)
+        }
+    }
+}
+
+fn submit(engine: &mut Engine<AnyStore>, command: Command) -> Result<ExitCode> {
+    match engine.execute_one(command) {
+        Ok(seqs) => {
+            println!("ok: recorded as movement {}", seqs.iter().map(u64::to_string).collect::<Vec<_>>().join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(CommandError::Store(e)) => Err(e).context("the database refused the change"),
+        Err(e) => {
+            eprintln!("rejected: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn import(
+    engine: &mut Engine<AnyStore>,
+    what: &str,
+    parsed: Result<Vec<CsvCommand>, csv_import::CsvError>,
+) -> Result<ExitCode> {
+    let commands = match parsed {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rejected: {what} file, {e}; nothing was imported");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let lines: Vec<u64> = commands.iter().map(|c| c.line).collect();
+    let group = commands.into_iter().map(|c| c.command).collect();
+    let outcome = engine.execute(vec![Request::Group(group)]);
+    match outcome.results.into_iter().next().expect("one result") {
+        Ok(seqs) => {
+            println!("ok: imported {} {what} line(s)", seqs.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(CommandError::RejectedInGroup { index, rejection }) => {
+            eprintln!("rejected: {what} file, line {}: {rejection}; nothing was imported", lines[index]);
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e).context("import failed"),
+    }
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCode> {
+    match command {
+        Cmd::Entity(EntityCmd::Add { code: c, name, currency }) => {
+            let e = LegalEntity {
+                code: code("legal entity code", &c)?,
+                name,
+                functional_currency: CurrencyCode::new(&currency)?,
+            };
+            submit(engine, Command::DefineLegalEntity(e))
+        }
+        Cmd::Entity(EntityCmd::List { json }) => {
+            report::entities(engine.state(), json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Item(ItemCmd::Import { file }) => {
+            let data = read(&file)?;
+            import(engine, "item", csv_import::parse_items(&data))
+        }
+        Cmd::Item(ItemCmd::List { json }) => {
+            report::items(engine.state(), json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Location(LocationCmd::Import { file }) => {
+            let data = read(&file)?;
+            import(engine, "location", csv_import::parse_locations(&data))
+        }
+        Cmd::Location(LocationCmd::List { json }) => {
+            report::locations(engine.state(), json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Channel(ChannelCmd::Add {
+            code: c,
+            name,
+            kind,
+            entity,
+            locations,
+            priority,
+            percentage_cap,
+            buffer,
+            incoming_window_days,
+        }) => {
+            let kind = match kind {
+                KindArg::Shopify => ChannelKind::Shopify,
+                KindArg::Amazon => ChannelKind::Amazon,
+                KindArg::Walmart => ChannelKind::Walmart,
+                KindArg::Magento => ChannelKind::Magento,
+                KindArg::Edi => ChannelKind::Edi,
+                KindArg::Pos => ChannelKind::Pos,
+                KindArg::Other => ChannelKind::Other,
+            };
+            let channel = Channel {
+                code: code("channel code", &c)?,
+                name,
+                kind,
+                legal_entity: code("legal entity", &entity)?,
+                locations: locations.iter().map(|l| code("location", l)).collect::<Result<_>>()?,
+                priority,
+                allocation: AllocationPolicy { percentage_cap, buffer, incoming_window_days },
+            };
+            submit(engine, Command::DefineChannel(channel))
+        }
+        Cmd::Channel(ChannelCmd::Pool { code: c, sku: s, quantity }) => {
+            submit(engine, Command::SetChannelPool { channel: code("channel", &c)?, sku: sku(&s)?, units: quantity })
+        }
+        Cmd::Channel(ChannelCmd::List { json }) => {
+            report::channels(engine.state(), json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Safety(SafetyCmd::Set { sku: s, location, class, quantity }) => {
+            let scope = match (s, location, class) {
+                (Some(s), Some(l), None) => SafetyStockScope::SkuAtLocation(sku(&s)?, code("location", &l)?),
+                (Some(s), None, None) => SafetyStockScope::Sku(sku(&s)?),
+                (None, Some(l), None) => SafetyStockScope::Location(code("location", &l)?),
+                (None, None, Some(c)) => SafetyStockScope::SkuClass(code("SKU class", &c)?),
+                _ => bail!("give --sku, --location, --sku with --location, or --class"),
+            };
+            submit(engine, Command::SetSafetyStock { scope, units: quantity })
+        }
+        Cmd::Safety(SafetyCmd::List { json }) => {
+            report::safety(engine.state(), json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Move(MoveCmd::Import { file }) => {
+            let data = read(&file)?;
+            let parsed = csv_import::parse_movements(&data, engine.state());
+            import(engine, "movement", parsed)
+        }
+        Cmd::Move(m) => {
+            let command = move_command(engine.state(), m)?;
+            submit(engine, Command::Move(command))
+        }
+        Cmd::Ats { channel, sku: s, explain, json } => {
+            if let Some(explain_sku) = explain {
+                let channel = channel.context("--explain needs --channel")?;
+                let explanation = ordo_domain::availability::explain(
+                    engine.state(),
+                    &sku(&explain_sku)?,
+                    &code("channel", &channel)?,
+                    engine.now(),
+                )?;
+                report::explanation(&explanation, json);
+            } else {
+                report::ats(engine.state(), channel.as_deref(), s.as_deref(), json)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Verify { json } => crate::report::verify(engine, json),
+        Cmd::Snapshot => {
+            let seq = engine.snapshot()?;
+            println!("ok: snapshot at journal sequence {seq}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Init | Cmd::Demo { .. } | Cmd::Bench(_) | Cmd::Stock { .. } => unreachable!("handled before opening"),
+    }
+}
+
+fn move_command(state: &State, m: MoveCmd) -> Result<MoveCommand> {
+    let at = |a: &At| -> Result<(Sku, Code)> { Ok((sku(&a.sku)?, code("location", &a.location)?)) };
+    Ok(match m {
+        MoveCmd::Receipt { at: a, qty, expectation } => {
+            let (sku, location) = at(&a)?;
+            MoveCommand::Receipt {
+                units: units(state, &sku, &qty)?,
+                sku,
+                location,
+                expectation: expectation.map(|e| code("expectation", &e)).transpose()?,
+            }
+        }
+        MoveCmd::Expect { expectation, at: a, qty, expected_on } => {
+            let (sku, location) = at(&a)?;
+            MoveCommand::Expect {
+                expectation: code("expectation", &expectation)?,
+                units: units(state, &sku, &qty)?,
+                sku,
+                location,
+                expected_on: expected_on.parse::<Date>()?,
+            }
+        }
+        MoveCmd::CancelExpectation { expectation } => {
+            MoveCommand::CancelExpectation { expectation: code("expectation", &expectation)? }
+        }
+        MoveCmd::Transfer { transfer, sku: s, from, to, qty } => {
+            let sku = sku(&s)?;
+            MoveCommand::TransferShip {
+                transfer: code("transfer", &transfer)?,
+                units: units(state, &sku, &qty)?,
+                sku,
+                from: code("location", &from)?,
+                to: code("location", &to)?,
+            }
+        }
+        MoveCmd::TransferReceive { transfer, quantity } => {
+            MoveCommand::TransferReceive { transfer: code("transfer", &transfer)?, units: quantity }
+        }
+        MoveCmd::Commit { reservation, at: a, qty } => {
+            let (sku, location) = at(&a)?;
+            MoveCommand::Commit {
+                reservation: code("reservation", &reservation)?,
+                units: units(state, &sku, &qty)?,
+                sku,
+                location,
+            }
+        }
+        MoveCmd::Release { reservation, quantity } => {
+            MoveCommand::Release { reservation: code("reservation", &reservation)?, units: quantity }
+        }
+        MoveCmd::Pick { reservation, quantity } => {
+            MoveCommand::Pick { reservation: code("reservation", &reservation)?, units: quantity }
+        }
+        MoveCmd::Ship { reservation, quantity } => {
+            MoveCommand::Ship { reservation: code("reservation", &reservation)?, units: quantity }
+        }
+        MoveCmd::Return { at: a, qty, reference } => {
+            let (sku, location) = at(&a)?;
+            MoveCommand::ReturnReceipt {
+                units: units(state, &sku, &qty)?,
+                sku,
+                location,
+                reference: reference.map(|r| code("reference", &r)).transpose()?,
+            }
+        }
+        MoveCmd::Dispose { at: a, qty, disposition } => {
+            let (sku, location) = at(&a)?;
+            MoveCommand::Dispose {
+                units: units(state, &sku, &qty)?,
+                sku,
+                location,
+                disposition: match disposition {
+                    DispositionArg::Restock => Disposition::Restock,
+                    DispositionArg::Damaged => Disposition::Damaged,
+                    DispositionArg::WriteOff => Disposition::WriteOff,
+                },
+            }
+        }
+        MoveCmd::WriteOff { at: a, qty, reason: r } => {
+            let (sku, location) = at(&a)?;
+            MoveCommand::WriteOff { units: units(state, &sku, &qty)?, sku, location, reason: reason(&r)? }
+        }
+        MoveCmd::Hold { at: a, qty, reason: r } => {
+            let (sku, location) = at(&a)?;
+            MoveCommand::Hold { units: units(state, &sku, &qty)?, sku, location, reason: reason(&r)? }
+        }
+        MoveCmd::Unhold { at: a, qty } => {
+            let (sku, location) = at(&a)?;
+            MoveCommand::Unhold { units: units(state, &sku, &qty)?, sku, location }
+        }
+        MoveCmd::Count { at: a, counted } => {
+            let (sku, location) = at(&a)?;
+            MoveCommand::Count { sku, location, counted_on_hand: counted }
+        }
+        MoveCmd::Adjust { at: a, qty, reason: r } => {
+            let (sku, location) = at(&a)?;
+            MoveCommand::Adjust { delta: units(state, &sku, &qty)?, sku, location, reason: reason(&r)? }
+        }
+        MoveCmd::Reverse { movement, reason: r } => MoveCommand::Reverse { movement, reason: reason(&r)? },
+        MoveCmd::Import { .. } => unreachable!("handled by the caller"),
+    })
+}

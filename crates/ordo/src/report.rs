@@ -1,0 +1,360 @@
+//! What the CLI prints: aligned tables for people, and `--json` shapes for scripts. The JSON
+//! shapes are part of the interface (documented in README.md) and only ever gain fields.
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use ordo_domain::availability::AtsExplanation;
+use ordo_domain::inventory::StockState;
+use ordo_domain::{State, StockRow};
+use ordo_engine::{Engine, Store};
+use serde_json::{Value, json};
+
+use crate::backend::{AnyStore, Target};
+
+pub fn describe_target(target: &Target) -> String {
+    match target {
+        Target::Sqlite(p) => format!("SQLite {}", p.display()),
+        Target::Postgres(url) => format!("PostgreSQL {}", url.split('@').next_back().unwrap_or("")),
+    }
+}
+
+/// Prints rows as left-aligned columns.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+fn print_json(value: &Value) {
+    println!("{}", serde_json::to_string_pretty(value).expect("JSON values serialize"));
+}
+
+pub fn stock_json(row: &StockRow) -> Value {
+    let b = &row.buckets;
+    let mut o = json!({
+        "sku": row.sku.as_str(),
+        "location": row.location.as_str(),
+        "on_hand": b.on_hand(),
+    });
+    for state in StockState::ALL {
+        o[state.as_str()] = json!(b.get(state));
+    }
+    o["in_transit"] = json!(b.in_transit_inbound);
+    o["incoming"] = json!(b.incoming);
+    o
+}
+
+pub fn stock(rows: &[StockRow], as_json: bool) {
+    if as_json {
+        print_json(&Value::Array(rows.iter().map(stock_json).collect()));
+        return;
+    }
+    let mut headers = vec!["sku", "location", "on_hand"];
+    headers.extend(StockState::ALL.map(|s| s.as_str()));
+    headers.extend(["in_transit", "incoming"]);
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let b = &r.buckets;
+            let mut cells = vec![r.sku.to_string(), r.location.to_string(), b.on_hand().to_string()];
+            cells.extend(StockState::ALL.map(|s| b.get(s).to_string()));
+            cells.extend([b.in_transit_inbound.to_string(), b.incoming.to_string()]);
+            cells
+        })
+        .collect();
+    table(&headers, &body);
+    println!("{} row(s)", rows.len());
+}
+
+pub fn ats(state: &State, channel: Option<&str>, sku: Option<&str>, as_json: bool) -> Result<()> {
+    if let Some(c) = channel
+        && !state.channels().iter().any(|ch| ch.code.as_str() == c)
+    {
+        bail!("unknown channel {c}");
+    }
+    if let Some(s) = sku
+        && !state.items().iter().any(|i| i.sku.as_str() == s)
+    {
+        bail!("unknown SKU {s}");
+    }
+    let mut rows = Vec::new();
+    for item in state.items().iter().filter(|i| sku.is_none_or(|s| i.sku.as_str() == s)) {
+        for ch in state.channels().iter().filter(|c| channel.is_none_or(|x| c.code.as_str() == x)) {
+            let figure = state.ats(&item.sku, &ch.code).expect("known SKU and channel");
+            rows.push((item.sku.to_string(), ch.code.to_string(), figure, item.is_bundle()));
+        }
+    }
+    if as_json {
+        let values = rows.iter().map(|(s, c, a, b)| json!({"sku": s, "channel": c, "ats": a, "bundle": b})).collect();
+        print_json(&Value::Array(values));
+    } else {
+        let body: Vec<Vec<String>> = rows
+            .iter()
+            .map(|(s, c, a, b)| {
+                vec![s.clone(), c.clone(), a.to_string(), if *b { "bundle".into() } else { String::new() }]
+            })
+            .collect();
+        table(&["sku", "channel", "ats", ""], &body);
+    }
+    Ok(())
+}
+
+pub fn explanation(e: &AtsExplanation, as_json: bool) {
+    if as_json {
+        print_json(&serde_json::to_value(e).expect("serializable"));
+        return;
+    }
+    println!("ATS of {} on channel {} = {}", e.sku, e.channel, e.ats);
+    if let Some(t) = &e.stocked {
+        println!();
+        let body: Vec<Vec<String>> = t
+            .locations
+            .iter()
+            .map(|l| {
+                vec![
+                    l.location.to_string(),
+                    l.available.to_string(),
+                    l.safety_stock.to_string(),
+                    l.sellable.to_string(),
+                    l.pooled_for_other_channels.to_string(),
+                    l.pooled_for_this_channel.to_string(),
+                ]
+            })
+            .collect();
+        table(&["location", "available", "- safety", "= sellable", "pooled for others", "pooled for this"], &body);
+        println!();
+        match t.pool {
+            Some(p) => println!("  fixed pool of {p}: granted from locations        {}", t.from_locations),
+            None => println!("  sellable at the channel's locations, after pools {}", t.from_locations),
+        }
+        for i in &t.incoming {
+            println!(
+                "  incoming {} at {} on {}: {} {}",
+                i.expectation,
+                i.location,
+                i.expected_on,
+                i.open,
+                if i.counted { "(counted)" } else { "(outside the window, not counted)" }
+            );
+        }
+        match t.incoming_window_days {
+            Some(d) => println!("+ incoming due within {d} day(s)                   {}", t.incoming_counted),
+            None => println!("+ incoming (channel counts none)                  0"),
+        }
+        println!("= before cap                                       {}", t.before_cap);
+        match t.percentage_cap {
+            Some(p) => println!("× percentage cap {p}% (rounded down)              = {}", t.after_cap),
+            None => println!("  no percentage cap                                {}", t.after_cap),
+        }
+        println!("- buffer                                           {}", t.buffer);
+        println!("= ATS (never below 0)                              {}", e.ats);
+    }
+    if let Some(b) = &e.bundle {
+        println!("bundle: ATS = min over components of ⌊units granted / per bundle⌋");
+        let body: Vec<Vec<String>> = b
+            .components
+            .iter()
+            .map(|c| {
+                vec![
+                    c.sku.to_string(),
+                    c.per_bundle.to_string(),
+                    c.component_ats.to_string(),
+                    c.bundles_alone.to_string(),
+                    c.granted_units.to_string(),
+                ]
+            })
+            .collect();
+        table(&["component", "per bundle", "component ATS", "bundles alone", "granted units"], &body);
+        if !b.sharing_with.is_empty() {
+            let names: Vec<String> = b.sharing_with.iter().map(|s| s.to_string()).collect();
+            println!(
+                "components are shared with {}: their ATS is split fairly, never double counted",
+                names.join(", ")
+            );
+        }
+    }
+}
+
+pub fn entities(state: &State, as_json: bool) {
+    let list: Vec<_> = state.legal_entities().collect();
+    if as_json {
+        print_json(&serde_json::to_value(&list).expect("serializable"));
+    } else {
+        let body: Vec<Vec<String>> =
+            list.iter().map(|e| vec![e.code.to_string(), e.name.clone(), e.functional_currency.to_string()]).collect();
+        table(&["code", "name", "currency"], &body);
+    }
+}
+
+pub fn items(state: &State, as_json: bool) {
+    if as_json {
+        print_json(&serde_json::to_value(state.items()).expect("serializable"));
+        return;
+    }
+    let body: Vec<Vec<String>> = state
+        .items()
+        .iter()
+        .map(|i| {
+            let options: Vec<String> = i.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let components: Vec<String> = i.components.iter().map(|c| format!("{}×{}", c.quantity, c.sku)).collect();
+            vec![
+                i.sku.to_string(),
+                i.title.clone(),
+                i.style.clone().unwrap_or_default(),
+                options.join(" "),
+                i.gtin.as_ref().map(|g| g.as_str().to_owned()).unwrap_or_default(),
+                components.join(" + "),
+            ]
+        })
+        .collect();
+    table(&["sku", "title", "style", "options", "gtin", "components"], &body);
+}
+
+pub fn locations(state: &State, as_json: bool) {
+    if as_json {
+        print_json(&serde_json::to_value(state.locations()).expect("serializable"));
+        return;
+    }
+    let body: Vec<Vec<String>> = state
+        .locations()
+        .iter()
+        .map(|l| {
+            let caps =
+                [("ship", l.capabilities.ship), ("pickup", l.capabilities.pickup), ("returns", l.capabilities.returns)];
+            let caps: Vec<&str> = caps.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect();
+            vec![
+                l.code.to_string(),
+                l.name.clone(),
+                l.kind.as_str().into(),
+                l.legal_entity.to_string(),
+                l.time_zone.clone(),
+                caps.join(","),
+            ]
+        })
+        .collect();
+    table(&["code", "name", "kind", "entity", "time zone", "capabilities"], &body);
+}
+
+pub fn channels(state: &State, as_json: bool) {
+    if as_json {
+        print_json(&serde_json::to_value(state.channels()).expect("serializable"));
+        return;
+    }
+    let body: Vec<Vec<String>> = state
+        .channels()
+        .iter()
+        .map(|c| {
+            let a = &c.allocation;
+            vec![
+                c.code.to_string(),
+                c.kind.as_str().into(),
+                c.priority.to_string(),
+                c.locations.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(","),
+                a.percentage_cap.map(|p| format!("{p}%")).unwrap_or_default(),
+                a.buffer.to_string(),
+                a.incoming_window_days.map(|d| format!("{d}d")).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(&["code", "kind", "priority", "locations", "cap", "buffer", "incoming window"], &body);
+}
+
+pub fn safety(state: &State, as_json: bool) {
+    use ordo_domain::catalog::SafetyStockScope as S;
+    let rows: Vec<(String, String, i64)> = state
+        .safety_rules()
+        .iter()
+        .map(|(scope, units)| {
+            let (kind, what) = match scope {
+                S::SkuAtLocation(s, l) => ("sku_at_location", format!("{s}@{l}")),
+                S::Sku(s) => ("sku", s.to_string()),
+                S::SkuClass(c) => ("sku_class", c.to_string()),
+                S::Location(l) => ("location", l.to_string()),
+            };
+            (kind.to_owned(), what, *units)
+        })
+        .collect();
+    if as_json {
+        let v = rows.iter().map(|(k, w, u)| json!({"scope": k, "applies_to": w, "units": u})).collect();
+        print_json(&Value::Array(v));
+    } else {
+        let body: Vec<Vec<String>> = rows.iter().map(|(k, w, u)| vec![k.clone(), w.clone(), u.to_string()]).collect();
+        table(&["scope", "applies to", "units"], &body);
+    }
+}
+
+fn sorted(mut rows: Vec<StockRow>) -> Vec<StockRow> {
+    rows.retain(|r| !r.buckets.is_empty());
+    rows.sort_by(|a, b| (a.sku.as_str(), a.location.as_str()).cmp(&(b.sku.as_str(), b.location.as_str())));
+    rows
+}
+
+/// `ordo verify`: invariants, replay equality, projections equal to state.
+pub fn verify(engine: &mut Engine<AnyStore>, as_json: bool) -> Result<ExitCode> {
+    let as_of = engine.availability_as_of()?;
+    let mut problems = engine.state().check_invariants(as_of);
+    let replayed = engine.replay_from_scratch()?;
+    if &replayed != engine.state() {
+        problems.push("replaying the whole journal does not reproduce the state opened from the snapshot".into());
+    }
+    problems.extend(replayed.check_invariants(as_of).into_iter().map(|p| format!("after full replay: {p}")));
+    let state = engine.state().clone();
+    let projection = sorted(engine.store_mut().stock_projection()?);
+    let live = sorted(state.stock_rows());
+    if projection != live {
+        let differing = projection.iter().filter(|r| !live.contains(r)).count()
+            + live.iter().filter(|r| !projection.contains(r)).count();
+        problems.push(format!("stock projection differs from the ledger in {differing} row(s)"));
+    }
+    let availability = engine.store_mut().availability_projection()?;
+    let mut mismatched = 0;
+    let mut seen = std::collections::BTreeSet::new();
+    for (sku, channel, figure) in &availability {
+        seen.insert((sku.clone(), channel.clone()));
+        let expected = state.items().iter().find(|i| i.sku.as_str() == sku).and_then(|i| {
+            state.channels().iter().find(|c| c.code.as_str() == channel).and_then(|c| state.ats(&i.sku, &c.code))
+        });
+        if expected != Some(*figure) {
+            mismatched += 1;
+        }
+    }
+    for item in state.items() {
+        for ch in state.channels() {
+            if !seen.contains(&(item.sku.to_string(), ch.code.to_string())) && state.ats(&item.sku, &ch.code) != Some(0)
+            {
+                mismatched += 1;
+            }
+        }
+    }
+    if mismatched > 0 {
+        problems.push(format!("availability projection differs from the ledger in {mismatched} figure(s)"));
+    }
+    let ok = problems.is_empty();
+    if as_json {
+        print_json(&json!({"ok": ok, "journal_seq": state.last_seq(), "stock_rows": live.len(), "problems": problems}));
+    } else if ok {
+        println!(
+            "ok: {} journal events replay to the same state; {} stock rows and every ATS figure match the projections; all invariants hold",
+            state.last_seq(),
+            live.len()
+        );
+    } else {
+        for p in &problems {
+            println!("violation: {p}");
+        }
+        println!("{} violation(s)", problems.len());
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
