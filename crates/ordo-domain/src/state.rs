@@ -994,7 +994,9 @@ impl State {
                 if let Some(by) = original.reversed_by {
                     return Err(MoveRejection::AlreadyReversed { movement: *seq, by });
                 }
-                let id = self.catalog.sku_ids[&original.sku];
+                // The SKU may have become a bundle since (once it held nothing); a reversal
+                // must not book stock into a bundle.
+                let id = self.stock_sku(&original.sku)?;
                 let postings = ordo_ledger::reverse(&original.postings);
                 (
                     id,
