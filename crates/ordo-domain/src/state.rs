@@ -5,7 +5,11 @@
 //! SKUs, locations and channels are interned to dense ids in the order they were first defined,
 //! so the same journal always produces the same ids; events themselves carry codes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Fx hashing: these maps are keyed by our own codes and ids, never by untrusted input that
+/// could be crafted to collide, and lookups sit on the hot path of every movement.
+type HashMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 use ordo_ledger::{Balances, Book, Overdraft, Posting};
 use ordo_types::{
@@ -151,7 +155,8 @@ pub(crate) struct Inventory {
     pub expectations: HashMap<Reference, Expectation>,
     /// Per SKU, its expectations with units still open.
     pub open_expectations: Vec<BTreeSet<Reference>>,
-    reversible: HashMap<u64, ReversibleMovement>,
+    /// Reversible movements by journal sequence, in sequence order (appended as applied).
+    reversible: Vec<(u64, ReversibleMovement)>,
 }
 
 impl Inventory {
@@ -161,6 +166,10 @@ impl Inventory {
             Ok(i) => row[i].1,
             Err(_) => Buckets::default(),
         }
+    }
+
+    fn reversible(&self, seq: u64) -> Option<&ReversibleMovement> {
+        self.reversible.binary_search_by_key(&seq, |(s, _)| *s).ok().map(|i| &self.reversible[i].1)
     }
 
     fn buckets_mut(&mut self, sku: u32, location: u32) -> &mut Buckets {
@@ -980,7 +989,7 @@ impl State {
                 reason,
             } => {
                 let original =
-                    self.inventory.reversible.get(seq).ok_or(MoveRejection::UnknownMovement(*seq)).or_else(|e| {
+                    self.inventory.reversible(*seq).ok_or(MoveRejection::UnknownMovement(*seq)).or_else(|e| {
                         if *seq >= 1 && *seq <= self.last_seq {
                             Err(MoveRejection::NotReversible {
                                 movement: *seq,
@@ -1255,11 +1264,12 @@ impl State {
                 );
             }
             MovementKind::Reversal { of } => {
-                let original = self
+                let at = self
                     .inventory
                     .reversible
-                    .get_mut(of)
+                    .binary_search_by_key(of, |(s, _)| *s)
                     .expect("reversed movement is recorded");
+                let original = &mut self.inventory.reversible[at].1;
                 assert!(
                     original.reversed_by.is_none(),
                     "movement {of} reversed twice"
@@ -1290,14 +1300,11 @@ impl State {
         };
         ordo_ledger::apply(&mut ledger, &m.postings);
         if m.kind.is_reversible() {
-            self.inventory.reversible.insert(
+            debug_assert!(self.inventory.reversible.last().is_none_or(|(s, _)| *s < seq));
+            self.inventory.reversible.push((
                 seq,
-                ReversibleMovement {
-                    sku: m.sku.clone(),
-                    postings: m.postings.clone(),
-                    reversed_by: None,
-                },
-            );
+                ReversibleMovement { sku: m.sku.clone(), postings: m.postings.clone(), reversed_by: None },
+            ));
         }
         self.dirty.skus.insert(sku);
     }
@@ -1333,6 +1340,19 @@ impl State {
                 buckets: self.inventory.buckets(s, l),
             })
             .collect()
+    }
+
+    /// Marks every stock row as changed, so the next [`State::take_dirty_stock`] returns all.
+    pub fn mark_all_stock_dirty(&mut self) {
+        for (s, locs) in self.inventory.stock.iter().enumerate() {
+            for (l, _) in locs {
+                self.dirty.stock.insert((s as u32, *l));
+            }
+        }
+    }
+
+    pub fn has_dirty_stock(&self) -> bool {
+        !self.dirty.stock.is_empty()
     }
 
     /// Drops pending change tracking (after a rebuild, when projections are rewritten whole).
@@ -1454,7 +1474,7 @@ impl State {
     pub fn check_invariants(&self, now: Timestamp) -> Vec<String> {
         let mut problems = Vec::new();
         let inv = &self.inventory;
-        let mut in_transit_to: HashMap<(u32, u32), Units> = HashMap::new();
+        let mut in_transit_to: HashMap<(u32, u32), Units> = HashMap::default();
         for t in inv.transfers.values() {
             if t.in_transit < 0 {
                 problems.push(format!(
@@ -1469,7 +1489,7 @@ impl State {
                 ))
                 .or_default() += t.in_transit;
         }
-        let mut incoming_at: HashMap<(u32, u32), Units> = HashMap::new();
+        let mut incoming_at: HashMap<(u32, u32), Units> = HashMap::default();
         for e in inv.expectations.values() {
             if e.open < 0 {
                 problems.push(format!(
@@ -1484,7 +1504,7 @@ impl State {
                 ))
                 .or_default() += e.open;
         }
-        let mut reserved_at: HashMap<(u32, u32), (Units, Units)> = HashMap::new();
+        let mut reserved_at: HashMap<(u32, u32), (Units, Units)> = HashMap::default();
         for r in inv.reservations.values() {
             let e = reserved_at
                 .entry((

@@ -10,14 +10,15 @@ mod codec;
 mod handle;
 mod store;
 
-use std::time::Instant;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use ordo_domain::{AvailabilityChanged, Command, Event, Rejection, State, StockRow};
-use ordo_types::Timestamp;
+use ordo_types::{Sku, Timestamp};
 
 pub use codec::{decode_event, encode_event};
 pub use handle::{EngineHandle, Submission};
-pub use store::{CommitBatch, JournalRecord, Store, StoreError};
+pub use store::{AvailabilityRow, CommitBatch, JournalRecord, Store, StoreError, availability_message};
 
 /// Where the engine gets `now`. Injected so tests and replays are deterministic.
 pub trait Clock: Send {
@@ -85,6 +86,8 @@ pub type Sequences = Vec<u64>;
 #[derive(Debug, Default)]
 pub struct BatchOutcome {
     pub results: Vec<Result<Sequences, CommandError>>,
+    /// Set when the batch as a whole failed to commit (every result then carries it too).
+    pub error: Option<StoreError>,
     pub availability: Vec<AvailabilityChanged>,
     /// Events another writer had appended and this engine caught up on before deciding.
     pub caught_up: u64,
@@ -106,9 +109,16 @@ pub struct Engine<S: Store> {
     startup: StartupReport,
     /// The date the cached availability figures (and their projection) are computed for.
     ats_date: ordo_types::Date,
+    /// How long projection writes may be coalesced across batches (zero: every batch).
+    projection_interval: Duration,
+    last_projection_flush: Instant,
+    /// SKUs whose availability changed since the projections were last written.
+    pending_availability: BTreeSet<Sku>,
 }
 
 const MAX_COMMIT_ATTEMPTS: u32 = 5;
+/// Coalesced projection rows are written early when this many SKUs are pending.
+const MAX_PENDING_PROJECTION_ROWS: usize = 100_000;
 
 impl<S: Store> Engine<S> {
     /// Opens the engine: loads the newest snapshot if any, replays the journal after it,
@@ -117,7 +127,16 @@ impl<S: Store> Engine<S> {
         let started = Instant::now();
         let (state, snapshot_seq) = Self::load(&mut store, true)?;
         let replayed = state.last_seq() - snapshot_seq.unwrap_or(0);
-        let mut engine = Self { state, store, clock, startup: StartupReport::default(), ats_date: ordo_types::Date(0) };
+        let mut engine = Self {
+            state,
+            store,
+            clock,
+            startup: StartupReport::default(),
+            ats_date: ordo_types::Date(0),
+            projection_interval: Duration::ZERO,
+            last_projection_flush: Instant::now(),
+            pending_availability: BTreeSet::new(),
+        };
         engine.finish_rebuild()?;
         engine.startup = StartupReport { snapshot_seq, replayed, millis: started.elapsed().as_millis() };
         Ok(engine)
@@ -144,7 +163,33 @@ impl<S: Store> Engine<S> {
         self.state.refresh_availability(as_of);
         self.state.clear_dirty();
         self.ats_date = as_of.date();
+        self.pending_availability.clear();
+        let head = self.state.last_seq();
+        if self.store.projection_seq()?.is_some_and(|p| p < head) {
+            // A writer stopped before flushing coalesced projections: rewrite them whole.
+            self.state.mark_all_stock_dirty();
+            self.pending_availability.extend(self.state.items().iter().map(|i| i.sku.clone()));
+            self.flush_projections()?;
+        }
         Ok(())
+    }
+
+    /// Lets projection writes be coalesced over `interval` (the journal is still committed, and
+    /// acknowledged, batch by batch). Zero — the default — writes them with every batch.
+    /// Reads that must be exact come from the engine's state; SQL readers see projections as of
+    /// the journal position recorded with them, at most `interval` behind.
+    pub fn set_projection_interval(&mut self, interval: Duration) {
+        self.projection_interval = interval;
+    }
+
+    /// Writes every projection row changed since the last write, in its own transaction.
+    pub fn flush_projections(&mut self) -> Result<(), StoreError> {
+        let outcome = self.execute(Vec::new());
+        debug_assert!(outcome.results.is_empty());
+        match outcome.error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn projection_time(&mut self) -> Result<Timestamp, StoreError> {
@@ -190,6 +235,7 @@ impl<S: Store> Engine<S> {
     /// Applies a batch of requests and commits it in one transaction. Each request succeeds or
     /// is rejected on its own; a rejected request changes nothing.
     pub fn execute(&mut self, requests: Vec<Request>) -> BatchOutcome {
+        let flush_all = requests.is_empty();
         let mut attempts = 0;
         let mut caught_up = 0;
         loop {
@@ -219,11 +265,32 @@ impl<S: Store> Engine<S> {
             let first_seq = self.state.last_seq() + 1;
             let (results, records) = self.decide_batch(&requests, now);
             let availability = self.state.refresh_availability(now);
-            let stock = self.state.take_dirty_stock();
-            let batch = CommitBatch { first_seq, records: &records, stock: &stock, availability: &availability, now };
+            self.pending_availability.extend(availability.iter().map(|c| c.sku.clone()));
+            let flush = flush_all
+                || self.projection_interval.is_zero()
+                || self.last_projection_flush.elapsed() >= self.projection_interval
+                || self.pending_availability.len() > MAX_PENDING_PROJECTION_ROWS;
+            let (stock, availability_rows) = if flush {
+                (self.state.take_dirty_stock(), self.availability_rows())
+            } else {
+                (Vec::new(), Vec::new())
+            };
+            let batch = CommitBatch {
+                first_seq,
+                records: &records,
+                stock: &stock,
+                availability: &availability,
+                availability_rows: &availability_rows,
+                projection_seq: flush.then(|| self.state.last_seq()),
+                now,
+            };
             match self.store.commit(&batch) {
                 Ok(()) => {
-                    return BatchOutcome { results, availability, caught_up, commit_attempts: attempts };
+                    if flush {
+                        self.pending_availability.clear();
+                        self.last_projection_flush = Instant::now();
+                    }
+                    return BatchOutcome { results, availability, caught_up, commit_attempts: attempts, error: None };
                 }
                 Err(e) => {
                     self.store.rollback();
@@ -239,9 +306,26 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// Availability projection rows for every SKU changed since the last projection write.
+    fn availability_rows(&self) -> Vec<AvailabilityRow> {
+        self.pending_availability
+            .iter()
+            .map(|sku| {
+                let figures = self
+                    .state
+                    .channels()
+                    .iter()
+                    .map(|c| (c.code.to_string(), self.state.ats(sku, &c.code).unwrap_or(0)))
+                    .collect();
+                AvailabilityRow { sku: sku.to_string(), figures }
+            })
+            .collect()
+    }
+
     fn failed(requests: &[Request], e: StoreError, attempts: u32) -> BatchOutcome {
         BatchOutcome {
             results: requests.iter().map(|_| Err(CommandError::Store(e.clone()))).collect(),
+            error: Some(e),
             commit_attempts: attempts,
             ..Default::default()
         }
@@ -307,9 +391,10 @@ impl<S: Store> Engine<S> {
         }
         let before = self.state.last_seq();
         replay_into(&mut self.store, &mut self.state)?;
-        // The other writer already projected its own events; only our cache needs them.
-        self.state.refresh_availability(self.clock.now());
-        self.state.take_dirty_stock();
+        // The rows the other writer touched stay dirty: rewriting them is idempotent, and it
+        // keeps the projections whole even if that writer had not flushed its own yet.
+        let changes = self.state.refresh_availability(self.clock.now());
+        self.pending_availability.extend(changes.into_iter().map(|c| c.sku));
         Ok(self.state.last_seq() - before)
     }
 
@@ -326,6 +411,15 @@ impl<S: Store> Engine<S> {
         let seq = self.state.last_seq();
         self.store.save_snapshot(seq, &bytes)?;
         Ok(seq)
+    }
+}
+
+impl<S: Store> Drop for Engine<S> {
+    fn drop(&mut self) {
+        if !self.pending_availability.is_empty() || self.state.has_dirty_stock() {
+            // Best effort: a failure here is repaired on the next open (projections lag the head).
+            let _ = self.flush_projections();
+        }
     }
 }
 

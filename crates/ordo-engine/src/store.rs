@@ -32,6 +32,40 @@ impl JournalRecord {
     }
 }
 
+/// One SKU's available-to-sell on every channel, in channel definition order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AvailabilityRow {
+    pub sku: String,
+    pub figures: Vec<(String, i64)>,
+}
+
+impl AvailabilityRow {
+    /// The figures as a JSON object `{"CHANNEL": ats, …}`, as both stores keep them.
+    pub fn figures_json(&self) -> String {
+        let map: serde_json::Map<String, serde_json::Value> =
+            self.figures.iter().map(|(c, a)| (c.clone(), serde_json::Value::from(*a))).collect();
+        serde_json::Value::Object(map).to_string()
+    }
+
+    /// Expands a stored row back into `(sku, channel, ats)` triples.
+    pub fn parse_figures(sku: &str, json: &str) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json)
+            .map_err(|e| StoreError::Corrupt(format!("availability row for {sku} is not a JSON object: {e}")))?;
+        map.into_iter()
+            .map(|(channel, v)| {
+                v.as_i64()
+                    .map(|a| (sku.to_owned(), channel.clone(), a))
+                    .ok_or_else(|| StoreError::Corrupt(format!("availability of {sku} on {channel} is not an integer")))
+            })
+            .collect()
+    }
+}
+
+/// The outbox payload of one batch's availability changes (a JSON array, in SKU/channel order).
+pub fn availability_message(changes: &[AvailabilityChanged]) -> String {
+    serde_json::to_string(changes).expect("availability changes serialize")
+}
+
 /// Everything one batch writes, in one transaction.
 #[derive(Debug)]
 pub struct CommitBatch<'a> {
@@ -40,8 +74,14 @@ pub struct CommitBatch<'a> {
     pub records: &'a [JournalRecord],
     /// Stock projection rows the batch changed (full row values, upserted).
     pub stock: &'a [StockRow],
-    /// ATS changes: upserted into the availability projection and queued in the outbox.
+    /// ATS changes, queued in the outbox as one message per batch (coalesced per SKU and channel).
     pub availability: &'a [AvailabilityChanged],
+    /// For every SKU whose ATS changed, its figures on every channel (the availability
+    /// projection keeps one row per SKU, so a movement costs one row write, not one per channel).
+    pub availability_rows: &'a [AvailabilityRow],
+    /// Set when the projections written here bring them up to this journal sequence; stores
+    /// record it so a restart knows whether coalesced projection writes were lost.
+    pub projection_seq: Option<u64>,
     pub now: Timestamp,
 }
 
@@ -82,6 +122,12 @@ pub trait Store: Send {
 
     /// Number of outbox rows not yet delivered.
     fn outbox_pending(&mut self) -> Result<u64, StoreError>;
+
+    /// The journal sequence the projections were last brought up to (`None` if the store does
+    /// not track it).
+    fn projection_seq(&mut self) -> Result<Option<u64>, StoreError> {
+        Ok(None)
+    }
 
     /// When the last journal record was written (`None` for an empty journal). Availability
     /// depends on the date (incoming windows), and the projections hold figures as of then.

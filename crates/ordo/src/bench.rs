@@ -1,14 +1,329 @@
-//! `ordo bench …`: throughput and latency measurements recorded in BENCHMARKS.md.
+//! `ordo bench …`: the measurements behind BENCHMARKS.md. Each prints one line of figures per
+//! case so runs can be compared side by side; none of them asserts anything about time.
+//!
+//! - `movements`: movements applied and durably committed per second, by batch size, on SQLite
+//!   (a fresh temp file) or PostgreSQL (a fresh database).
+//! - `ats`: full available-to-sell recompute and the incremental update after one movement.
+//! - `replay`: cold start (journal replay) of N events, with and without a snapshot.
+
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
-use anyhow::Result;
-use clap::Subcommand;
+use anyhow::{Context, Result};
+use clap::{Subcommand, ValueEnum};
+use ordo_domain::catalog::{AllocationPolicy, Capabilities, Channel, ChannelKind, Item, LegalEntity, Location, LocationKind};
+use ordo_domain::inventory::{MoveCommand, ReasonCode};
+use ordo_domain::{Command, State};
+use ordo_engine::{Engine, FixedClock, Request};
+use ordo_types::{Code, CurrencyCode, Sku, Timestamp, Units};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
-use crate::backend::Target;
+use crate::backend::{AnyStore, Target};
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
 
 #[derive(Subcommand, Debug)]
-pub enum BenchCmd {}
+pub enum BenchCmd {
+    /// Movements applied and durably committed per second, by batch size.
+    Movements {
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: Backend,
+        /// Batch sizes to measure, e.g. 1,100,1000.
+        #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
+        batches: Vec<usize>,
+        /// Movements per batch size (batch size 1 uses a tenth, fsync per movement is slow).
+        #[arg(long, default_value_t = 200_000)]
+        movements: usize,
+        #[arg(long, default_value_t = 10_000)]
+        skus: usize,
+        /// PostgreSQL server to create the fresh benchmark database on.
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        pg_server: String,
+        /// Coalesce projection writes over this many milliseconds (0: every batch).
+        #[arg(long, default_value_t = 0)]
+        projection_interval_ms: u64,
+    },
+    /// Full ATS recompute and incremental update latency.
+    Ats {
+        #[arg(long, default_value_t = 100_000)]
+        skus: usize,
+        #[arg(long, default_value_t = 10)]
+        locations: usize,
+        #[arg(long, default_value_t = 5)]
+        channels: usize,
+        #[arg(long, default_value_t = 20_000)]
+        updates: usize,
+    },
+    /// Cold start: replay a journal of N events (built first in a temp SQLite file).
+    Replay {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: Backend,
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        pg_server: String,
+    },
+}
+
+const T0: i64 = 1_795_000_000_000; // 2026-11-18, a fixed instant so runs are comparable
+
+fn code(s: String) -> Code {
+    Code::new(s).expect("bench codes are valid")
+}
+
+fn sku(i: usize) -> Sku {
+    Sku::new(format!("SKU-{i:06}")).expect("bench SKUs are valid")
+}
+
+fn location(i: usize) -> Code {
+    code(format!("LOC-{i:02}"))
+}
+
+/// A catalog of `skus` SKUs, `locations` locations and `channels` channels with mixed policies.
+fn catalog(skus: usize, locations: usize, channels: usize) -> Vec<Command> {
+    let mut out = vec![Command::DefineLegalEntity(LegalEntity {
+        code: code("BENCH".into()),
+        name: "Bench Retail".into(),
+        functional_currency: CurrencyCode::new("USD").expect("valid"),
+    })];
+    for l in 0..locations {
+        out.push(Command::DefineLocation(Location {
+            code: location(l),
+            name: format!("Location {l}"),
+            kind: if l % 4 == 3 { LocationKind::Store } else { LocationKind::Warehouse },
+            legal_entity: code("BENCH".into()),
+            address: Default::default(),
+            geo: None,
+            time_zone: "America/New_York".into(),
+            capabilities: Capabilities { ship: true, pickup: l % 4 == 3, returns: true },
+        }));
+    }
+    for i in 0..skus {
+        out.push(Command::DefineItem(Item {
+            sku: sku(i),
+            title: format!("Item {i}"),
+            style: None,
+            options: Default::default(),
+            gtin: None,
+            uom_conversions: Default::default(),
+            components: vec![],
+            sku_class: None,
+        }));
+    }
+    for c in 0..channels {
+        // Channel c sells from a window of locations; policies vary so every term is exercised.
+        let locs: Vec<Code> = (0..locations).filter(|l| (l + c) % 3 != 0 || locations < 3).map(location).collect();
+        out.push(Command::DefineChannel(Channel {
+            code: code(format!("CH-{c}")),
+            name: format!("Channel {c}"),
+            kind: ChannelKind::Other,
+            legal_entity: code("BENCH".into()),
+            locations: locs,
+            priority: (c + 1) as u16,
+            allocation: AllocationPolicy {
+                percentage_cap: (c % 2 == 1).then_some(80),
+                buffer: (c % 3) as Units,
+                incoming_window_days: (c == 0).then_some(14),
+            },
+        }));
+    }
+    out
+}
+
+fn random_movement(rng: &mut StdRng, skus: usize, locations: usize, n: usize) -> Command {
+    let s = sku(rng.random_range(0..skus));
+    let l = location(rng.random_range(0..locations));
+    Command::Move(match n % 4 {
+        0 | 1 => MoveCommand::Receipt { sku: s, location: l, units: rng.random_range(1..=20), expectation: None },
+        2 => MoveCommand::Adjust { sku: s, location: l, delta: 1, reason: ReasonCode::Found },
+        _ => MoveCommand::Hold { sku: s, location: l, units: 1, reason: ReasonCode::QualityHold },
+    })
+}
+
+fn open(backend: Backend, pg_server: &str, label: &str) -> Result<(Target, Option<tempfile::TempDir>)> {
+    Ok(match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().context("creating a temp directory")?;
+            (Target::Sqlite(dir.path().join(format!("{label}.db"))), Some(dir))
+        }
+        Backend::Postgres => {
+            let url = ordo_store_postgres::create_fresh_database(pg_server, &format!("ordo_bench_{label}"))
+                .context("creating a fresh PostgreSQL database")?;
+            (Target::Postgres(url), None)
+        }
+    })
+}
+
+fn engine(target: &Target) -> Result<Engine<AnyStore>> {
+    Ok(Engine::open(target.open_store()?, Box::new(FixedClock::at(Timestamp::from_millis(T0))))?)
+}
+
+fn setup(engine: &mut Engine<AnyStore>, commands: Vec<Command>) -> Result<()> {
+    for chunk in commands.chunks(10_000) {
+        let outcome = engine.execute(vec![Request::Group(chunk.to_vec())]);
+        for r in outcome.results {
+            r.context("bench setup")?;
+        }
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
 
 pub fn run(_target: &Target, cmd: BenchCmd) -> Result<ExitCode> {
-    match cmd {}
+    match cmd {
+        BenchCmd::Movements { backend, batches, movements, skus, pg_server, projection_interval_ms } => {
+            println!(
+                "bench movements: backend={backend:?} skus={skus} locations=10 channels=5 projection_interval={projection_interval_ms}ms"
+            );
+            for batch in batches {
+                let (target, _dir) = open(backend, &pg_server, &format!("mv{batch}"))?;
+                let mut engine = engine(&target)?;
+                setup(&mut engine, catalog(skus, 10, 5))?;
+                engine.set_projection_interval(Duration::from_millis(projection_interval_ms));
+                let total = if batch == 1 { movements / 10 } else { movements };
+                let mut rng = StdRng::seed_from_u64(42);
+                let mut latencies = Vec::with_capacity(total / batch + 1);
+                let mut accepted = 0usize;
+                let started = Instant::now();
+                let mut n = 0;
+                while n < total {
+                    let requests: Vec<Request> =
+                        (n..(n + batch).min(total)).map(|i| Request::One(random_movement(&mut rng, skus, 10, i))).collect();
+                    n += requests.len();
+                    let t = Instant::now();
+                    let outcome = engine.execute(requests);
+                    latencies.push(t.elapsed());
+                    accepted += outcome.results.iter().filter(|r| r.is_ok()).count();
+                    if let Some(Err(ordo_engine::CommandError::Store(e))) = outcome.results.first() {
+                        anyhow::bail!("store error: {e}");
+                    }
+                }
+                engine.flush_projections()?;
+                let elapsed = started.elapsed();
+                latencies.sort();
+                println!(
+                    "  batch {batch:>5}: {total} movements ({accepted} accepted) in {:.2} s = {:>9.0} movements/s; commit latency p50 {:.2} ms, p99 {:.2} ms",
+                    elapsed.as_secs_f64(),
+                    total as f64 / elapsed.as_secs_f64(),
+                    percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+                    percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+                );
+                if let Target::Postgres(url) = &target
+                    && let Some(name) = url.rsplit('/').next()
+                {
+                    drop(engine);
+                    let _ = ordo_store_postgres::drop_database(&pg_server, name);
+                }
+            }
+        }
+        BenchCmd::Ats { skus, locations, channels, updates } => {
+            let now = Timestamp::from_millis(T0);
+            let mut state = State::new();
+            let mut seq = 0;
+            let mut apply = |state: &mut State, command: &Command| {
+                let event = state.decide(command, now).expect("bench command is valid");
+                seq += 1;
+                state.apply(seq, &event);
+            };
+            for c in catalog(skus, locations, channels) {
+                apply(&mut state, &c);
+            }
+            let mut rng = StdRng::seed_from_u64(7);
+            for s in 0..skus {
+                for l in 0..locations {
+                    let units = rng.random_range(0..50);
+                    if units > 0 {
+                        let c = MoveCommand::Receipt { sku: sku(s), location: location(l), units, expectation: None };
+                        apply(&mut state, &Command::Move(c));
+                    }
+                }
+            }
+            state.take_dirty_stock();
+            let mut fulls = Vec::new();
+            for _ in 0..5 {
+                state.mark_all_dirty();
+                let t = Instant::now();
+                let changes = state.refresh_availability(now);
+                fulls.push(t.elapsed());
+                std::hint::black_box(changes);
+            }
+            fulls.sort();
+            println!(
+                "bench ats: {skus} SKUs × {locations} locations × {channels} channels: full recompute best {:.1} ms, median {:.1} ms",
+                fulls[0].as_secs_f64() * 1e3,
+                percentile(&fulls, 0.5).as_secs_f64() * 1e3
+            );
+            let mut incremental = Vec::with_capacity(updates);
+            for i in 0..updates {
+                let command = random_movement(&mut rng, skus, locations, i);
+                let t = Instant::now();
+                if let Ok(event) = state.decide(&command, now) {
+                    seq += 1;
+                    state.apply(seq, &event);
+                }
+                let changes = state.refresh_availability(now);
+                incremental.push(t.elapsed());
+                std::hint::black_box(changes);
+                state.take_dirty_stock();
+            }
+            incremental.sort();
+            let mean = incremental.iter().sum::<Duration>() / updates as u32;
+            println!(
+                "  incremental (decide + apply one movement + recompute touched SKU on all channels): mean {:.1} µs, p50 {:.1} µs, p99 {:.1} µs",
+                mean.as_secs_f64() * 1e6,
+                percentile(&incremental, 0.5).as_secs_f64() * 1e6,
+                percentile(&incremental, 0.99).as_secs_f64() * 1e6
+            );
+        }
+        BenchCmd::Replay { events, backend, pg_server } => {
+            let (target, _dir) = open(backend, &pg_server, "replay")?;
+            let skus = 10_000;
+            let mut e = engine(&target)?;
+            setup(&mut e, catalog(skus, 10, 5))?;
+            let mut rng = StdRng::seed_from_u64(9);
+            let build = Instant::now();
+            let mut n = e.state().last_seq() as usize;
+            while n < events {
+                let requests: Vec<Request> =
+                    (n..(n + 10_000).min(events)).map(|i| Request::One(random_movement(&mut rng, skus, 10, i))).collect();
+                e.execute(requests);
+                n = e.state().last_seq() as usize;
+            }
+            println!("bench replay: built {} events in {:.1} s", e.state().last_seq(), build.elapsed().as_secs_f64());
+            drop(e);
+            for round in 0..3 {
+                let t = Instant::now();
+                let e = engine(&target)?;
+                println!(
+                    "  cold start {}: replayed {} events in {:.3} s",
+                    round + 1,
+                    e.startup().replayed,
+                    t.elapsed().as_secs_f64()
+                );
+            }
+            let mut e = engine(&target)?;
+            e.snapshot()?;
+            drop(e);
+            let t = Instant::now();
+            let e = engine(&target)?;
+            println!(
+                "  cold start from snapshot at {}: replayed {} events in {:.3} s",
+                e.startup().snapshot_seq.unwrap_or(0),
+                e.startup().replayed,
+                t.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
