@@ -336,8 +336,6 @@ pub enum CatalogRejection {
     UnknownLocation(LocationCode),
     #[error("unknown channel {0}")]
     UnknownChannel(ChannelCode),
-    #[error("unknown SKU class {0}")]
-    UnknownSkuClass(SkuClass),
     #[error("channel {0} must sell from at least one location")]
     ChannelWithoutLocations(ChannelCode),
     #[error("location {0} is listed twice")]
@@ -362,15 +360,6 @@ pub enum CatalogRejection {
     NegativeSafetyStock(Units),
     #[error("pool {0} must not be negative")]
     NegativePool(Units),
-    #[error(
-        "location {location} belongs to legal entity {location_entity}, channel {channel} to {channel_entity}"
-    )]
-    LegalEntityMismatch {
-        channel: ChannelCode,
-        location: LocationCode,
-        channel_entity: LegalEntityCode,
-        location_entity: LegalEntityCode,
-    },
 }
 
 #[cfg(test)]

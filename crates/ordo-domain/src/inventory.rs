@@ -374,11 +374,16 @@ impl MovementKind {
     }
 }
 
+/// The most units one movement may move: far above any real movement, far below overflow.
+pub const MAX_UNITS_PER_MOVEMENT: Units = 1_000_000_000;
+
 /// Why a movement was refused, most fundamental first (the first that applies is reported).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoveRejection {
     #[error("quantity must be positive, got {0}")]
     QuantityNotPositive(Units),
+    #[error("quantity is out of range (at most {MAX_UNITS_PER_MOVEMENT} units per movement)")]
+    QuantityOutOfRange,
     #[error("adjustment of 0 units changes nothing")]
     ZeroAdjustment,
     #[error("counted quantity must not be negative, got {0}")]
@@ -449,8 +454,6 @@ pub enum MoveRejection {
         balance: Units,
         needed: Units,
     },
-    #[error("quantity is out of range")]
-    QuantityOutOfRange,
 }
 
 /// An open reservation (the pending phase of a two-phase movement).

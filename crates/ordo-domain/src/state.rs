@@ -22,8 +22,8 @@ use crate::catalog::{
     CatalogRejection, Channel, Item, LegalEntity, Location, SafetyStockScope, validate_time_zone,
 };
 use crate::inventory::{
-    Account, Buckets, Disposition, Expectation, MoveCommand, MoveRejection, Movement, MovementKind,
-    OutsideAccount, ReasonCode, Reservation, StockState, Transfer,
+    Account, Buckets, Disposition, Expectation, MAX_UNITS_PER_MOVEMENT, MoveCommand, MoveRejection, Movement,
+    MovementKind, OutsideAccount, ReasonCode, Reservation, StockState, Transfer,
 };
 
 /// A request to change the state. Each accepted command becomes exactly one [`Event`].
@@ -289,10 +289,12 @@ fn require_text(field: &'static str, value: &str) -> Result<(), CatalogRejection
 }
 
 fn positive(units: Units) -> Result<(), MoveRejection> {
-    if units > 0 {
-        Ok(())
-    } else {
+    if units <= 0 {
         Err(MoveRejection::QuantityNotPositive(units))
+    } else if units > MAX_UNITS_PER_MOVEMENT {
+        Err(MoveRejection::QuantityOutOfRange)
+    } else {
+        Ok(())
     }
 }
 
@@ -944,6 +946,9 @@ impl State {
                 if *counted_on_hand < 0 {
                     return Err(MoveRejection::NegativeCount(*counted_on_hand));
                 }
+                if *counted_on_hand > MAX_UNITS_PER_MOVEMENT {
+                    return Err(MoveRejection::QuantityOutOfRange);
+                }
                 let id = self.stock_sku(sku)?;
                 let l = self.location_id(location)?;
                 let b = self.inventory.buckets(id, l);
@@ -973,7 +978,7 @@ impl State {
                 if *delta == 0 {
                     return Err(MoveRejection::ZeroAdjustment);
                 }
-                if delta.checked_abs().is_none() {
+                if delta.checked_abs().is_none_or(|d| d > MAX_UNITS_PER_MOVEMENT) {
                     return Err(MoveRejection::QuantityOutOfRange);
                 }
                 let id = self.stock_sku(sku)?;

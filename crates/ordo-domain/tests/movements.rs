@@ -424,6 +424,9 @@ fn adjust_books_a_signed_delta_with_a_reason() {
     );
     assert_eq!(w.reject_move(adjust("TEE", "WH", 0, ReasonCode::Other)), MoveRejection::ZeroAdjustment);
     assert_eq!(w.reject_move(adjust("TEE", "WH", i64::MIN, ReasonCode::Other)), MoveRejection::QuantityOutOfRange);
+    let too_many = ordo_domain::inventory::MAX_UNITS_PER_MOVEMENT + 1;
+    assert_eq!(w.reject_move(adjust("TEE", "WH", too_many, ReasonCode::Found)), MoveRejection::QuantityOutOfRange);
+    assert_eq!(w.reject_move(receipt("TEE", "WH", too_many)), MoveRejection::QuantityOutOfRange);
 }
 
 #[test]

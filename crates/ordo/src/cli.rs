@@ -563,7 +563,8 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
                     engine.state(),
                     &sku(&explain_sku)?,
                     &code("channel", &channel)?,
-                    engine.now(),
+                    // The cached figures are as of the last batch; explain the same instant.
+                    engine.availability_as_of()?,
                 )?;
                 report::explanation(&explanation, json);
             } else {
