@@ -559,12 +559,13 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
         Cmd::Ats { channel, sku: s, explain, json } => {
             if let Some(explain_sku) = explain {
                 let channel = channel.context("--explain needs --channel")?;
+                // The cached figures are as of the last batch; explain the same instant.
+                let as_of = engine.availability_as_of()?;
                 let explanation = ordo_domain::availability::explain(
                     engine.state(),
                     &sku(&explain_sku)?,
                     &code("channel", &channel)?,
-                    // The cached figures are as of the last batch; explain the same instant.
-                    engine.availability_as_of()?,
+                    as_of,
                 )?;
                 report::explanation(&explanation, json);
             } else {
