@@ -108,12 +108,7 @@ pub enum ExplainError {
 }
 
 /// ATS per channel for a stocked SKU; when `explain` names a channel, also its terms.
-fn stocked_sku(
-    state: &State,
-    s: u32,
-    now: Timestamp,
-    explain: Option<u32>,
-) -> (Vec<Units>, Option<StockedTerms>) {
+fn stocked_sku(state: &State, s: u32, now: Timestamp, explain: Option<u32>) -> (Vec<Units>, Option<StockedTerms>) {
     let cat = &state.catalog;
     let inv = &state.inventory;
     let channel_count = cat.channels.len();
@@ -130,10 +125,8 @@ fn stocked_sku(
     let mut granted = vec![0; channel_count];
     let mut pooled_at: Vec<(u32, u32, Units)> = Vec::new(); // (channel, location, units)
     if !pools.is_empty() {
-        let mut order: Vec<(u16, u32, Units)> = pools
-            .iter()
-            .map(|(c, u)| (cat.channels[*c as usize].priority, *c, *u))
-            .collect();
+        let mut order: Vec<(u16, u32, Units)> =
+            pools.iter().map(|(c, u)| (cat.channels[*c as usize].priority, *c, *u)).collect();
         order.sort_unstable();
         for (_, c, pool) in order {
             let mut need = pool;
@@ -156,32 +149,20 @@ fn stocked_sku(
     let today = now.date();
     let mut out = Vec::with_capacity(channel_count);
     let mut terms = None;
-    for c in 0..channel_count {
-        let channel = &cat.channels[c];
-        let channel_locs = &cat.channel_locations[c];
-        let pool = pools
-            .iter()
-            .find(|(ch, _)| *ch as usize == c)
-            .map(|(_, u)| *u);
+    for (c, (channel, channel_locs)) in cat.channels.iter().zip(&cat.channel_locations).enumerate() {
+        let pool = pools.iter().find(|(ch, _)| *ch as usize == c).map(|(_, u)| *u);
         let from_locations = match pool {
             Some(_) => granted[c],
-            None => channel_locs
-                .iter()
-                .filter_map(|l| {
-                    locs.binary_search_by_key(l, |e| e.0)
-                        .ok()
-                        .map(|i| locs[i].4)
-                })
-                .sum(),
+            None => {
+                channel_locs.iter().filter_map(|l| locs.binary_search_by_key(l, |e| e.0).ok().map(|i| locs[i].4)).sum()
+            }
         };
         let policy = &channel.allocation;
         let mut incoming_counted = 0;
         let mut incoming_terms = Vec::new();
         let wants_terms = explain == Some(c as u32);
         if policy.incoming_window_days.is_some() || wants_terms {
-            let horizon = policy
-                .incoming_window_days
-                .map(|d| today.add_days(i32::from(d)));
+            let horizon = policy.incoming_window_days.map(|d| today.add_days(i32::from(d)));
             for reference in &inv.open_expectations[s as usize] {
                 let e = &inv.expectations[reference];
                 let l = cat.location_ids[&e.location];
@@ -214,8 +195,7 @@ fn stocked_sku(
             let locations = channel_locs
                 .iter()
                 .map(|l| {
-                    let (available, safety, sellable) = match locs.binary_search_by_key(l, |e| e.0)
-                    {
+                    let (available, safety, sellable) = match locs.binary_search_by_key(l, |e| e.0) {
                         Ok(i) => (locs[i].1, locs[i].2, locs[i].3),
                         Err(_) => (0, cat.safety_stock(s, *l), 0),
                     };
@@ -286,10 +266,7 @@ fn split_group(state: &State, group: &[u32], c: usize) -> Vec<Units> {
         })
         .collect();
     let supply = |x: u32| state.ats[x as usize][c];
-    let caps: Vec<Units> = needs
-        .iter()
-        .map(|n| n.iter().map(|(x, q)| supply(*x) / q).min().unwrap_or(0))
-        .collect();
+    let caps: Vec<Units> = needs.iter().map(|n| n.iter().map(|(x, q)| supply(*x) / q).min().unwrap_or(0)).collect();
     let mut components: Vec<u32> = needs.iter().flatten().map(|(x, _)| *x).collect();
     components.sort_unstable();
     components.dedup();
@@ -298,11 +275,7 @@ fn split_group(state: &State, group: &[u32], c: usize) -> Vec<Units> {
             let used: Units = needs
                 .iter()
                 .zip(&caps)
-                .flat_map(|(n, cap)| {
-                    n.iter()
-                        .filter(|(y, _)| y == x)
-                        .map(move |(_, q)| cap.min(&level) * q)
-                })
+                .flat_map(|(n, cap)| n.iter().filter(|(y, _)| y == x).map(move |(_, q)| cap.min(&level) * q))
                 .sum();
             used <= supply(*x)
         })
@@ -310,20 +283,13 @@ fn split_group(state: &State, group: &[u32], c: usize) -> Vec<Units> {
     let (mut lo, mut hi) = (0, caps.iter().copied().max().unwrap_or(0));
     while lo < hi {
         let mid = lo + (hi - lo + 1) / 2;
-        if feasible(mid) {
-            lo = mid
-        } else {
-            hi = mid - 1
-        }
+        if feasible(mid) { lo = mid } else { hi = mid - 1 }
     }
     let mut alloc: Vec<Units> = caps.iter().map(|cap| (*cap).min(lo)).collect();
     let mut remaining: Vec<(u32, Units)> = components.iter().map(|x| (*x, supply(*x))).collect();
     let take = |remaining: &mut Vec<(u32, Units)>, n: &[(u32, Units)], units: Units| {
         for (x, q) in n {
-            let r = remaining
-                .iter_mut()
-                .find(|(y, _)| y == x)
-                .expect("component listed");
+            let r = remaining.iter_mut().find(|(y, _)| y == x).expect("component listed");
             r.1 -= units * q;
             assert!(r.1 >= 0, "bundle split over-promised a component");
         }
@@ -334,14 +300,7 @@ fn split_group(state: &State, group: &[u32], c: usize) -> Vec<Units> {
     for (i, n) in needs.iter().enumerate() {
         let room = n
             .iter()
-            .map(|(x, q)| {
-                remaining
-                    .iter()
-                    .find(|(y, _)| y == x)
-                    .expect("component listed")
-                    .1
-                    / q
-            })
+            .map(|(x, q)| remaining.iter().find(|(y, _)| y == x).expect("component listed").1 / q)
             .min()
             .unwrap_or(0);
         let extra = room.min(caps[i] - alloc[i]);
@@ -408,14 +367,8 @@ pub fn explain(
     now: Timestamp,
 ) -> Result<AtsExplanation, ExplainError> {
     let cat = &state.catalog;
-    let s = *cat
-        .sku_ids
-        .get(sku)
-        .ok_or_else(|| ExplainError::UnknownSku(sku.clone()))?;
-    let c = *cat
-        .channel_ids
-        .get(channel)
-        .ok_or_else(|| ExplainError::UnknownChannel(channel.clone()))?;
+    let s = *cat.sku_ids.get(sku).ok_or_else(|| ExplainError::UnknownSku(sku.clone()))?;
+    let c = *cat.channel_ids.get(channel).ok_or_else(|| ExplainError::UnknownChannel(channel.clone()))?;
     let item = &cat.items[s as usize];
     if !item.is_bundle() {
         let (figures, terms) = stocked_sku(state, s, now, Some(c));
@@ -429,10 +382,7 @@ pub fn explain(
     }
     let group = bundle_group(state, s);
     let alloc = split_group(state, &group, c as usize);
-    let mine = alloc[group
-        .iter()
-        .position(|b| *b == s)
-        .expect("bundle is in its group")];
+    let mine = alloc[group.iter().position(|b| *b == s).expect("bundle is in its group")];
     let components = item
         .components
         .iter()
@@ -448,19 +398,12 @@ pub fn explain(
             }
         })
         .collect();
-    let sharing_with = group
-        .iter()
-        .filter(|b| **b != s)
-        .map(|b| cat.items[*b as usize].sku.clone())
-        .collect();
+    let sharing_with = group.iter().filter(|b| **b != s).map(|b| cat.items[*b as usize].sku.clone()).collect();
     Ok(AtsExplanation {
         sku: sku.clone(),
         channel: channel.clone(),
         stocked: None,
-        bundle: Some(BundleTerms {
-            components,
-            sharing_with,
-        }),
+        bundle: Some(BundleTerms { components, sharing_with }),
         ats: mine,
     })
 }
@@ -485,33 +428,21 @@ pub(crate) fn check(state: &State, now: Timestamp) -> Vec<String> {
                 ));
             }
             if cached < 0 {
-                problems.push(format!(
-                    "ATS {} on {} is negative ({cached})",
-                    item.sku, channel.code
-                ));
+                problems.push(format!("ATS {} on {} is negative ({cached})", item.sku, channel.code));
             }
             if !item.is_bundle() {
-                let physical: Units = cat.channel_locations[c]
-                    .iter()
-                    .map(|l| state.inventory.buckets(s as u32, *l).available())
-                    .sum();
+                let physical: Units =
+                    cat.channel_locations[c].iter().map(|l| state.inventory.buckets(s as u32, *l).available()).sum();
                 let incoming: Units = state.inventory.open_expectations[s]
                     .iter()
                     .map(|r| &state.inventory.expectations[r])
                     .filter(|e| cat.channel_locations[c].contains(&cat.location_ids[&e.location]))
                     .map(|e| e.open)
                     .sum();
-                let ceiling = physical
-                    + if channel.allocation.incoming_window_days.is_some() {
-                        incoming
-                    } else {
-                        0
-                    };
+                let ceiling = physical + if channel.allocation.incoming_window_days.is_some() { incoming } else { 0 };
                 if cached > ceiling {
-                    problems.push(format!(
-                        "ATS {} on {} is {cached}, above sellable {ceiling}",
-                        item.sku, channel.code
-                    ));
+                    problems
+                        .push(format!("ATS {} on {} is {cached}, above sellable {ceiling}", item.sku, channel.code));
                 }
             } else {
                 for comp in &item.components {

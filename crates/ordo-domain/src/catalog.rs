@@ -43,13 +43,8 @@ impl Item {
             return Ok(quantity);
         }
         match self.uom_conversions.get(uom) {
-            Some(factor) => quantity
-                .checked_mul(Units::from(*factor))
-                .ok_or(CatalogRejection::QuantityOutOfRange),
-            None => Err(CatalogRejection::UnknownUnitOfMeasure {
-                sku: self.sku.clone(),
-                uom: uom.to_owned(),
-            }),
+            Some(factor) => quantity.checked_mul(Units::from(*factor)).ok_or(CatalogRejection::QuantityOutOfRange),
+            None => Err(CatalogRejection::UnknownUnitOfMeasure { sku: self.sku.clone(), uom: uom.to_owned() }),
         }
     }
 }
@@ -69,10 +64,7 @@ pub struct Gtin(String);
 
 impl Gtin {
     pub fn new(value: &str) -> Result<Self, CatalogRejection> {
-        let bad = |reason: &'static str| CatalogRejection::InvalidGtin {
-            value: value.to_owned(),
-            reason,
-        };
+        let bad = |reason: &'static str| CatalogRejection::InvalidGtin { value: value.to_owned(), reason };
         if !matches!(value.len(), 8 | 12 | 13 | 14) {
             return Err(bad("a GTIN has 8, 12, 13 or 14 digits"));
         }
@@ -81,12 +73,7 @@ impl Gtin {
         }
         let digits: Vec<u32> = value.bytes().map(|b| u32::from(b - b'0')).collect();
         let (body, check) = digits.split_at(digits.len() - 1);
-        let sum: u32 = body
-            .iter()
-            .rev()
-            .enumerate()
-            .map(|(i, d)| if i % 2 == 0 { d * 3 } else { *d })
-            .sum();
+        let sum: u32 = body.iter().rev().enumerate().map(|(i, d)| if i % 2 == 0 { d * 3 } else { *d }).sum();
         if (10 - sum % 10) % 10 != check[0] {
             return Err(bad("the check digit does not match"));
         }
@@ -108,12 +95,8 @@ pub enum LocationKind {
 }
 
 impl LocationKind {
-    pub const ALL: [LocationKind; 4] = [
-        Self::Warehouse,
-        Self::Store,
-        Self::ThirdPartyLogistics,
-        Self::DropShipSupplier,
-    ];
+    pub const ALL: [LocationKind; 4] =
+        [Self::Warehouse, Self::Store, Self::ThirdPartyLogistics, Self::DropShipSupplier];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -151,34 +134,18 @@ impl GeoPoint {
     pub fn parse(latitude: &str, longitude: &str) -> Result<Self, CatalogRejection> {
         let lat = parse_micro_degrees("latitude", latitude, 90)?;
         let lon = parse_micro_degrees("longitude", longitude, 180)?;
-        Ok(Self {
-            latitude_micro: lat,
-            longitude_micro: lon,
-        })
+        Ok(Self { latitude_micro: lat, longitude_micro: lon })
     }
 }
 
-fn parse_micro_degrees(
-    field: &'static str,
-    raw: &str,
-    limit: i64,
-) -> Result<i32, CatalogRejection> {
-    let bad = || CatalogRejection::InvalidCoordinate {
-        field,
-        value: raw.to_owned(),
-    };
+fn parse_micro_degrees(field: &'static str, raw: &str, limit: i64) -> Result<i32, CatalogRejection> {
+    let bad = || CatalogRejection::InvalidCoordinate { field, value: raw.to_owned() };
     let (negative, digits) = match raw.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, raw),
     };
     let (whole, frac) = digits.split_once('.').unwrap_or((digits, ""));
-    if whole.is_empty()
-        || frac.len() > 6
-        || !whole
-            .bytes()
-            .chain(frac.bytes())
-            .all(|b| b.is_ascii_digit())
-    {
+    if whole.is_empty() || frac.len() > 6 || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
     let whole: i64 = whole.parse().map_err(|_| bad())?;
@@ -217,17 +184,9 @@ pub fn validate_time_zone(tz: &str) -> Result<(), CatalogRejection> {
             && tz.split('/').all(|part| {
                 !part.is_empty()
                     && part.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-                    && part
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+                    && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
             }));
-    if ok {
-        Ok(())
-    } else {
-        Err(CatalogRejection::InvalidTimeZone {
-            value: tz.to_owned(),
-        })
-    }
+    if ok { Ok(()) } else { Err(CatalogRejection::InvalidTimeZone { value: tz.to_owned() }) }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -243,15 +202,8 @@ pub enum ChannelKind {
 }
 
 impl ChannelKind {
-    pub const ALL: [ChannelKind; 7] = [
-        Self::Shopify,
-        Self::Amazon,
-        Self::Walmart,
-        Self::Magento,
-        Self::Edi,
-        Self::Pos,
-        Self::Other,
-    ];
+    pub const ALL: [ChannelKind; 7] =
+        [Self::Shopify, Self::Amazon, Self::Walmart, Self::Magento, Self::Edi, Self::Pos, Self::Other];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -381,17 +333,8 @@ mod tests {
     #[test]
     fn coordinates_parse_exactly() {
         let p = GeoPoint::parse("40.712776", "-74.005974").unwrap();
-        assert_eq!(
-            p,
-            GeoPoint {
-                latitude_micro: 40_712_776,
-                longitude_micro: -74_005_974
-            }
-        );
-        assert_eq!(
-            GeoPoint::parse("-0.5", "0").unwrap().latitude_micro,
-            -500_000
-        );
+        assert_eq!(p, GeoPoint { latitude_micro: 40_712_776, longitude_micro: -74_005_974 });
+        assert_eq!(GeoPoint::parse("-0.5", "0").unwrap().latitude_micro, -500_000);
         assert!(GeoPoint::parse("91", "0").is_err());
         assert!(GeoPoint::parse("40.1234567", "0").is_err());
         assert!(GeoPoint::parse("north", "0").is_err());
@@ -399,12 +342,7 @@ mod tests {
 
     #[test]
     fn time_zones_are_shaped_like_iana_names() {
-        for ok in [
-            "UTC",
-            "America/New_York",
-            "America/Argentina/Buenos_Aires",
-            "Etc/GMT+5",
-        ] {
+        for ok in ["UTC", "America/New_York", "America/Argentina/Buenos_Aires", "Etc/GMT+5"] {
             assert!(validate_time_zone(ok).is_ok(), "{ok}");
         }
         for bad in ["", "EST5", "america/new_york", "Europe/"] {
@@ -426,9 +364,6 @@ mod tests {
         };
         assert_eq!(item.to_base_units(3, "case").unwrap(), 36);
         assert_eq!(item.to_base_units(3, "each").unwrap(), 3);
-        assert!(matches!(
-            item.to_base_units(1, "pallet"),
-            Err(CatalogRejection::UnknownUnitOfMeasure { .. })
-        ));
+        assert!(matches!(item.to_base_units(1, "pallet"), Err(CatalogRejection::UnknownUnitOfMeasure { .. })));
     }
 }

@@ -15,9 +15,7 @@ use std::collections::BTreeMap;
 use ordo_types::{Code, Date, Sku, Units};
 
 use crate::State;
-use crate::catalog::{
-    Address, Capabilities, Component, GeoPoint, Gtin, Item, Location, LocationKind,
-};
+use crate::catalog::{Address, Capabilities, Component, GeoPoint, Gtin, Item, Location, LocationKind};
 use crate::inventory::{Disposition, MoveCommand, ReasonCode};
 use crate::state::Command;
 
@@ -43,17 +41,10 @@ struct Sheet {
 }
 
 fn read_sheet(data: &[u8], known: &[&str], required: &[&str]) -> Result<Sheet, CsvError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(false)
-        .from_reader(data);
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(data);
     let headers: Vec<String> = reader
         .headers()
-        .map_err(|e| CsvError {
-            line: 1,
-            column: None,
-            message: e.to_string(),
-        })?
+        .map_err(|e| CsvError { line: 1, column: None, message: e.to_string() })?
         .iter()
         .map(str::to_owned)
         .collect();
@@ -78,28 +69,33 @@ fn read_sheet(data: &[u8], known: &[&str], required: &[&str]) -> Result<Sheet, C
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| CsvError {
-            line: e.position().map_or(0, |p| p.line()),
+            line: e.position().map_or(0, |p| line_at(data, p)),
             column: None,
             message: match e.kind() {
-                csv::ErrorKind::UnequalLengths {
-                    expected_len, len, ..
-                } => {
+                csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
                     format!("expected {expected_len} fields like the header, found {len}")
                 }
                 _ => e.to_string(),
             },
         })?;
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| line_at(data, p));
         rows.push((line, record));
     }
     if rows.is_empty() {
-        return Err(CsvError {
-            line: 1,
-            column: None,
-            message: "the file has a header but no data lines".into(),
-        });
+        return Err(CsvError { line: 1, column: None, message: "the file has a header but no data lines".into() });
     }
     Ok(Sheet { headers, rows })
+}
+
+/// The 1-based line a record starts on, counted from its byte offset: the csv crate's own line
+/// counter is off by one for CRLF files (what spreadsheet exports produce).
+fn line_at(data: &[u8], position: &csv::Position) -> u64 {
+    // After a CRLF record the reported offset can sit on the '\n' that ends the previous line.
+    let mut end = (position.byte() as usize).min(data.len());
+    if data.get(end) == Some(&b'\n') {
+        end += 1;
+    }
+    data[..end].iter().filter(|b| **b == b'\n').count() as u64 + 1
 }
 
 struct Row<'a> {
@@ -110,11 +106,7 @@ struct Row<'a> {
 
 impl Row<'_> {
     fn get(&self, column: &str) -> &str {
-        self.headers
-            .iter()
-            .position(|h| h == column)
-            .and_then(|i| self.record.get(i))
-            .unwrap_or("")
+        self.headers.iter().position(|h| h == column).and_then(|i| self.record.get(i)).unwrap_or("")
     }
 
     fn error(&self, column: &str, message: impl Into<String>) -> CsvError {
@@ -123,11 +115,7 @@ impl Row<'_> {
         CsvError {
             line: self.line,
             column: Some(column.to_owned()),
-            message: if value.is_empty() {
-                message
-            } else {
-                format!("{value:?}: {message}")
-            },
+            message: if value.is_empty() { message } else { format!("{value:?}: {message}") },
         }
     }
 
@@ -170,34 +158,19 @@ impl Row<'_> {
     }
 }
 
-fn each_row<T>(
-    sheet: &Sheet,
-    mut f: impl FnMut(&Row<'_>) -> Result<T, CsvError>,
-) -> Result<Vec<(u64, T)>, CsvError> {
+fn each_row<T>(sheet: &Sheet, mut f: impl FnMut(&Row<'_>) -> Result<T, CsvError>) -> Result<Vec<(u64, T)>, CsvError> {
     sheet
         .rows
         .iter()
         .map(|(line, record)| {
-            let row = Row {
-                line: *line,
-                headers: &sheet.headers,
-                record,
-            };
+            let row = Row { line: *line, headers: &sheet.headers, record };
             f(&row).map(|t| (*line, t))
         })
         .collect()
 }
 
-const ITEM_COLUMNS: [&str; 8] = [
-    "sku",
-    "title",
-    "style",
-    "options",
-    "gtin",
-    "uom_conversions",
-    "components",
-    "sku_class",
-];
+const ITEM_COLUMNS: [&str; 8] =
+    ["sku", "title", "style", "options", "gtin", "uom_conversions", "components", "sku_class"];
 
 pub fn parse_items(data: &[u8]) -> Result<Vec<CsvCommand>, CsvError> {
     let sheet = read_sheet(data, &ITEM_COLUMNS, &["sku", "title"])?;
@@ -214,10 +187,7 @@ pub fn parse_items(data: &[u8]) -> Result<Vec<CsvCommand>, CsvError> {
         let mut uom_conversions = BTreeMap::new();
         for (uom, factor) in row.pairs("uom_conversions")? {
             let factor: u32 = factor.parse().ok().filter(|f| *f >= 2).ok_or_else(|| {
-                row.error(
-                    "uom_conversions",
-                    format!("{uom}={factor}: a factor is a whole number ≥ 2"),
-                )
+                row.error("uom_conversions", format!("{uom}={factor}: a factor is a whole number ≥ 2"))
             })?;
             uom_conversions.insert(uom, factor);
         }
@@ -225,10 +195,7 @@ pub fn parse_items(data: &[u8]) -> Result<Vec<CsvCommand>, CsvError> {
         for (sku, quantity) in row.pairs("components")? {
             let sku = Sku::new(sku).map_err(|e| row.error("components", e.to_string()))?;
             let quantity: u32 = quantity.parse().ok().filter(|q| *q >= 1).ok_or_else(|| {
-                row.error(
-                    "components",
-                    format!("{sku}:{quantity}: a quantity is a whole number ≥ 1"),
-                )
+                row.error("components", format!("{sku}:{quantity}: a quantity is a whole number ≥ 1"))
             })?;
             components.push(Component { sku, quantity });
         }
@@ -248,10 +215,7 @@ pub fn parse_items(data: &[u8]) -> Result<Vec<CsvCommand>, CsvError> {
         }))
     })?;
     // Bundles may name components defined further down the file: define plain items first.
-    let mut commands: Vec<CsvCommand> = rows
-        .into_iter()
-        .map(|(line, command)| CsvCommand { line, command })
-        .collect();
+    let mut commands: Vec<CsvCommand> = rows.into_iter().map(|(line, command)| CsvCommand { line, command }).collect();
     commands.sort_by_key(|c| matches!(&c.command, Command::DefineItem(i) if i.is_bundle()));
     Ok(commands)
 }
@@ -273,24 +237,15 @@ const LOCATION_COLUMNS: [&str; 13] = [
 ];
 
 pub fn parse_locations(data: &[u8]) -> Result<Vec<CsvCommand>, CsvError> {
-    let sheet = read_sheet(
-        data,
-        &LOCATION_COLUMNS,
-        &["code", "name", "kind", "legal_entity", "time_zone"],
-    )?;
+    let sheet = read_sheet(data, &LOCATION_COLUMNS, &["code", "name", "kind", "legal_entity", "time_zone"])?;
     let rows = each_row(&sheet, |row| {
         let kind_names: Vec<&str> = LocationKind::ALL.iter().map(|k| k.as_str()).collect();
-        let kind = LocationKind::parse(row.required("kind")?).ok_or_else(|| {
-            row.error("kind", format!("expected one of {}", kind_names.join(", ")))
-        })?;
+        let kind = LocationKind::parse(row.required("kind")?)
+            .ok_or_else(|| row.error("kind", format!("expected one of {}", kind_names.join(", "))))?;
         let geo = match (row.optional("latitude"), row.optional("longitude")) {
             (None, None) => None,
             (Some(lat), Some(lon)) => Some(GeoPoint::parse(lat, lon).map_err(|e| {
-                let column = if GeoPoint::parse(lat, "0").is_err() {
-                    "latitude"
-                } else {
-                    "longitude"
-                };
+                let column = if GeoPoint::parse(lat, "0").is_err() { "latitude" } else { "longitude" };
                 row.error(column, e.to_string())
             })?),
             (Some(_), None) => {
@@ -308,17 +263,13 @@ pub fn parse_locations(data: &[u8]) -> Result<Vec<CsvCommand>, CsvError> {
                     "pickup" => capabilities.pickup = true,
                     "returns" => capabilities.returns = true,
                     other => {
-                        return Err(row.error(
-                            "capabilities",
-                            format!("{other:?} is not one of ship, pickup, returns"),
-                        ));
+                        return Err(row.error("capabilities", format!("{other:?} is not one of ship, pickup, returns")));
                     }
                 }
             }
         }
         let time_zone = row.required("time_zone")?.to_owned();
-        crate::catalog::validate_time_zone(&time_zone)
-            .map_err(|e| row.error("time_zone", e.to_string()))?;
+        crate::catalog::validate_time_zone(&time_zone).map_err(|e| row.error("time_zone", e.to_string()))?;
         Ok(Command::DefineLocation(Location {
             code: row.parse("code", str::parse::<Code>)?,
             name: row.required("name")?.to_owned(),
@@ -336,23 +287,11 @@ pub fn parse_locations(data: &[u8]) -> Result<Vec<CsvCommand>, CsvError> {
             capabilities,
         }))
     })?;
-    Ok(rows
-        .into_iter()
-        .map(|(line, command)| CsvCommand { line, command })
-        .collect())
+    Ok(rows.into_iter().map(|(line, command)| CsvCommand { line, command }).collect())
 }
 
-const MOVEMENT_COLUMNS: [&str; 9] = [
-    "type",
-    "sku",
-    "location",
-    "quantity",
-    "uom",
-    "reason",
-    "reference",
-    "to_location",
-    "expected_on",
-];
+const MOVEMENT_COLUMNS: [&str; 9] =
+    ["type", "sku", "location", "quantity", "uom", "reason", "reference", "to_location", "expected_on"];
 
 /// The movement types a movement CSV (and `ordo move`) accepts.
 pub const MOVEMENT_TYPES: [&str; 17] = [
@@ -384,25 +323,18 @@ pub fn parse_movements(data: &[u8], state: &State) -> Result<Vec<CsvCommand>, Cs
         let location = |column: &str| row.parse(column, str::parse::<Code>);
         let reference = || row.parse("reference", str::parse::<Code>);
         let quantity = |sku: Option<&Sku>| -> Result<Units, CsvError> {
-            let raw: Units = row.parse("quantity", |q| {
-                q.parse::<Units>().map_err(|_| "not a whole number")
-            })?;
+            let raw: Units = row.parse("quantity", |q| q.parse::<Units>().map_err(|_| "not a whole number"))?;
             let uom = row.optional("uom").unwrap_or(crate::catalog::BASE_UOM);
             match (sku.and_then(|s| state.item(s)), uom) {
                 (_, crate::catalog::BASE_UOM) => Ok(raw),
-                (Some(item), uom) => item
-                    .to_base_units(raw, uom)
-                    .map_err(|e| row.error("uom", e.to_string())),
+                (Some(item), uom) => item.to_base_units(raw, uom).map_err(|e| row.error("uom", e.to_string())),
                 (None, _) => Err(row.error("uom", "a unit of measure needs a known SKU")),
             }
         };
         let reason = || {
             row.parse("reason", |r| {
                 ReasonCode::parse(r).ok_or_else(|| {
-                    format!(
-                        "not a reason code; use one of {}",
-                        ReasonCode::ALL.map(|r| r.as_str()).join(", ")
-                    )
+                    format!("not a reason code; use one of {}", ReasonCode::ALL.map(|r| r.as_str()).join(", "))
                 })
             })
         };
@@ -414,12 +346,7 @@ pub fn parse_movements(data: &[u8], state: &State) -> Result<Vec<CsvCommand>, Cs
                     Some(_) => Some(reference()?),
                     None => None,
                 };
-                MoveCommand::Receipt {
-                    units: quantity(Some(&sku))?,
-                    sku,
-                    location: location("location")?,
-                    expectation,
-                }
+                MoveCommand::Receipt { units: quantity(Some(&sku))?, sku, location: location("location")?, expectation }
             }
             "expect" => {
                 let sku = sku()?;
@@ -431,9 +358,7 @@ pub fn parse_movements(data: &[u8], state: &State) -> Result<Vec<CsvCommand>, Cs
                     expected_on: row.parse("expected_on", str::parse::<Date>)?,
                 }
             }
-            "cancel_expectation" => MoveCommand::CancelExpectation {
-                expectation: reference()?,
-            },
+            "cancel_expectation" => MoveCommand::CancelExpectation { expectation: reference()? },
             "transfer_ship" => {
                 let sku = sku()?;
                 MoveCommand::TransferShip {
@@ -444,10 +369,7 @@ pub fn parse_movements(data: &[u8], state: &State) -> Result<Vec<CsvCommand>, Cs
                     to: location("to_location")?,
                 }
             }
-            "transfer_receive" => MoveCommand::TransferReceive {
-                transfer: reference()?,
-                units: quantity(None)?,
-            },
+            "transfer_receive" => MoveCommand::TransferReceive { transfer: reference()?, units: quantity(None)? },
             "commit" => {
                 let sku = sku()?;
                 MoveCommand::Commit {
@@ -464,14 +386,8 @@ pub fn parse_movements(data: &[u8], state: &State) -> Result<Vec<CsvCommand>, Cs
                     None => None,
                 },
             },
-            "pick" => MoveCommand::Pick {
-                reservation: reference()?,
-                units: quantity(None)?,
-            },
-            "ship" => MoveCommand::Ship {
-                reservation: reference()?,
-                units: quantity(None)?,
-            },
+            "pick" => MoveCommand::Pick { reservation: reference()?, units: quantity(None)? },
+            "ship" => MoveCommand::Ship { reservation: reference()?, units: quantity(None)? },
             "return_receipt" => {
                 let sku = sku()?;
                 MoveCommand::ReturnReceipt {
@@ -490,11 +406,7 @@ pub fn parse_movements(data: &[u8], state: &State) -> Result<Vec<CsvCommand>, Cs
                     units: quantity(Some(&sku))?,
                     sku,
                     location: location("location")?,
-                    disposition: if kind == "restock" {
-                        Disposition::Restock
-                    } else {
-                        Disposition::Damaged
-                    },
+                    disposition: if kind == "restock" { Disposition::Restock } else { Disposition::Damaged },
                 }
             }
             "write_off" => {
@@ -517,19 +429,11 @@ pub fn parse_movements(data: &[u8], state: &State) -> Result<Vec<CsvCommand>, Cs
             }
             "unhold" => {
                 let sku = sku()?;
-                MoveCommand::Unhold {
-                    units: quantity(Some(&sku))?,
-                    sku,
-                    location: location("location")?,
-                }
+                MoveCommand::Unhold { units: quantity(Some(&sku))?, sku, location: location("location")? }
             }
             "count" => {
                 let sku = sku()?;
-                MoveCommand::Count {
-                    counted_on_hand: quantity(Some(&sku))?,
-                    sku,
-                    location: location("location")?,
-                }
+                MoveCommand::Count { counted_on_hand: quantity(Some(&sku))?, sku, location: location("location")? }
             }
             "adjust" => {
                 let sku = sku()?;
@@ -543,24 +447,29 @@ pub fn parse_movements(data: &[u8], state: &State) -> Result<Vec<CsvCommand>, Cs
             other => {
                 return Err(row.error(
                     "type",
-                    format!(
-                        "{other:?} is not a movement type; use one of {}",
-                        MOVEMENT_TYPES.join(", ")
-                    ),
+                    format!("{other:?} is not a movement type; use one of {}", MOVEMENT_TYPES.join(", ")),
                 ));
             }
         };
         Ok(Command::Move(command))
     })?;
-    Ok(rows
-        .into_iter()
-        .map(|(line, command)| CsvCommand { line, command })
-        .collect())
+    Ok(rows.into_iter().map(|(line, command)| CsvCommand { line, command }).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_numbers_are_right_for_lf_and_crlf_files() {
+        for newline in ["\n", "\r\n"] {
+            let csv = ["sku,title,gtin", "A,Alpha,", "B,Beta,", "C,Gamma,123", ""].join(newline);
+            let err = parse_items(csv.as_bytes()).unwrap_err();
+            assert_eq!((err.line, err.column.as_deref()), (4, Some("gtin")), "{newline:?}");
+            let csv = ["sku,title", "A,Alpha", "B,Beta,extra", ""].join(newline);
+            assert_eq!(parse_items(csv.as_bytes()).unwrap_err().line, 3, "{newline:?}");
+        }
+    }
 
     #[test]
     fn items_parse_with_variants_uoms_and_bundles_after_components() {
@@ -570,23 +479,13 @@ mod tests {
                    MUG,Mug,,,,,,\n";
         let commands = parse_items(csv.as_bytes()).unwrap();
         assert_eq!(commands.len(), 3);
-        let Command::DefineItem(last) = &commands[2].command else {
-            panic!()
-        };
+        let Command::DefineItem(last) = &commands[2].command else { panic!() };
         assert_eq!(last.sku.as_str(), "GIFT");
         assert_eq!(commands[2].line, 2);
-        let Command::DefineItem(tee) = &commands[0].command else {
-            panic!()
-        };
+        let Command::DefineItem(tee) = &commands[0].command else { panic!() };
         assert_eq!(tee.options.get("size").map(String::as_str), Some("M"));
         assert_eq!(tee.uom_conversions.get("case"), Some(&12));
-        assert_eq!(
-            last.components[1],
-            Component {
-                sku: Sku::new("MUG").unwrap(),
-                quantity: 2
-            }
-        );
+        assert_eq!(last.components[1], Component { sku: Sku::new("MUG").unwrap(), quantity: 2 });
     }
 
     #[test]
@@ -620,9 +519,7 @@ mod tests {
         let ok = "code,name,kind,legal_entity,latitude,longitude,time_zone,capabilities\n\
                   WH1,East DC,warehouse,US,40.7,-74.0,America/New_York,ship;returns\n";
         let commands = parse_locations(ok.as_bytes()).unwrap();
-        let Command::DefineLocation(l) = &commands[0].command else {
-            panic!()
-        };
+        let Command::DefineLocation(l) = &commands[0].command else { panic!() };
         assert!(l.capabilities.ship && l.capabilities.returns && !l.capabilities.pickup);
         assert_eq!(l.geo.unwrap().latitude_micro, 40_700_000);
 
@@ -648,22 +545,13 @@ mod tests {
                    release,,,,,R1\n";
         let commands = parse_movements(csv.as_bytes(), &state).unwrap();
         assert_eq!(commands.len(), 4);
-        assert!(matches!(
-            commands[3].command,
-            Command::Move(MoveCommand::Release { units: None, .. })
-        ));
+        assert!(matches!(commands[3].command, Command::Move(MoveCommand::Release { units: None, .. })));
 
-        let err =
-            parse_movements(b"type,sku,location,quantity\nteleport,A,WH1,1\n", &state).unwrap_err();
+        let err = parse_movements(b"type,sku,location,quantity\nteleport,A,WH1,1\n", &state).unwrap_err();
         assert_eq!((err.line, err.column.as_deref()), (2, Some("type")));
-        let err = parse_movements(b"type,sku,location,quantity\nreceipt,A,WH1,ten\n", &state)
-            .unwrap_err();
+        let err = parse_movements(b"type,sku,location,quantity\nreceipt,A,WH1,ten\n", &state).unwrap_err();
         assert_eq!((err.line, err.column.as_deref()), (2, Some("quantity")));
-        let err = parse_movements(
-            b"type,sku,location,quantity,reason\nadjust,A,WH1,1,because\n",
-            &state,
-        )
-        .unwrap_err();
+        let err = parse_movements(b"type,sku,location,quantity,reason\nadjust,A,WH1,1,because\n", &state).unwrap_err();
         assert_eq!(err.column.as_deref(), Some("reason"));
     }
 }

@@ -23,14 +23,8 @@ pub enum StockState {
 }
 
 impl StockState {
-    pub const ALL: [StockState; 6] = [
-        Self::Available,
-        Self::Committed,
-        Self::Picked,
-        Self::Reserved,
-        Self::QualityControl,
-        Self::Damaged,
-    ];
+    pub const ALL: [StockState; 6] =
+        [Self::Available, Self::Committed, Self::Picked, Self::Reserved, Self::QualityControl, Self::Damaged];
 
     pub fn index(self) -> usize {
         self as usize
@@ -59,12 +53,7 @@ pub enum OutsideAccount {
 }
 
 impl OutsideAccount {
-    pub const ALL: [OutsideAccount; 4] = [
-        Self::Supplier,
-        Self::Customer,
-        Self::Adjustment,
-        Self::WriteOff,
-    ];
+    pub const ALL: [OutsideAccount; 4] = [Self::Supplier, Self::Customer, Self::Adjustment, Self::WriteOff];
 
     pub fn index(self) -> usize {
         self as usize
@@ -100,10 +89,7 @@ pub enum Account {
 
 impl Account {
     pub fn stock(location: &LocationCode, state: StockState) -> Self {
-        Self::Stock {
-            location: location.clone(),
-            state,
-        }
+        Self::Stock { location: location.clone(), state }
     }
 
     pub fn describe(&self) -> String {
@@ -301,19 +287,11 @@ pub struct Movement {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MovementKind {
     Receipt,
-    Expect {
-        location: LocationCode,
-        expected_on: Date,
-    },
+    Expect { location: LocationCode, expected_on: Date },
     CancelExpectation,
-    TransferShip {
-        from: LocationCode,
-        to: LocationCode,
-    },
+    TransferShip { from: LocationCode, to: LocationCode },
     TransferReceive,
-    Commit {
-        location: LocationCode,
-    },
+    Commit { location: LocationCode },
     Release,
     Pick,
     Ship,
@@ -323,13 +301,9 @@ pub enum MovementKind {
     WriteOff,
     Hold,
     Unhold,
-    Count {
-        counted_on_hand: Units,
-    },
+    Count { counted_on_hand: Units },
     Adjust,
-    Reversal {
-        of: u64,
-    },
+    Reversal { of: u64 },
 }
 
 impl MovementKind {
@@ -399,18 +373,10 @@ pub enum MoveRejection {
     #[error("location {location} does not accept returns")]
     LocationDoesNotAcceptReturns { location: LocationCode },
     #[error("{kind} {reference} already exists")]
-    ReferenceExists {
-        kind: &'static str,
-        reference: Reference,
-    },
+    ReferenceExists { kind: &'static str, reference: Reference },
     #[error("unknown {kind} {reference}")]
-    UnknownReference {
-        kind: &'static str,
-        reference: Reference,
-    },
-    #[error(
-        "expectation {expectation} is for SKU {expected_sku} at {expected_location}, not {sku} at {location}"
-    )]
+    UnknownReference { kind: &'static str, reference: Reference },
+    #[error("expectation {expectation} is for SKU {expected_sku} at {expected_location}, not {sku} at {location}")]
     ExpectationMismatch {
         expectation: Reference,
         expected_sku: Sku,
@@ -419,41 +385,21 @@ pub enum MoveRejection {
         location: LocationCode,
     },
     #[error("{kind} {reference} has nothing open")]
-    NothingOpen {
-        kind: &'static str,
-        reference: Reference,
-    },
+    NothingOpen { kind: &'static str, reference: Reference },
     #[error("{kind} {reference} has {open} units open, cannot take {requested}")]
-    ExceedsOpen {
-        kind: &'static str,
-        reference: Reference,
-        open: Units,
-        requested: Units,
-    },
+    ExceedsOpen { kind: &'static str, reference: Reference, open: Units, requested: Units },
     #[error("unknown movement {0}")]
     UnknownMovement(u64),
     #[error("movement {movement} ({kind}) cannot be reversed; {hint}")]
-    NotReversible {
-        movement: u64,
-        kind: &'static str,
-        hint: &'static str,
-    },
+    NotReversible { movement: u64, kind: &'static str, hint: &'static str },
     #[error("movement {movement} was already reversed by movement {by}")]
     AlreadyReversed { movement: u64, by: u64 },
     #[error(
         "counted {counted} on hand, but {not_available} units are committed, picked, reserved or in quality control/damaged"
     )]
-    CountBelowUnavailableStock {
-        counted: Units,
-        not_available: Units,
-    },
+    CountBelowUnavailableStock { counted: Units, not_available: Units },
     #[error("{sku}: {account} would go negative (has {balance}, needs {needed})")]
-    InsufficientStock {
-        sku: Sku,
-        account: String,
-        balance: Units,
-        needed: Units,
-    },
+    InsufficientStock { sku: Sku, account: String, balance: Units, needed: Units },
 }
 
 /// An open reservation (the pending phase of a two-phase movement).

@@ -12,15 +12,11 @@ use std::collections::{BTreeMap, BTreeSet};
 type HashMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 use ordo_ledger::{Balances, Book, Overdraft, Posting};
-use ordo_types::{
-    ChannelCode, Code, LegalEntityCode, LocationCode, Reference, Sku, Timestamp, Units,
-};
+use ordo_types::{ChannelCode, Code, LegalEntityCode, LocationCode, Reference, Sku, Timestamp, Units};
 use serde::{Deserialize, Serialize};
 
 use crate::availability::{self, AvailabilityChanged};
-use crate::catalog::{
-    CatalogRejection, Channel, Item, LegalEntity, Location, SafetyStockScope, validate_time_zone,
-};
+use crate::catalog::{CatalogRejection, Channel, Item, LegalEntity, Location, SafetyStockScope, validate_time_zone};
 use crate::inventory::{
     Account, Buckets, Disposition, Expectation, MAX_UNITS_PER_MOVEMENT, MoveCommand, MoveRejection, Movement,
     MovementKind, OutsideAccount, ReasonCode, Reservation, StockState, Transfer,
@@ -53,15 +49,8 @@ pub enum Event {
     ItemDefined(Item),
     LocationDefined(Location),
     ChannelDefined(Channel),
-    SafetyStockSet {
-        scope: SafetyStockScope,
-        units: Units,
-    },
-    ChannelPoolSet {
-        channel: ChannelCode,
-        sku: Sku,
-        units: Units,
-    },
+    SafetyStockSet { scope: SafetyStockScope, units: Units },
+    ChannelPoolSet { channel: ChannelCode, sku: Sku, units: Units },
     Moved(Movement),
 }
 
@@ -218,16 +207,8 @@ impl<I: std::ops::Deref<Target = Inventory>> Balances<Account> for SkuLedger<'_,
                 Some(l) => self.inventory.buckets(self.sku, *l).get(*state),
                 None => 0,
             },
-            Account::InTransit { transfer } => self
-                .inventory
-                .transfers
-                .get(transfer)
-                .map_or(0, |t| t.in_transit),
-            Account::Incoming { expectation } => self
-                .inventory
-                .expectations
-                .get(expectation)
-                .map_or(0, |e| e.open),
+            Account::InTransit { transfer } => self.inventory.transfers.get(transfer).map_or(0, |t| t.in_transit),
+            Account::Incoming { expectation } => self.inventory.expectations.get(expectation).map_or(0, |e| e.open),
             Account::Outside(o) => self.inventory.outside[self.sku as usize][o.index()],
         }
     }
@@ -249,21 +230,13 @@ impl Book<Account> for SkuLedger<'_, &mut Inventory> {
                 self.inventory.buckets_mut(sku, l).states[state.index()] += delta;
             }
             Account::InTransit { transfer } => {
-                let t = self
-                    .inventory
-                    .transfers
-                    .get_mut(transfer)
-                    .expect("transfer recorded before posting");
+                let t = self.inventory.transfers.get_mut(transfer).expect("transfer recorded before posting");
                 t.in_transit += delta;
                 let l = self.catalog.location_ids[&t.to];
                 self.inventory.buckets_mut(sku, l).in_transit_inbound += delta;
             }
             Account::Incoming { expectation } => {
-                let e = self
-                    .inventory
-                    .expectations
-                    .get_mut(expectation)
-                    .expect("expectation recorded before posting");
+                let e = self.inventory.expectations.get_mut(expectation).expect("expectation recorded before posting");
                 e.open += delta;
                 let open = e.open;
                 let l = self.catalog.location_ids[&e.location];
@@ -281,11 +254,7 @@ impl Book<Account> for SkuLedger<'_, &mut Inventory> {
 }
 
 fn require_text(field: &'static str, value: &str) -> Result<(), CatalogRejection> {
-    if value.trim().is_empty() {
-        Err(CatalogRejection::MissingField { field })
-    } else {
-        Ok(())
-    }
+    if value.trim().is_empty() { Err(CatalogRejection::MissingField { field }) } else { Ok(()) }
 }
 
 fn positive(units: Units) -> Result<(), MoveRejection> {
@@ -352,16 +321,9 @@ impl State {
                         self.location_for_catalog(l)?;
                     }
                 }
-                Event::SafetyStockSet {
-                    scope: scope.clone(),
-                    units: *units,
-                }
+                Event::SafetyStockSet { scope: scope.clone(), units: *units }
             }
-            Command::SetChannelPool {
-                channel,
-                sku,
-                units,
-            } => {
+            Command::SetChannelPool { channel, sku, units } => {
                 if *units < 0 {
                     return Err(CatalogRejection::NegativePool(*units).into());
                 }
@@ -369,22 +331,14 @@ impl State {
                 if !self.catalog.channel_ids.contains_key(channel) {
                     return Err(CatalogRejection::UnknownChannel(channel.clone()).into());
                 }
-                Event::ChannelPoolSet {
-                    channel: channel.clone(),
-                    sku: sku.clone(),
-                    units: *units,
-                }
+                Event::ChannelPoolSet { channel: channel.clone(), sku: sku.clone(), units: *units }
             }
             Command::Move(m) => Event::Moved(self.decide_move(m)?),
         })
     }
 
     fn stock_sku_for_catalog(&self, sku: &Sku) -> Result<u32, CatalogRejection> {
-        let id = *self
-            .catalog
-            .sku_ids
-            .get(sku)
-            .ok_or_else(|| CatalogRejection::UnknownSku(sku.clone()))?;
+        let id = *self.catalog.sku_ids.get(sku).ok_or_else(|| CatalogRejection::UnknownSku(sku.clone()))?;
         if self.catalog.items[id as usize].is_bundle() {
             return Err(CatalogRejection::BundleHasNoStock(sku.clone()));
         }
@@ -392,11 +346,7 @@ impl State {
     }
 
     fn location_for_catalog(&self, l: &LocationCode) -> Result<u32, CatalogRejection> {
-        self.catalog
-            .location_ids
-            .get(l)
-            .copied()
-            .ok_or_else(|| CatalogRejection::UnknownLocation(l.clone()))
+        self.catalog.location_ids.get(l).copied().ok_or_else(|| CatalogRejection::UnknownLocation(l.clone()))
     }
 
     fn validate_item(&self, item: &Item) -> Result<(), CatalogRejection> {
@@ -419,9 +369,7 @@ impl State {
         let mut seen = BTreeSet::new();
         for c in &item.components {
             if c.sku == item.sku {
-                return Err(CatalogRejection::BundleContainsItself {
-                    bundle: item.sku.clone(),
-                });
+                return Err(CatalogRejection::BundleContainsItself { bundle: item.sku.clone() });
             }
             if !seen.insert(&c.sku) {
                 return Err(CatalogRejection::DuplicateComponent {
@@ -435,16 +383,9 @@ impl State {
                     component: c.sku.clone(),
                 });
             }
-            let id = *self
-                .catalog
-                .sku_ids
-                .get(&c.sku)
-                .ok_or_else(|| CatalogRejection::UnknownSku(c.sku.clone()))?;
+            let id = *self.catalog.sku_ids.get(&c.sku).ok_or_else(|| CatalogRejection::UnknownSku(c.sku.clone()))?;
             if self.catalog.items[id as usize].is_bundle() {
-                return Err(CatalogRejection::NestedBundle {
-                    bundle: item.sku.clone(),
-                    component: c.sku.clone(),
-                });
+                return Err(CatalogRejection::NestedBundle { bundle: item.sku.clone(), component: c.sku.clone() });
             }
         }
         if item.is_bundle()
@@ -456,15 +397,11 @@ impl State {
                     bundle: self.catalog.items[*b as usize].sku.clone(),
                 });
             }
-            let stocked = self.inventory.stock[id as usize]
-                .iter()
-                .any(|(_, b)| !b.is_empty())
+            let stocked = self.inventory.stock[id as usize].iter().any(|(_, b)| !b.is_empty())
                 || self.inventory.outside[id as usize] != [0; 4]
                 || !self.catalog.pools[id as usize].is_empty();
             if stocked {
-                return Err(CatalogRejection::StockedItemCannotBecomeBundle {
-                    sku: item.sku.clone(),
-                });
+                return Err(CatalogRejection::StockedItemCannotBecomeBundle { sku: item.sku.clone() });
             }
         }
         Ok(())
@@ -500,11 +437,7 @@ impl State {
     }
 
     fn stock_sku(&self, sku: &Sku) -> Result<u32, MoveRejection> {
-        let id = *self
-            .catalog
-            .sku_ids
-            .get(sku)
-            .ok_or_else(|| MoveRejection::UnknownSku(sku.clone()))?;
+        let id = *self.catalog.sku_ids.get(sku).ok_or_else(|| MoveRejection::UnknownSku(sku.clone()))?;
         if self.catalog.items[id as usize].is_bundle() {
             return Err(MoveRejection::BundleHasNoStock(sku.clone()));
         }
@@ -512,26 +445,16 @@ impl State {
     }
 
     fn location_id(&self, l: &LocationCode) -> Result<u32, MoveRejection> {
-        self.catalog
-            .location_ids
-            .get(l)
-            .copied()
-            .ok_or_else(|| MoveRejection::UnknownLocation(l.clone()))
+        self.catalog.location_ids.get(l).copied().ok_or_else(|| MoveRejection::UnknownLocation(l.clone()))
     }
 
     fn check_postings(&self, sku: u32, postings: &[Posting<Account>]) -> Result<(), MoveRejection> {
-        let view = SkuLedger {
-            inventory: &self.inventory,
-            catalog: &self.catalog,
-            sku,
-        };
-        ordo_ledger::check(&view, postings).map_err(|o: Overdraft<Account>| {
-            MoveRejection::InsufficientStock {
-                sku: self.catalog.items[sku as usize].sku.clone(),
-                account: o.account.describe(),
-                balance: o.balance,
-                needed: -o.change,
-            }
+        let view = SkuLedger { inventory: &self.inventory, catalog: &self.catalog, sku };
+        ordo_ledger::check(&view, postings).map_err(|o: Overdraft<Account>| MoveRejection::InsufficientStock {
+            sku: self.catalog.items[sku as usize].sku.clone(),
+            account: o.account.describe(),
+            balance: o.balance,
+            needed: -o.change,
         })
     }
 
@@ -540,36 +463,25 @@ impl State {
         use OutsideAccount as O;
         use StockState as S;
         let stock = Account::stock;
-        let movement =
-            |kind, sku: &Sku, postings, reference: Option<&Reference>, reason| Movement {
-                kind,
-                sku: sku.clone(),
-                postings,
-                reference: reference.cloned(),
-                reason,
-            };
+        let movement = |kind, sku: &Sku, postings, reference: Option<&Reference>, reason| Movement {
+            kind,
+            sku: sku.clone(),
+            postings,
+            reference: reference.cloned(),
+            reason,
+        };
         let (sku_id, m) = match command {
-            MoveCommand::Receipt {
-                sku,
-                location,
-                units,
-                expectation,
-            } => {
+            MoveCommand::Receipt { sku, location, units, expectation } => {
                 positive(*units)?;
                 let id = self.stock_sku(sku)?;
                 self.location_id(location)?;
-                let mut postings = vec![Posting::new(
-                    Outside(O::Supplier),
-                    stock(location, S::Available),
-                    *units,
-                )];
+                let mut postings = vec![Posting::new(Outside(O::Supplier), stock(location, S::Available), *units)];
                 if let Some(e) = expectation {
-                    let exp = self.inventory.expectations.get(e).ok_or_else(|| {
-                        MoveRejection::UnknownReference {
-                            kind: "expectation",
-                            reference: e.clone(),
-                        }
-                    })?;
+                    let exp = self
+                        .inventory
+                        .expectations
+                        .get(e)
+                        .ok_or_else(|| MoveRejection::UnknownReference { kind: "expectation", reference: e.clone() })?;
                     if exp.sku != *sku || exp.location != *location {
                         return Err(MoveRejection::ExpectationMismatch {
                             expectation: e.clone(),
@@ -582,95 +494,45 @@ impl State {
                     let consumed = exp.open.min(*units);
                     if consumed > 0 {
                         postings.push(Posting::new(
-                            Account::Incoming {
-                                expectation: e.clone(),
-                            },
+                            Account::Incoming { expectation: e.clone() },
                             Outside(O::Supplier),
                             consumed,
                         ));
                     }
                 }
-                (
-                    id,
-                    movement(
-                        MovementKind::Receipt,
-                        sku,
-                        postings,
-                        expectation.as_ref(),
-                        None,
-                    ),
-                )
+                (id, movement(MovementKind::Receipt, sku, postings, expectation.as_ref(), None))
             }
-            MoveCommand::Expect {
-                expectation,
-                sku,
-                location,
-                units,
-                expected_on,
-            } => {
+            MoveCommand::Expect { expectation, sku, location, units, expected_on } => {
                 positive(*units)?;
                 let id = self.stock_sku(sku)?;
                 self.location_id(location)?;
                 if self.inventory.expectations.contains_key(expectation) {
-                    return Err(MoveRejection::ReferenceExists {
-                        kind: "expectation",
-                        reference: expectation.clone(),
-                    });
+                    return Err(MoveRejection::ReferenceExists { kind: "expectation", reference: expectation.clone() });
                 }
                 let postings = vec![Posting::new(
                     Outside(O::Supplier),
-                    Account::Incoming {
-                        expectation: expectation.clone(),
-                    },
+                    Account::Incoming { expectation: expectation.clone() },
                     *units,
                 )];
-                let kind = MovementKind::Expect {
-                    location: location.clone(),
-                    expected_on: *expected_on,
-                };
+                let kind = MovementKind::Expect { location: location.clone(), expected_on: *expected_on };
                 (id, movement(kind, sku, postings, Some(expectation), None))
             }
             MoveCommand::CancelExpectation { expectation } => {
-                let exp = self
-                    .inventory
-                    .expectations
-                    .get(expectation)
-                    .ok_or_else(|| MoveRejection::UnknownReference {
-                        kind: "expectation",
-                        reference: expectation.clone(),
-                    })?;
+                let exp = self.inventory.expectations.get(expectation).ok_or_else(|| {
+                    MoveRejection::UnknownReference { kind: "expectation", reference: expectation.clone() }
+                })?;
                 if exp.open == 0 {
-                    return Err(MoveRejection::NothingOpen {
-                        kind: "expectation",
-                        reference: expectation.clone(),
-                    });
+                    return Err(MoveRejection::NothingOpen { kind: "expectation", reference: expectation.clone() });
                 }
                 let postings = vec![Posting::new(
-                    Account::Incoming {
-                        expectation: expectation.clone(),
-                    },
+                    Account::Incoming { expectation: expectation.clone() },
                     Outside(O::Supplier),
                     exp.open,
                 )];
                 let id = self.catalog.sku_ids[&exp.sku];
-                (
-                    id,
-                    movement(
-                        MovementKind::CancelExpectation,
-                        &exp.sku,
-                        postings,
-                        Some(expectation),
-                        None,
-                    ),
-                )
+                (id, movement(MovementKind::CancelExpectation, &exp.sku, postings, Some(expectation), None))
             }
-            MoveCommand::TransferShip {
-                transfer,
-                sku,
-                from,
-                to,
-                units,
-            } => {
+            MoveCommand::TransferShip { transfer, sku, from, to, units } => {
                 positive(*units)?;
                 let id = self.stock_sku(sku)?;
                 self.location_id(from)?;
@@ -679,32 +541,23 @@ impl State {
                     return Err(MoveRejection::TransferToSameLocation(from.clone()));
                 }
                 if self.inventory.transfers.contains_key(transfer) {
-                    return Err(MoveRejection::ReferenceExists {
-                        kind: "transfer",
-                        reference: transfer.clone(),
-                    });
+                    return Err(MoveRejection::ReferenceExists { kind: "transfer", reference: transfer.clone() });
                 }
                 let postings = vec![Posting::new(
                     stock(from, S::Available),
-                    Account::InTransit {
-                        transfer: transfer.clone(),
-                    },
+                    Account::InTransit { transfer: transfer.clone() },
                     *units,
                 )];
-                let kind = MovementKind::TransferShip {
-                    from: from.clone(),
-                    to: to.clone(),
-                };
+                let kind = MovementKind::TransferShip { from: from.clone(), to: to.clone() };
                 (id, movement(kind, sku, postings, Some(transfer), None))
             }
             MoveCommand::TransferReceive { transfer, units } => {
                 positive(*units)?;
-                let t = self.inventory.transfers.get(transfer).ok_or_else(|| {
-                    MoveRejection::UnknownReference {
-                        kind: "transfer",
-                        reference: transfer.clone(),
-                    }
-                })?;
+                let t = self
+                    .inventory
+                    .transfers
+                    .get(transfer)
+                    .ok_or_else(|| MoveRejection::UnknownReference { kind: "transfer", reference: transfer.clone() })?;
                 if *units > t.in_transit {
                     return Err(MoveRejection::ExceedsOpen {
                         kind: "transfer",
@@ -714,47 +567,22 @@ impl State {
                     });
                 }
                 let postings = vec![Posting::new(
-                    Account::InTransit {
-                        transfer: transfer.clone(),
-                    },
+                    Account::InTransit { transfer: transfer.clone() },
                     stock(&t.to, S::Available),
                     *units,
                 )];
                 let id = self.catalog.sku_ids[&t.sku];
-                (
-                    id,
-                    movement(
-                        MovementKind::TransferReceive,
-                        &t.sku,
-                        postings,
-                        Some(transfer),
-                        None,
-                    ),
-                )
+                (id, movement(MovementKind::TransferReceive, &t.sku, postings, Some(transfer), None))
             }
-            MoveCommand::Commit {
-                reservation,
-                sku,
-                location,
-                units,
-            } => {
+            MoveCommand::Commit { reservation, sku, location, units } => {
                 positive(*units)?;
                 let id = self.stock_sku(sku)?;
                 self.location_id(location)?;
                 if self.inventory.reservations.contains_key(reservation) {
-                    return Err(MoveRejection::ReferenceExists {
-                        kind: "reservation",
-                        reference: reservation.clone(),
-                    });
+                    return Err(MoveRejection::ReferenceExists { kind: "reservation", reference: reservation.clone() });
                 }
-                let postings = vec![Posting::new(
-                    stock(location, S::Available),
-                    stock(location, S::Committed),
-                    *units,
-                )];
-                let kind = MovementKind::Commit {
-                    location: location.clone(),
-                };
+                let postings = vec![Posting::new(stock(location, S::Available), stock(location, S::Committed), *units)];
+                let kind = MovementKind::Commit { location: location.clone() };
                 (id, movement(kind, sku, postings, Some(reservation), None))
             }
             MoveCommand::Release { reservation, units } => {
@@ -765,109 +593,44 @@ impl State {
                         *u
                     }
                     None if r.committed == 0 => {
-                        return Err(MoveRejection::NothingOpen {
-                            kind: "reservation",
-                            reference: reservation.clone(),
-                        });
+                        return Err(MoveRejection::NothingOpen { kind: "reservation", reference: reservation.clone() });
                     }
                     None => r.committed,
                 };
                 self.within_open("reservation", reservation, r.committed, units)?;
-                let postings = vec![Posting::new(
-                    stock(&r.location, S::Committed),
-                    stock(&r.location, S::Available),
-                    units,
-                )];
+                let postings =
+                    vec![Posting::new(stock(&r.location, S::Committed), stock(&r.location, S::Available), units)];
                 let id = self.catalog.sku_ids[&r.sku];
-                (
-                    id,
-                    movement(
-                        MovementKind::Release,
-                        &r.sku,
-                        postings,
-                        Some(reservation),
-                        None,
-                    ),
-                )
+                (id, movement(MovementKind::Release, &r.sku, postings, Some(reservation), None))
             }
             MoveCommand::Pick { reservation, units } => {
                 positive(*units)?;
                 let r = self.reservation(reservation)?;
                 self.within_open("reservation", reservation, r.committed, *units)?;
-                let postings = vec![Posting::new(
-                    stock(&r.location, S::Committed),
-                    stock(&r.location, S::Picked),
-                    *units,
-                )];
+                let postings =
+                    vec![Posting::new(stock(&r.location, S::Committed), stock(&r.location, S::Picked), *units)];
                 let id = self.catalog.sku_ids[&r.sku];
-                (
-                    id,
-                    movement(
-                        MovementKind::Pick,
-                        &r.sku,
-                        postings,
-                        Some(reservation),
-                        None,
-                    ),
-                )
+                (id, movement(MovementKind::Pick, &r.sku, postings, Some(reservation), None))
             }
             MoveCommand::Ship { reservation, units } => {
                 positive(*units)?;
                 let r = self.reservation(reservation)?;
                 self.within_open("reservation", reservation, r.picked, *units)?;
-                let postings = vec![Posting::new(
-                    stock(&r.location, S::Picked),
-                    Outside(O::Customer),
-                    *units,
-                )];
+                let postings = vec![Posting::new(stock(&r.location, S::Picked), Outside(O::Customer), *units)];
                 let id = self.catalog.sku_ids[&r.sku];
-                (
-                    id,
-                    movement(
-                        MovementKind::Ship,
-                        &r.sku,
-                        postings,
-                        Some(reservation),
-                        None,
-                    ),
-                )
+                (id, movement(MovementKind::Ship, &r.sku, postings, Some(reservation), None))
             }
-            MoveCommand::ReturnReceipt {
-                sku,
-                location,
-                units,
-                reference,
-            } => {
+            MoveCommand::ReturnReceipt { sku, location, units, reference } => {
                 positive(*units)?;
                 let id = self.stock_sku(sku)?;
                 let l = self.location_id(location)?;
                 if !self.catalog.locations[l as usize].capabilities.returns {
-                    return Err(MoveRejection::LocationDoesNotAcceptReturns {
-                        location: location.clone(),
-                    });
+                    return Err(MoveRejection::LocationDoesNotAcceptReturns { location: location.clone() });
                 }
-                let postings = vec![Posting::new(
-                    Outside(O::Customer),
-                    stock(location, S::QualityControl),
-                    *units,
-                )];
-                (
-                    id,
-                    movement(
-                        MovementKind::ReturnReceipt,
-                        sku,
-                        postings,
-                        reference.as_ref(),
-                        None,
-                    ),
-                )
+                let postings = vec![Posting::new(Outside(O::Customer), stock(location, S::QualityControl), *units)];
+                (id, movement(MovementKind::ReturnReceipt, sku, postings, reference.as_ref(), None))
             }
-            MoveCommand::Dispose {
-                sku,
-                location,
-                units,
-                disposition,
-            } => {
+            MoveCommand::Dispose { sku, location, units, disposition } => {
                 positive(*units)?;
                 let id = self.stock_sku(sku)?;
                 self.location_id(location)?;
@@ -877,72 +640,30 @@ impl State {
                     Disposition::Damaged => (MovementKind::Damage, stock(location, S::Damaged)),
                     Disposition::WriteOff => (MovementKind::WriteOff, Outside(O::WriteOff)),
                 };
-                (
-                    id,
-                    movement(kind, sku, vec![Posting::new(from, to, *units)], None, None),
-                )
+                (id, movement(kind, sku, vec![Posting::new(from, to, *units)], None, None))
             }
-            MoveCommand::WriteOff {
-                sku,
-                location,
-                units,
-                reason,
-            } => {
+            MoveCommand::WriteOff { sku, location, units, reason } => {
                 positive(*units)?;
                 let id = self.stock_sku(sku)?;
                 self.location_id(location)?;
-                let postings = vec![Posting::new(
-                    stock(location, S::Damaged),
-                    Outside(O::WriteOff),
-                    *units,
-                )];
-                (
-                    id,
-                    movement(MovementKind::WriteOff, sku, postings, None, Some(*reason)),
-                )
+                let postings = vec![Posting::new(stock(location, S::Damaged), Outside(O::WriteOff), *units)];
+                (id, movement(MovementKind::WriteOff, sku, postings, None, Some(*reason)))
             }
-            MoveCommand::Hold {
-                sku,
-                location,
-                units,
-                reason,
-            } => {
+            MoveCommand::Hold { sku, location, units, reason } => {
                 positive(*units)?;
                 let id = self.stock_sku(sku)?;
                 self.location_id(location)?;
-                let postings = vec![Posting::new(
-                    stock(location, S::Available),
-                    stock(location, S::Reserved),
-                    *units,
-                )];
-                (
-                    id,
-                    movement(MovementKind::Hold, sku, postings, None, Some(*reason)),
-                )
+                let postings = vec![Posting::new(stock(location, S::Available), stock(location, S::Reserved), *units)];
+                (id, movement(MovementKind::Hold, sku, postings, None, Some(*reason)))
             }
-            MoveCommand::Unhold {
-                sku,
-                location,
-                units,
-            } => {
+            MoveCommand::Unhold { sku, location, units } => {
                 positive(*units)?;
                 let id = self.stock_sku(sku)?;
                 self.location_id(location)?;
-                let postings = vec![Posting::new(
-                    stock(location, S::Reserved),
-                    stock(location, S::Available),
-                    *units,
-                )];
-                (
-                    id,
-                    movement(MovementKind::Unhold, sku, postings, None, None),
-                )
+                let postings = vec![Posting::new(stock(location, S::Reserved), stock(location, S::Available), *units)];
+                (id, movement(MovementKind::Unhold, sku, postings, None, None))
             }
-            MoveCommand::Count {
-                sku,
-                location,
-                counted_on_hand,
-            } => {
+            MoveCommand::Count { sku, location, counted_on_hand } => {
                 if *counted_on_hand < 0 {
                     return Err(MoveRejection::NegativeCount(*counted_on_hand));
                 }
@@ -955,26 +676,13 @@ impl State {
                 let delta = counted_on_hand - b.on_hand();
                 let not_available = b.on_hand() - b.available();
                 if *counted_on_hand < not_available {
-                    return Err(MoveRejection::CountBelowUnavailableStock {
-                        counted: *counted_on_hand,
-                        not_available,
-                    });
+                    return Err(MoveRejection::CountBelowUnavailableStock { counted: *counted_on_hand, not_available });
                 }
                 let postings = adjustment_postings(location, delta);
-                let kind = MovementKind::Count {
-                    counted_on_hand: *counted_on_hand,
-                };
-                (
-                    id,
-                    movement(kind, sku, postings, None, Some(ReasonCode::CountCorrection)),
-                )
+                let kind = MovementKind::Count { counted_on_hand: *counted_on_hand };
+                (id, movement(kind, sku, postings, None, Some(ReasonCode::CountCorrection)))
             }
-            MoveCommand::Adjust {
-                sku,
-                location,
-                delta,
-                reason,
-            } => {
+            MoveCommand::Adjust { sku, location, delta, reason } => {
                 if *delta == 0 {
                     return Err(MoveRejection::ZeroAdjustment);
                 }
@@ -984,27 +692,18 @@ impl State {
                 let id = self.stock_sku(sku)?;
                 self.location_id(location)?;
                 let postings = adjustment_postings(location, *delta);
-                (
-                    id,
-                    movement(MovementKind::Adjust, sku, postings, None, Some(*reason)),
-                )
+                (id, movement(MovementKind::Adjust, sku, postings, None, Some(*reason)))
             }
-            MoveCommand::Reverse {
-                movement: seq,
-                reason,
-            } => {
-                let original =
-                    self.inventory.reversible(*seq).ok_or(MoveRejection::UnknownMovement(*seq)).or_else(|e| {
-                        if *seq >= 1 && *seq <= self.last_seq {
-                            Err(MoveRejection::NotReversible {
-                                movement: *seq,
-                                kind: "this kind of event",
-                                hint: "release reservations, cancel expectations and receive transfers instead",
-                            })
-                        } else {
-                            Err(e)
-                        }
-                    })?;
+            MoveCommand::Reverse { movement: seq, reason } => {
+                let original = self.inventory.reversible(*seq).ok_or(if (1..=self.last_seq).contains(seq) {
+                    MoveRejection::NotReversible {
+                        movement: *seq,
+                        kind: "this kind of event",
+                        hint: "release reservations, cancel expectations and receive transfers instead",
+                    }
+                } else {
+                    MoveRejection::UnknownMovement(*seq)
+                })?;
                 if let Some(by) = original.reversed_by {
                     return Err(MoveRejection::AlreadyReversed { movement: *seq, by });
                 }
@@ -1012,23 +711,11 @@ impl State {
                 // must not book stock into a bundle.
                 let id = self.stock_sku(&original.sku)?;
                 let postings = ordo_ledger::reverse(&original.postings);
-                (
-                    id,
-                    movement(
-                        MovementKind::Reversal { of: *seq },
-                        &original.sku,
-                        postings,
-                        None,
-                        Some(*reason),
-                    ),
-                )
+                (id, movement(MovementKind::Reversal { of: *seq }, &original.sku, postings, None, Some(*reason)))
             }
         };
         for p in &m.postings {
-            assert!(
-                p.units > 0 && p.from != p.to,
-                "malformed posting built by decide: {p:?}"
-            );
+            assert!(p.units > 0 && p.from != p.to, "malformed posting built by decide: {p:?}");
         }
         self.check_postings(sku_id, &m.postings)?;
         Ok(m)
@@ -1038,10 +725,7 @@ impl State {
         self.inventory
             .reservations
             .get(reference)
-            .ok_or_else(|| MoveRejection::UnknownReference {
-                kind: "reservation",
-                reference: reference.clone(),
-            })
+            .ok_or_else(|| MoveRejection::UnknownReference { kind: "reservation", reference: reference.clone() })
     }
 
     fn within_open(
@@ -1052,12 +736,7 @@ impl State {
         units: Units,
     ) -> Result<(), MoveRejection> {
         if units > open {
-            return Err(MoveRejection::ExceedsOpen {
-                kind,
-                reference: reference.clone(),
-                open,
-                requested: units,
-            });
+            return Err(MoveRejection::ExceedsOpen { kind, reference: reference.clone(), open, requested: units });
         }
         Ok(())
     }
@@ -1066,11 +745,7 @@ impl State {
 
     /// Folds one journaled event into the state. `seq` must follow the last applied sequence.
     pub fn apply(&mut self, seq: u64, event: &Event) {
-        assert_eq!(
-            seq,
-            self.last_seq + 1,
-            "events must be applied in journal order"
-        );
+        assert_eq!(seq, self.last_seq + 1, "events must be applied in journal order");
         self.last_seq = seq;
         match event {
             Event::LegalEntityDefined(e) => {
@@ -1089,11 +764,7 @@ impl State {
                 }
             },
             Event::ChannelDefined(c) => {
-                let locations: Vec<u32> = c
-                    .locations
-                    .iter()
-                    .map(|l| self.catalog.location_ids[l])
-                    .collect();
+                let locations: Vec<u32> = c.locations.iter().map(|l| self.catalog.location_ids[l]).collect();
                 match self.catalog.channel_ids.get(&c.code) {
                     Some(id) => {
                         self.catalog.channels[*id as usize] = c.clone();
@@ -1112,11 +783,7 @@ impl State {
                 self.dirty.all_skus = true;
             }
             Event::SafetyStockSet { scope, units } => self.apply_safety(scope, *units),
-            Event::ChannelPoolSet {
-                channel,
-                sku,
-                units,
-            } => {
+            Event::ChannelPoolSet { channel, sku, units } => {
                 let c = self.catalog.channel_ids[channel];
                 let s = self.catalog.sku_ids[sku];
                 let pools = &mut self.catalog.pools[s as usize];
@@ -1202,10 +869,7 @@ impl State {
         let reference = m.reference.as_ref();
         // Open records first, so postings into them find them.
         match &m.kind {
-            MovementKind::Expect {
-                location,
-                expected_on,
-            } => {
+            MovementKind::Expect { location, expected_on } => {
                 let e = Expectation {
                     sku: m.sku.clone(),
                     location: location.clone(),
@@ -1213,9 +877,7 @@ impl State {
                     expected: m.postings[0].units,
                     open: 0,
                 };
-                self.inventory
-                    .expectations
-                    .insert(reference.expect("expectation reference").clone(), e);
+                self.inventory.expectations.insert(reference.expect("expectation reference").clone(), e);
             }
             MovementKind::TransferShip { from, to } => {
                 let t = Transfer {
@@ -1225,9 +887,7 @@ impl State {
                     shipped: m.postings[0].units,
                     in_transit: 0,
                 };
-                self.inventory
-                    .transfers
-                    .insert(reference.expect("transfer reference").clone(), t);
+                self.inventory.transfers.insert(reference.expect("transfer reference").clone(), t);
             }
             MovementKind::Commit { location } => {
                 let r = Reservation {
@@ -1238,17 +898,11 @@ impl State {
                     shipped: 0,
                     released: 0,
                 };
-                self.inventory
-                    .reservations
-                    .insert(reference.expect("reservation reference").clone(), r);
+                self.inventory.reservations.insert(reference.expect("reservation reference").clone(), r);
             }
             MovementKind::Release | MovementKind::Pick | MovementKind::Ship => {
                 let units = m.postings[0].units;
-                let r = self
-                    .inventory
-                    .reservations
-                    .get_mut(reference.expect("reservation reference"))
-                    .expect("open");
+                let r = self.inventory.reservations.get_mut(reference.expect("reservation reference")).expect("open");
                 match m.kind {
                     MovementKind::Release => {
                         r.committed -= units;
@@ -1263,10 +917,7 @@ impl State {
                         r.shipped += units;
                     }
                 }
-                assert!(
-                    r.committed >= 0 && r.picked >= 0,
-                    "reservation counters went negative"
-                );
+                assert!(r.committed >= 0 && r.picked >= 0, "reservation counters went negative");
             }
             MovementKind::Reversal { of } => {
                 let at = self
@@ -1275,10 +926,7 @@ impl State {
                     .binary_search_by_key(of, |(s, _)| *s)
                     .expect("reversed movement is recorded");
                 let original = &mut self.inventory.reversible[at].1;
-                assert!(
-                    original.reversed_by.is_none(),
-                    "movement {of} reversed twice"
-                );
+                assert!(original.reversed_by.is_none(), "movement {of} reversed twice");
                 original.reversed_by = Some(seq);
             }
             _ => {}
@@ -1288,9 +936,7 @@ impl State {
                 let location = match account {
                     Account::Stock { location, .. } => Some(location),
                     Account::InTransit { transfer } => Some(&self.inventory.transfers[transfer].to),
-                    Account::Incoming { expectation } => {
-                        Some(&self.inventory.expectations[expectation].location)
-                    }
+                    Account::Incoming { expectation } => Some(&self.inventory.expectations[expectation].location),
                     Account::Outside(_) => None,
                 };
                 if let Some(l) = location {
@@ -1298,11 +944,7 @@ impl State {
                 }
             }
         }
-        let mut ledger = SkuLedger {
-            inventory: &mut self.inventory,
-            catalog: &self.catalog,
-            sku,
-        };
+        let mut ledger = SkuLedger { inventory: &mut self.inventory, catalog: &self.catalog, sku };
         ordo_ledger::apply(&mut ledger, &m.postings);
         if m.kind.is_reversible() {
             debug_assert!(self.inventory.reversible.last().is_none_or(|(s, _)| *s < seq));
@@ -1322,11 +964,8 @@ impl State {
     pub fn refresh_availability(&mut self, now: Timestamp) -> Vec<AvailabilityChanged> {
         let dirty = std::mem::take(&mut self.dirty.skus);
         let all = std::mem::take(&mut self.dirty.all_skus);
-        let skus: Vec<u32> = if all {
-            (0..self.catalog.items.len() as u32).collect()
-        } else {
-            dirty.into_iter().collect()
-        };
+        let skus: Vec<u32> =
+            if all { (0..self.catalog.items.len() as u32).collect() } else { dirty.into_iter().collect() };
         availability::refresh(self, &skus, now)
     }
 
@@ -1368,10 +1007,7 @@ impl State {
     // ----- queries ------------------------------------------------------------------------
 
     pub fn item(&self, sku: &Sku) -> Option<&Item> {
-        self.catalog
-            .sku_ids
-            .get(sku)
-            .map(|id| &self.catalog.items[*id as usize])
+        self.catalog.sku_ids.get(sku).map(|id| &self.catalog.items[*id as usize])
     }
 
     pub fn items(&self) -> &[Item] {
@@ -1383,10 +1019,7 @@ impl State {
     }
 
     pub fn location(&self, code: &LocationCode) -> Option<&Location> {
-        self.catalog
-            .location_ids
-            .get(code)
-            .map(|id| &self.catalog.locations[*id as usize])
+        self.catalog.location_ids.get(code).map(|id| &self.catalog.locations[*id as usize])
     }
 
     pub fn channels(&self) -> &[Channel] {
@@ -1394,10 +1027,7 @@ impl State {
     }
 
     pub fn channel(&self, code: &ChannelCode) -> Option<&Channel> {
-        self.catalog
-            .channel_ids
-            .get(code)
-            .map(|id| &self.catalog.channels[*id as usize])
+        self.catalog.channel_ids.get(code).map(|id| &self.catalog.channels[*id as usize])
     }
 
     pub fn legal_entities(&self) -> impl Iterator<Item = &LegalEntity> {
@@ -1409,16 +1039,10 @@ impl State {
     }
 
     pub fn pool(&self, channel: &ChannelCode, sku: &Sku) -> Units {
-        let (Some(c), Some(s)) = (
-            self.catalog.channel_ids.get(channel),
-            self.catalog.sku_ids.get(sku),
-        ) else {
+        let (Some(c), Some(s)) = (self.catalog.channel_ids.get(channel), self.catalog.sku_ids.get(sku)) else {
             return 0;
         };
-        self.catalog.pools[*s as usize]
-            .iter()
-            .find(|(ch, _)| ch == c)
-            .map_or(0, |(_, u)| *u)
+        self.catalog.pools[*s as usize].iter().find(|(ch, _)| ch == c).map_or(0, |(_, u)| *u)
     }
 
     pub fn reservation_record(&self, reference: &Reference) -> Option<&Reservation> {
@@ -1434,10 +1058,7 @@ impl State {
     }
 
     pub fn buckets(&self, sku: &Sku, location: &LocationCode) -> Buckets {
-        match (
-            self.catalog.sku_ids.get(sku),
-            self.catalog.location_ids.get(location),
-        ) {
+        match (self.catalog.sku_ids.get(sku), self.catalog.location_ids.get(location)) {
             (Some(s), Some(l)) => self.inventory.buckets(*s, *l),
             _ => Buckets::default(),
         }
@@ -1445,10 +1066,7 @@ impl State {
 
     /// Balance of an outside account for one SKU.
     pub fn outside_balance(&self, sku: &Sku, account: OutsideAccount) -> Units {
-        self.catalog
-            .sku_ids
-            .get(sku)
-            .map_or(0, |s| self.inventory.outside[*s as usize][account.index()])
+        self.catalog.sku_ids.get(sku).map_or(0, |s| self.inventory.outside[*s as usize][account.index()])
     }
 
     /// Every non-empty `(sku, location)` row, in SKU then location definition order.
@@ -1482,41 +1100,23 @@ impl State {
         let mut in_transit_to: HashMap<(u32, u32), Units> = HashMap::default();
         for t in inv.transfers.values() {
             if t.in_transit < 0 {
-                problems.push(format!(
-                    "transfer of {} has negative in-transit {}",
-                    t.sku, t.in_transit
-                ));
+                problems.push(format!("transfer of {} has negative in-transit {}", t.sku, t.in_transit));
             }
-            *in_transit_to
-                .entry((
-                    self.catalog.sku_ids[&t.sku],
-                    self.catalog.location_ids[&t.to],
-                ))
-                .or_default() += t.in_transit;
+            *in_transit_to.entry((self.catalog.sku_ids[&t.sku], self.catalog.location_ids[&t.to])).or_default() +=
+                t.in_transit;
         }
         let mut incoming_at: HashMap<(u32, u32), Units> = HashMap::default();
         for e in inv.expectations.values() {
             if e.open < 0 {
-                problems.push(format!(
-                    "expectation for {} has negative open quantity {}",
-                    e.sku, e.open
-                ));
+                problems.push(format!("expectation for {} has negative open quantity {}", e.sku, e.open));
             }
-            *incoming_at
-                .entry((
-                    self.catalog.sku_ids[&e.sku],
-                    self.catalog.location_ids[&e.location],
-                ))
-                .or_default() += e.open;
+            *incoming_at.entry((self.catalog.sku_ids[&e.sku], self.catalog.location_ids[&e.location])).or_default() +=
+                e.open;
         }
         let mut reserved_at: HashMap<(u32, u32), (Units, Units)> = HashMap::default();
         for r in inv.reservations.values() {
-            let e = reserved_at
-                .entry((
-                    self.catalog.sku_ids[&r.sku],
-                    self.catalog.location_ids[&r.location],
-                ))
-                .or_default();
+            let e =
+                reserved_at.entry((self.catalog.sku_ids[&r.sku], self.catalog.location_ids[&r.location])).or_default();
             e.0 += r.committed;
             e.1 += r.picked;
         }
@@ -1527,45 +1127,24 @@ impl State {
                 let loc = &self.catalog.locations[*l as usize].code;
                 for state in StockState::ALL {
                     if b.get(state) < 0 {
-                        problems.push(format!(
-                            "{sku}@{loc}: {} is negative ({})",
-                            state.as_str(),
-                            b.get(state)
-                        ));
+                        problems.push(format!("{sku}@{loc}: {} is negative ({})", state.as_str(), b.get(state)));
                     }
                 }
                 total += b.on_hand();
                 let key = (s as u32, *l);
                 if b.in_transit_inbound != in_transit_to.get(&key).copied().unwrap_or(0) {
-                    problems.push(format!(
-                        "{sku}@{loc}: in_transit does not equal its open transfers"
-                    ));
+                    problems.push(format!("{sku}@{loc}: in_transit does not equal its open transfers"));
                 }
                 if b.incoming != incoming_at.get(&key).copied().unwrap_or(0) {
-                    problems.push(format!(
-                        "{sku}@{loc}: incoming does not equal its open expectations"
-                    ));
+                    problems.push(format!("{sku}@{loc}: incoming does not equal its open expectations"));
                 }
                 let (committed, picked) = reserved_at.get(&key).copied().unwrap_or((0, 0));
-                if b.get(StockState::Committed) != committed || b.get(StockState::Picked) != picked
-                {
-                    problems.push(format!(
-                        "{sku}@{loc}: committed/picked do not equal its reservations"
-                    ));
+                if b.get(StockState::Committed) != committed || b.get(StockState::Picked) != picked {
+                    problems.push(format!("{sku}@{loc}: committed/picked do not equal its reservations"));
                 }
             }
-            total += inv
-                .transfers
-                .values()
-                .filter(|t| t.sku == *sku)
-                .map(|t| t.in_transit)
-                .sum::<Units>();
-            total += inv
-                .expectations
-                .values()
-                .filter(|e| e.sku == *sku)
-                .map(|e| e.open)
-                .sum::<Units>();
+            total += inv.transfers.values().filter(|t| t.sku == *sku).map(|t| t.in_transit).sum::<Units>();
+            total += inv.expectations.values().filter(|e| e.sku == *sku).map(|e| e.open).sum::<Units>();
             if total != 0 {
                 problems.push(format!("{sku}: accounts do not balance (sum {total})"));
             }

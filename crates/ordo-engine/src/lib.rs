@@ -6,6 +6,11 @@
 //! and [`Clock`] — so the domain stays free of I/O and time, and so SQLite and PostgreSQL are
 //! two implementations of one contract.
 
+// Rejections carry the offending values (SKU, location, reference) so messages can name them;
+// they are produced once per refused command, never in a loop, so their size costs nothing that
+// boxing every one of them would not cost more.
+#![allow(clippy::result_large_err, clippy::large_enum_variant)]
+
 mod codec;
 mod handle;
 mod store;
@@ -148,7 +153,12 @@ impl<S: Store> Engine<S> {
         if use_snapshot && let Some((seq, bytes)) = store.load_snapshot()? {
             state = postcard::from_bytes(&bytes)
                 .map_err(|e| StoreError::Corrupt(format!("snapshot at {seq} does not decode: {e}")))?;
-            assert_eq!(state.last_seq(), seq, "snapshot stored under the wrong sequence");
+            if state.last_seq() != seq {
+                return Err(StoreError::Corrupt(format!(
+                    "snapshot stored under sequence {seq} holds state at {}",
+                    state.last_seq()
+                )));
+            }
             snapshot_seq = Some(seq);
         }
         replay_into(store, &mut state)?;
@@ -416,6 +426,9 @@ impl<S: Store> Engine<S> {
 
 impl<S: Store> Drop for Engine<S> {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            return; // the store may be mid-transaction; the next open repairs lagging projections
+        }
         if !self.pending_availability.is_empty() || self.state.has_dirty_stock() {
             // Best effort: a failure here is repaired on the next open (projections lag the head).
             let _ = self.flush_projections();

@@ -333,12 +333,7 @@ impl PostgresStore {
             self.client
                 .execute(
                     &self.prepared.insert_outbox,
-                    &[
-                        &last,
-                        &format!("batch/{last_seq}"),
-                        &availability_message(batch.availability),
-                        &batch.now.millis(),
-                    ],
+                    &[&last, &"availability", &availability_message(batch.availability), &batch.now.millis()],
                 )
                 .map_err(db)?;
         }

@@ -132,13 +132,20 @@ impl SqliteStore {
             assert_eq!(r.seq, batch.first_seq + i as u64, "batch sequences are contiguous");
         }
         let conn = &self.conn;
-        chunked(conn, "INSERT INTO journal (seq, recorded_at, kind, sku, payload) VALUES ", 5, "", batch.records, |st, r, p| {
-            st.raw_bind_parameter(p, r.seq as i64)?;
-            st.raw_bind_parameter(p + 1, r.recorded_at.millis())?;
-            st.raw_bind_parameter(p + 2, r.kind)?;
-            st.raw_bind_parameter(p + 3, r.sku.as_deref())?;
-            st.raw_bind_parameter(p + 4, r.payload.as_slice())
-        })
+        chunked(
+            conn,
+            "INSERT INTO journal (seq, recorded_at, kind, sku, payload) VALUES ",
+            5,
+            "",
+            batch.records,
+            |st, r, p| {
+                st.raw_bind_parameter(p, r.seq as i64)?;
+                st.raw_bind_parameter(p + 1, r.recorded_at.millis())?;
+                st.raw_bind_parameter(p + 2, r.kind)?;
+                st.raw_bind_parameter(p + 3, r.sku.as_deref())?;
+                st.raw_bind_parameter(p + 4, r.payload.as_slice())
+            },
+        )
         .map_err(|e| match e.sqlite_error_code() {
             Some(ErrorCode::ConstraintViolation) => StoreError::Conflict { seq: batch.first_seq },
             _ => db(e),
@@ -188,7 +195,8 @@ impl SqliteStore {
             .and_then(|mut st| {
                 st.execute(params![
                     last_seq,
-                    format!("batch/{last_seq}"),
+                    // Partition key, not an id: the outbox row id identifies the message.
+                    "availability",
                     availability_message(batch.availability),
                     batch.now.millis()
                 ])
@@ -249,10 +257,17 @@ impl Store for SqliteStore {
         assert!(!self.in_transaction, "begin inside an open transaction");
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
         self.in_transaction = true;
-        let head: i64 =
-            self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| r.get(0)).map_err(db)?;
-        self.head = head as u64;
-        Ok(self.head)
+        match self.conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM journal", [], |r| r.get::<_, i64>(0)) {
+            Ok(head) => {
+                self.head = head as u64;
+                Ok(self.head)
+            }
+            Err(e) => {
+                // Never keep the write lock after a failed begin: the caller will not roll back.
+                self.rollback();
+                Err(db(e))
+            }
+        }
     }
 
     fn commit(&mut self, batch: &CommitBatch<'_>) -> Result<(), StoreError> {

@@ -205,9 +205,27 @@ impl fmt::Display for Timestamp {
     }
 }
 
-/// A calendar date, stored as days since 1970-01-01; written `YYYY-MM-DD`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// A calendar date, stored as days since 1970-01-01; written `YYYY-MM-DD` in human-readable
+/// formats (JSON) and as the day number in binary ones (the journal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Date(pub i32);
+
+impl Serialize for Date {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() { serializer.collect_str(self) } else { serializer.serialize_i32(self.0) }
+    }
+}
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            text.parse().map_err(serde::de::Error::custom)
+        } else {
+            i32::deserialize(deserializer).map(Date)
+        }
+    }
+}
 
 impl Date {
     pub fn days_since_epoch(self) -> i32 {
@@ -282,6 +300,15 @@ mod tests {
         let ts = Timestamp::from_millis(i64::from(d.0) * 86_400_000 + 3_600_000);
         assert_eq!(ts.date(), d);
         assert_eq!(ts.to_string(), "2026-11-26T01:00:00.000Z");
+    }
+
+    #[test]
+    fn dates_are_text_in_json() {
+        let d: Date = "2026-12-03".parse().unwrap();
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(json, "\"2026-12-03\"");
+        assert_eq!(serde_json::from_str::<Date>(&json).unwrap(), d);
+        assert!(serde_json::from_str::<Date>("\"2026-02-30\"").is_err());
     }
 
     proptest::proptest! {

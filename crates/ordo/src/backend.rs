@@ -1,7 +1,7 @@
 //! Chooses the store from the command line (`--db PATH` or `--database-url postgres://…`) and
 //! opens the engine over it. The only place the binary knows there are two backends.
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use ordo_domain::StockRow;
 use ordo_engine::{CommitBatch, Engine, Store, StoreError, SystemClock};
 use ordo_store_postgres::PostgresStore;
@@ -9,7 +9,7 @@ use ordo_store_sqlite::SqliteStore;
 
 pub enum AnyStore {
     Sqlite(SqliteStore),
-    Postgres(PostgresStore),
+    Postgres(Box<PostgresStore>),
 }
 
 macro_rules! delegate {
@@ -59,19 +59,39 @@ pub enum Target {
 }
 
 impl Target {
+    /// Opens an existing database. A mistyped `--db` path must not silently become a new, empty
+    /// database that answers every query with nothing.
     pub fn open_store(&self) -> Result<AnyStore> {
+        if let Target::Sqlite(path) = self
+            && !path.exists()
+        {
+            bail!("no database at {}; create one with `ordo init` (or `ordo demo`)", path.display());
+        }
+        self.create_store()
+    }
+
+    /// Opens the database, creating it (schema included) if it does not exist.
+    pub fn create_store(&self) -> Result<AnyStore> {
         Ok(match self {
             Target::Sqlite(path) => AnyStore::Sqlite(
                 SqliteStore::open(path).with_context(|| format!("opening SQLite database {}", path.display()))?,
             ),
             Target::Postgres(url) => {
-                AnyStore::Postgres(PostgresStore::connect(url).context("connecting to PostgreSQL")?)
+                AnyStore::Postgres(Box::new(PostgresStore::connect(url).context("connecting to PostgreSQL")?))
             }
         })
     }
 
     pub fn open_engine(&self) -> Result<Engine<AnyStore>> {
-        let store = self.open_store()?;
+        self.engine_over(self.open_store()?)
+    }
+
+    /// Opens the engine, creating the database if needed (`init`, `demo`).
+    pub fn create_engine(&self) -> Result<Engine<AnyStore>> {
+        self.engine_over(self.create_store()?)
+    }
+
+    fn engine_over(&self, store: AnyStore) -> Result<Engine<AnyStore>> {
         Engine::open(store, Box::new(SystemClock)).context("rebuilding state from the journal")
     }
 }

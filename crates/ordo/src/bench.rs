@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
-use ordo_domain::catalog::{AllocationPolicy, Capabilities, Channel, ChannelKind, Item, LegalEntity, Location, LocationKind};
+use ordo_domain::catalog::{
+    AllocationPolicy, Capabilities, Channel, ChannelKind, Item, LegalEntity, Location, LocationKind,
+};
 use ordo_domain::inventory::{MoveCommand, ReasonCode};
 use ordo_domain::{Command, State};
 use ordo_engine::{Engine, FixedClock, Request};
@@ -160,7 +162,7 @@ fn open(backend: Backend, pg_server: &str, label: &str) -> Result<(Target, Optio
 }
 
 fn engine(target: &Target) -> Result<Engine<AnyStore>> {
-    Ok(Engine::open(target.open_store()?, Box::new(FixedClock::at(Timestamp::from_millis(T0))))?)
+    Ok(Engine::open(target.create_store()?, Box::new(FixedClock::at(Timestamp::from_millis(T0))))?)
 }
 
 fn setup(engine: &mut Engine<AnyStore>, commands: Vec<Command>) -> Result<()> {
@@ -198,8 +200,9 @@ pub fn run(_target: &Target, cmd: BenchCmd) -> Result<ExitCode> {
                 let started = Instant::now();
                 let mut n = 0;
                 while n < total {
-                    let requests: Vec<Request> =
-                        (n..(n + batch).min(total)).map(|i| Request::One(random_movement(&mut rng, skus, 10, i))).collect();
+                    let requests: Vec<Request> = (n..(n + batch).min(total))
+                        .map(|i| Request::One(random_movement(&mut rng, skus, 10, i)))
+                        .collect();
                     n += requests.len();
                     let t = Instant::now();
                     let outcome = engine.execute(requests);
@@ -295,8 +298,9 @@ pub fn run(_target: &Target, cmd: BenchCmd) -> Result<ExitCode> {
             let build = Instant::now();
             let mut n = e.state().last_seq() as usize;
             while n < events {
-                let requests: Vec<Request> =
-                    (n..(n + 10_000).min(events)).map(|i| Request::One(random_movement(&mut rng, skus, 10, i))).collect();
+                let requests: Vec<Request> = (n..(n + 10_000).min(events))
+                    .map(|i| Request::One(random_movement(&mut rng, skus, 10, i)))
+                    .collect();
                 e.execute(requests);
                 n = e.state().last_seq() as usize;
             }

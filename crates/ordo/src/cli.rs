@@ -394,7 +394,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let target = cli.target();
     match cli.command {
         Cmd::Init => {
-            target.open_store()?;
+            target.create_store()?;
             println!("database ready: {}", report::describe_target(&target));
             Ok(ExitCode::SUCCESS)
         }

@@ -52,7 +52,7 @@ const ACCESSORIES: [(&str, &str); 12] = [
 
 /// A GTIN-12 with a correct check digit, derived from a running number.
 fn gtin(n: u64) -> String {
-    let body = format!("{:011}", 810_000_000_00 + n);
+    let body = format!("{:011}", 81_000_000_000 + n);
     let sum: u32 =
         body.bytes().rev().enumerate().map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 }).sum();
     format!("{body}{}", (10 - sum % 10) % 10)
@@ -326,7 +326,7 @@ pub fn run(target: &Target, seed: u64) -> Result<ExitCode> {
         }
         Target::Postgres(_) => {}
     }
-    let mut engine = target.open_engine()?;
+    let mut engine = target.create_engine()?;
     if engine.state().last_seq() != 0 {
         bail!("the PostgreSQL database already holds a journal; run the demo on an empty database");
     }

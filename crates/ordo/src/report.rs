@@ -356,5 +356,6 @@ pub fn verify(engine: &mut Engine<AnyStore>, as_json: bool) -> Result<ExitCode> 
         }
         println!("{} violation(s)", problems.len());
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    // 1 is a refused command, 2 a usage error (clap); 3 says the data failed verification.
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }
