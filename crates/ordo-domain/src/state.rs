@@ -191,6 +191,8 @@ struct Dirty {
     all_skus: bool,
     skus: BTreeSet<u32>,
     stock: BTreeSet<(u32, u32)>,
+    /// Movements are not tracked (see [`State::set_change_tracking`]).
+    untracked: bool,
 }
 
 /// The ledger view of one SKU's accounts.
@@ -931,7 +933,7 @@ impl State {
             }
             _ => {}
         }
-        for p in &m.postings {
+        for p in m.postings.iter().filter(|_| !self.dirty.untracked) {
             for account in [&p.from, &p.to] {
                 let location = match account {
                     Account::Stock { location, .. } => Some(location),
@@ -953,7 +955,9 @@ impl State {
                 ReversibleMovement { sku: m.sku.clone(), postings: m.postings.clone(), reversed_by: None },
             ));
         }
-        self.dirty.skus.insert(sku);
+        if !self.dirty.untracked {
+            self.dirty.skus.insert(sku);
+        }
     }
 
     // ----- availability and projections ------------------------------------------------------
@@ -995,13 +999,19 @@ impl State {
         }
     }
 
+    /// Turns change tracking for projections off (a full replay, which recomputes and
+    /// rewrites everything anyway) or back on.
+    pub fn set_change_tracking(&mut self, on: bool) {
+        self.dirty.untracked = !on;
+    }
+
     pub fn has_dirty_stock(&self) -> bool {
         !self.dirty.stock.is_empty()
     }
 
     /// Drops pending change tracking (after a rebuild, when projections are rewritten whole).
     pub fn clear_dirty(&mut self) {
-        self.dirty = Dirty::default();
+        self.dirty = Dirty { untracked: self.dirty.untracked, ..Dirty::default() };
     }
 
     // ----- queries ------------------------------------------------------------------------

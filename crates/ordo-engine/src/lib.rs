@@ -18,7 +18,7 @@ mod store;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use ordo_domain::{AvailabilityChanged, Command, Event, Rejection, State, StockRow};
+use ordo_domain::{AvailabilityChanged, Command, Event, Rejection, State};
 use ordo_types::{Sku, Timestamp};
 
 pub use codec::{decode_event, encode_event};
@@ -161,7 +161,11 @@ impl<S: Store> Engine<S> {
             }
             snapshot_seq = Some(seq);
         }
-        replay_into(store, &mut state)?;
+        // A full rebuild recomputes and (if needed) rewrites everything: no per-row tracking.
+        state.set_change_tracking(false);
+        let replayed = replay_into(store, &mut state);
+        state.set_change_tracking(true);
+        replayed?;
         Ok((state, snapshot_seq))
     }
 
@@ -436,34 +440,53 @@ impl<S: Store> Drop for Engine<S> {
     }
 }
 
-/// Applies every journal record after `state.last_seq()`.
+/// Applies every journal record after `state.last_seq()`. Reading and decoding run on this
+/// thread while a second thread applies, so a cold start uses both cores.
 fn replay_into<S: Store + ?Sized>(store: &mut S, state: &mut State) -> Result<(), StoreError> {
-    let mut failure = None;
-    store.replay(state.last_seq(), &mut |seq, payload| {
-        if failure.is_some() {
-            return;
-        }
-        match decode_event(payload) {
-            Ok(event) => {
-                if seq != state.last_seq() + 1 {
-                    failure = Some(StoreError::Corrupt(format!(
-                        "journal gap: expected {}, found {seq}",
-                        state.last_seq() + 1
-                    )));
-                    return;
+    const CHUNK: usize = 4_096;
+    let after = state.last_seq();
+    std::thread::scope(|scope| {
+        let (chunks, inbox) = std::sync::mpsc::sync_channel::<Vec<(u64, Event)>>(8);
+        let applier = scope.spawn(move || -> Result<(), StoreError> {
+            for chunk in inbox {
+                for (seq, event) in chunk {
+                    if seq != state.last_seq() + 1 {
+                        return Err(StoreError::Corrupt(format!(
+                            "journal gap: expected {}, found {seq}",
+                            state.last_seq() + 1
+                        )));
+                    }
+                    state.apply(seq, &event);
                 }
-                state.apply(seq, &event);
             }
-            Err(e) => failure = Some(StoreError::Corrupt(format!("journal record {seq} does not decode: {e}"))),
+            Ok(())
+        });
+        let mut failure = None;
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let read = store.replay(after, &mut |seq, payload| {
+            if failure.is_some() {
+                return;
+            }
+            match decode_event(payload) {
+                Ok(event) => {
+                    chunk.push((seq, event));
+                    if chunk.len() == CHUNK {
+                        // A closed inbox means the applier stopped on an error, reported below.
+                        let _ = chunks.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)));
+                    }
+                }
+                Err(e) => failure = Some(StoreError::Corrupt(format!("journal record {seq} does not decode: {e}"))),
+            }
+        });
+        if !chunk.is_empty() {
+            let _ = chunks.send(chunk);
         }
-    })?;
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
-/// The stock rows of a state, for comparing against a store's projection.
-pub fn stock_projection(state: &State) -> Vec<StockRow> {
-    state.stock_rows()
+        drop(chunks);
+        let applied = applier.join().expect("the replay thread does not panic");
+        read?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        applied
+    })
 }
