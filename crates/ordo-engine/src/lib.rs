@@ -108,10 +108,16 @@ pub struct StartupReport {
 }
 
 pub struct Engine<S: Store> {
-    state: State,
+    core: Core,
     store: S,
-    clock: Box<dyn Clock>,
     startup: StartupReport,
+}
+
+/// Everything the engine owns except the store, so a batch can be decided while the store
+/// commits the previous one on another thread (see [`Engine::execute_stream`]).
+struct Core {
+    state: State,
+    clock: Box<dyn Clock>,
     /// The date the cached availability figures (and their projection) are computed for.
     ats_date: ordo_types::Date,
     /// How long projection writes may be coalesced across batches (zero: every batch).
@@ -119,6 +125,32 @@ pub struct Engine<S: Store> {
     last_projection_flush: Instant,
     /// SKUs whose availability changed since the projections were last written.
     pending_availability: BTreeSet<Sku>,
+}
+
+/// A decided batch, owning everything its commit writes.
+struct Prepared {
+    first_seq: u64,
+    results: Vec<Result<Sequences, CommandError>>,
+    records: Vec<JournalRecord>,
+    stock: Vec<ordo_domain::StockRow>,
+    availability: Vec<AvailabilityChanged>,
+    availability_rows: Vec<AvailabilityRow>,
+    projection_seq: Option<u64>,
+    now: Timestamp,
+}
+
+impl Prepared {
+    fn batch(&self) -> CommitBatch<'_> {
+        CommitBatch {
+            first_seq: self.first_seq,
+            records: &self.records,
+            stock: &self.stock,
+            availability: &self.availability,
+            availability_rows: &self.availability_rows,
+            projection_seq: self.projection_seq,
+            now: self.now,
+        }
+    }
 }
 
 const MAX_COMMIT_ATTEMPTS: u32 = 5;
@@ -132,16 +164,15 @@ impl<S: Store> Engine<S> {
         let started = Instant::now();
         let (state, snapshot_seq) = Self::load(&mut store, true)?;
         let replayed = state.last_seq() - snapshot_seq.unwrap_or(0);
-        let mut engine = Self {
+        let core = Core {
             state,
-            store,
             clock,
-            startup: StartupReport::default(),
             ats_date: ordo_types::Date(0),
             projection_interval: Duration::ZERO,
             last_projection_flush: Instant::now(),
             pending_availability: BTreeSet::new(),
         };
+        let mut engine = Self { core, store, startup: StartupReport::default() };
         engine.finish_rebuild()?;
         engine.startup = StartupReport { snapshot_seq, replayed, millis: started.elapsed().as_millis() };
         Ok(engine)
@@ -173,16 +204,16 @@ impl<S: Store> Engine<S> {
     /// projections hold; the first batch on a later date refreshes everything (see `execute`).
     fn finish_rebuild(&mut self) -> Result<(), StoreError> {
         let as_of = self.projection_time()?;
-        self.state.mark_all_dirty();
-        self.state.refresh_availability(as_of);
-        self.state.clear_dirty();
-        self.ats_date = as_of.date();
-        self.pending_availability.clear();
-        let head = self.state.last_seq();
+        self.core.state.mark_all_dirty();
+        self.core.state.refresh_availability(as_of);
+        self.core.state.clear_dirty();
+        self.core.ats_date = as_of.date();
+        self.core.pending_availability.clear();
+        let head = self.core.state.last_seq();
         if self.store.projection_seq()?.is_some_and(|p| p < head) {
             // A writer stopped before flushing coalesced projections: rewrite them whole.
-            self.state.mark_all_stock_dirty();
-            self.pending_availability.extend(self.state.items().iter().map(|i| i.sku.clone()));
+            self.core.state.mark_all_stock_dirty();
+            self.core.pending_availability.extend(self.core.state.items().iter().map(|i| i.sku.clone()));
             self.flush_projections()?;
         }
         Ok(())
@@ -193,7 +224,7 @@ impl<S: Store> Engine<S> {
     /// Reads that must be exact come from the engine's state; SQL readers see projections as of
     /// the journal position recorded with them, at most `interval` behind.
     pub fn set_projection_interval(&mut self, interval: Duration) {
-        self.projection_interval = interval;
+        self.core.projection_interval = interval;
     }
 
     /// Writes every projection row changed since the last write, in its own transaction.
@@ -207,7 +238,7 @@ impl<S: Store> Engine<S> {
     }
 
     fn projection_time(&mut self) -> Result<Timestamp, StoreError> {
-        Ok(self.store.last_recorded_at()?.unwrap_or_else(|| self.clock.now()))
+        Ok(self.store.last_recorded_at()?.unwrap_or_else(|| self.core.clock.now()))
     }
 
     /// Rebuilds the state from the journal alone (no snapshot), as `ordo verify` does.
@@ -226,7 +257,7 @@ impl<S: Store> Engine<S> {
     }
 
     pub fn state(&self) -> &State {
-        &self.state
+        &self.core.state
     }
 
     pub fn store_mut(&mut self) -> &mut S {
@@ -238,7 +269,7 @@ impl<S: Store> Engine<S> {
     }
 
     pub fn now(&self) -> Timestamp {
-        self.clock.now()
+        self.core.clock.now()
     }
 
     /// Submits one command as its own batch.
@@ -258,7 +289,7 @@ impl<S: Store> Engine<S> {
                 Ok(h) => h,
                 Err(e) => return Self::failed(&requests, e, attempts),
             };
-            if head != self.state.last_seq() {
+            if head != self.core.state.last_seq() {
                 // Another writer appended: catch up inside our write lock before deciding.
                 match self.catch_up(head) {
                     Ok(n) => caught_up += n,
@@ -268,44 +299,9 @@ impl<S: Store> Engine<S> {
                     }
                 }
             }
-            let now = self.clock.now();
-            if now.date() != self.ats_date {
-                // Incoming windows are counted in days: a new date can change any figure.
-                if self.state.channels().iter().any(|c| c.allocation.incoming_window_days.is_some()) {
-                    self.state.mark_all_dirty();
-                }
-                self.ats_date = now.date();
-            }
-            let first_seq = self.state.last_seq() + 1;
-            let (results, records) = self.decide_batch(&requests, now);
-            let availability = self.state.refresh_availability(now);
-            self.pending_availability.extend(availability.iter().map(|c| c.sku.clone()));
-            let flush = flush_all
-                || self.projection_interval.is_zero()
-                || self.last_projection_flush.elapsed() >= self.projection_interval
-                || self.pending_availability.len() > MAX_PENDING_PROJECTION_ROWS;
-            let (stock, availability_rows) = if flush {
-                (self.state.take_dirty_stock(), self.availability_rows())
-            } else {
-                (Vec::new(), Vec::new())
-            };
-            let batch = CommitBatch {
-                first_seq,
-                records: &records,
-                stock: &stock,
-                availability: &availability,
-                availability_rows: &availability_rows,
-                projection_seq: flush.then(|| self.state.last_seq()),
-                now,
-            };
-            match self.store.commit(&batch) {
-                Ok(()) => {
-                    if flush {
-                        self.pending_availability.clear();
-                        self.last_projection_flush = Instant::now();
-                    }
-                    return BatchOutcome { results, availability, caught_up, commit_attempts: attempts, error: None };
-                }
+            let prepared = self.core.prepare(&requests, flush_all);
+            match self.store.commit(&prepared.batch()) {
+                Ok(()) => return prepared.outcome(caught_up, attempts),
                 Err(e) => {
                     self.store.rollback();
                     // Memory holds events the database refused: rebuild before anything else.
@@ -317,6 +313,95 @@ impl<S: Store> Engine<S> {
                     }
                 }
             }
+        }
+    }
+
+    fn failed(requests: &[Request], e: StoreError, attempts: u32) -> BatchOutcome {
+        BatchOutcome {
+            results: requests.iter().map(|_| Err(CommandError::Store(e.clone()))).collect(),
+            error: Some(e),
+            commit_attempts: attempts,
+            ..Default::default()
+        }
+    }
+
+    fn catch_up(&mut self, head: u64) -> Result<u64, StoreError> {
+        if head < self.core.state.last_seq() {
+            return Err(StoreError::Corrupt(format!(
+                "the journal ends at {head} but this engine has applied up to {}",
+                self.core.state.last_seq()
+            )));
+        }
+        let before = self.core.state.last_seq();
+        replay_into(&mut self.store, &mut self.core.state)?;
+        // The rows the other writer touched stay dirty: rewriting them is idempotent, and it
+        // keeps the projections whole even if that writer had not flushed its own yet.
+        let changes = self.core.state.refresh_availability(self.core.clock.now());
+        self.core.pending_availability.extend(changes.into_iter().map(|c| c.sku));
+        Ok(self.core.state.last_seq() - before)
+    }
+
+    /// Discards in-memory state and rebuilds it from the store.
+    pub fn reload(&mut self) -> Result<(), StoreError> {
+        let (state, _) = Self::load(&mut self.store, true)?;
+        self.core.state = state;
+        self.finish_rebuild()
+    }
+
+    /// Writes a snapshot of the current state so the next start replays only what follows.
+    pub fn snapshot(&mut self) -> Result<u64, StoreError> {
+        let bytes = postcard::to_stdvec(&self.core.state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let seq = self.core.state.last_seq();
+        self.store.save_snapshot(seq, &bytes)?;
+        Ok(seq)
+    }
+}
+
+impl Prepared {
+    fn outcome(self, caught_up: u64, commit_attempts: u32) -> BatchOutcome {
+        BatchOutcome { results: self.results, availability: self.availability, caught_up, commit_attempts, error: None }
+    }
+}
+
+impl Core {
+    /// Decides and applies a batch in memory and gathers what its commit must write. Touches no
+    /// store: the caller commits, and on failure discards this state by reloading.
+    fn prepare(&mut self, requests: &[Request], flush_all: bool) -> Prepared {
+        let now = self.clock.now();
+        if now.date() != self.ats_date {
+            // Incoming windows are counted in days: a new date can change any figure.
+            if self.state.channels().iter().any(|c| c.allocation.incoming_window_days.is_some()) {
+                self.state.mark_all_dirty();
+            }
+            self.ats_date = now.date();
+        }
+        let first_seq = self.state.last_seq() + 1;
+        let (results, records) = self.decide_batch(requests, now);
+        let availability = self.state.refresh_availability(now);
+        self.pending_availability.extend(availability.iter().map(|c| c.sku.clone()));
+        let flush = flush_all
+            || self.projection_interval.is_zero()
+            || self.last_projection_flush.elapsed() >= self.projection_interval
+            || self.pending_availability.len() > MAX_PENDING_PROJECTION_ROWS;
+        let (stock, availability_rows) = if flush {
+            // Taken now, not after the commit: the next batch may be decided before this one
+            // commits. If the commit fails, the reload sees `projection_seq` behind and rewrites.
+            self.last_projection_flush = Instant::now();
+            let rows = self.availability_rows();
+            self.pending_availability.clear();
+            (self.state.take_dirty_stock(), rows)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Prepared {
+            first_seq,
+            results,
+            records,
+            stock,
+            availability,
+            availability_rows,
+            projection_seq: flush.then(|| self.state.last_seq()),
+            now,
         }
     }
 
@@ -334,15 +419,6 @@ impl<S: Store> Engine<S> {
                 AvailabilityRow { sku: sku.to_string(), figures }
             })
             .collect()
-    }
-
-    fn failed(requests: &[Request], e: StoreError, attempts: u32) -> BatchOutcome {
-        BatchOutcome {
-            results: requests.iter().map(|_| Err(CommandError::Store(e.clone()))).collect(),
-            error: Some(e),
-            commit_attempts: attempts,
-            ..Default::default()
-        }
     }
 
     fn decide_batch(
@@ -395,37 +471,6 @@ impl<S: Store> Engine<S> {
         records.push(JournalRecord::new(seq, now, &event));
         seq
     }
-
-    fn catch_up(&mut self, head: u64) -> Result<u64, StoreError> {
-        if head < self.state.last_seq() {
-            return Err(StoreError::Corrupt(format!(
-                "the journal ends at {head} but this engine has applied up to {}",
-                self.state.last_seq()
-            )));
-        }
-        let before = self.state.last_seq();
-        replay_into(&mut self.store, &mut self.state)?;
-        // The rows the other writer touched stay dirty: rewriting them is idempotent, and it
-        // keeps the projections whole even if that writer had not flushed its own yet.
-        let changes = self.state.refresh_availability(self.clock.now());
-        self.pending_availability.extend(changes.into_iter().map(|c| c.sku));
-        Ok(self.state.last_seq() - before)
-    }
-
-    /// Discards in-memory state and rebuilds it from the store.
-    pub fn reload(&mut self) -> Result<(), StoreError> {
-        let (state, _) = Self::load(&mut self.store, true)?;
-        self.state = state;
-        self.finish_rebuild()
-    }
-
-    /// Writes a snapshot of the current state so the next start replays only what follows.
-    pub fn snapshot(&mut self) -> Result<u64, StoreError> {
-        let bytes = postcard::to_stdvec(&self.state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let seq = self.state.last_seq();
-        self.store.save_snapshot(seq, &bytes)?;
-        Ok(seq)
-    }
 }
 
 impl<S: Store> Drop for Engine<S> {
@@ -433,7 +478,7 @@ impl<S: Store> Drop for Engine<S> {
         if std::thread::panicking() {
             return; // the store may be mid-transaction; the next open repairs lagging projections
         }
-        if !self.pending_availability.is_empty() || self.state.has_dirty_stock() {
+        if !self.core.pending_availability.is_empty() || self.core.state.has_dirty_stock() {
             // Best effort: a failure here is repaired on the next open (projections lag the head).
             let _ = self.flush_projections();
         }
