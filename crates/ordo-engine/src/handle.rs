@@ -1,7 +1,10 @@
 //! Runs an [`Engine`] on its own thread and feeds it batches: every request waiting in the queue
-//! when the engine finishes a commit goes into the next batch (up to `max_batch`), so many
-//! callers share one transaction and one fsync.
+//! goes into the next batch (up to `max_batch`), so many callers share one transaction and one
+//! fsync, and the next batch is decided while the previous one commits
+//! ([`Engine::execute_stream`]). Queries see only committed state.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::thread;
 
@@ -10,6 +13,7 @@ use ordo_domain::State;
 use crate::{CommandError, Engine, Request, Sequences, Store};
 
 type Query = Box<dyn FnOnce(&State) + Send>;
+type Reply = mpsc::Sender<Result<Sequences, CommandError>>;
 
 enum Job {
     Submit(Request, mpsc::Sender<Result<Sequences, CommandError>>),
@@ -38,43 +42,64 @@ impl EngineHandle {
         let thread = thread::Builder::new()
             .name("ordo-engine".into())
             .spawn(move || {
-                let mut pending: Option<Job> = None;
+                // Acknowledgements wait here in submission order; outcomes arrive in the same order.
+                let replies: RefCell<VecDeque<Reply>> = RefCell::new(VecDeque::new());
+                let mut query: Option<Query> = None;
+                let mut closed = false;
                 loop {
-                    let first = match pending.take() {
-                        Some(j) => j,
-                        None => match queue.recv() {
-                            Ok(j) => j,
-                            Err(_) => return engine,
+                    engine.execute_stream(
+                        |block| {
+                            if query.is_some() || closed {
+                                return None;
+                            }
+                            let mut requests = Vec::new();
+                            let take = |job: Job, requests: &mut Vec<Request>, query: &mut Option<Query>| match job {
+                                Job::Submit(r, tx) => {
+                                    requests.push(r);
+                                    replies.borrow_mut().push_back(tx);
+                                    true
+                                }
+                                Job::Query(q) => {
+                                    // Answered once everything before it is committed.
+                                    *query = Some(q);
+                                    false
+                                }
+                            };
+                            let first = if block {
+                                match queue.recv() {
+                                    Ok(j) => j,
+                                    Err(_) => {
+                                        closed = true;
+                                        return None;
+                                    }
+                                }
+                            } else {
+                                queue.try_recv().ok()?
+                            };
+                            if take(first, &mut requests, &mut query) {
+                                while requests.len() < max_batch {
+                                    let Ok(job) = queue.try_recv() else { break };
+                                    if !take(job, &mut requests, &mut query) {
+                                        break;
+                                    }
+                                }
+                            }
+                            (!requests.is_empty()).then_some(requests)
                         },
-                    };
-                    let mut requests = Vec::new();
-                    let mut replies = Vec::new();
-                    match first {
-                        Job::Query(q) => {
-                            q(engine.state());
-                            continue;
-                        }
-                        Job::Submit(r, tx) => {
-                            requests.push(r);
-                            replies.push(tx);
-                        }
-                    }
-                    while requests.len() < max_batch {
-                        match queue.try_recv() {
-                            Ok(Job::Submit(r, tx)) => {
-                                requests.push(r);
-                                replies.push(tx);
+                        |outcome| {
+                            let mut replies = replies.borrow_mut();
+                            for result in outcome.results {
+                                let tx = replies.pop_front().expect("one reply per request");
+                                let _ = tx.send(result);
                             }
-                            Ok(q @ Job::Query(_)) => {
-                                pending = Some(q);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
+                        },
+                    );
+                    if let Some(q) = query.take() {
+                        q(engine.state());
+                        continue;
                     }
-                    let outcome = engine.execute(requests);
-                    for (tx, result) in replies.into_iter().zip(outcome.results) {
-                        let _ = tx.send(result);
+                    if closed {
+                        return engine;
                     }
                 }
             })

@@ -93,6 +93,9 @@ pub struct BatchOutcome {
     pub results: Vec<Result<Sequences, CommandError>>,
     /// Set when the batch as a whole failed to commit (every result then carries it too).
     pub error: Option<StoreError>,
+    /// The pipeline had decided this batch on a state the journal no longer matched (another
+    /// writer, or a failed commit before it), so it was decided again after a rebuild.
+    pub redecided: bool,
     pub availability: Vec<AvailabilityChanged>,
     /// Events another writer had appended and this engine caught up on before deciding.
     pub caught_up: u64,
@@ -316,6 +319,120 @@ impl<S: Store> Engine<S> {
         }
     }
 
+    /// Executes batches as `next` supplies them, as a two-stage pipeline: while the store commits
+    /// batch N on a second thread, batch N+1 is decided here. `done` receives each outcome in
+    /// order, only after its commit. `next(true)` may block for work; `next(false)` must not
+    /// (it is asked while a batch is committing); `None` from a blocking call ends the stream.
+    ///
+    /// The committing thread appends a batch only if the journal head is exactly where the
+    /// batch expects it. If it is not (another process wrote) or a commit fails, the pipeline
+    /// stops, the state is rebuilt from the store, and the affected batches are re-run through
+    /// [`Engine::execute`], which catches up before deciding.
+    pub fn execute_stream(
+        &mut self,
+        mut next: impl FnMut(bool) -> Option<Vec<Request>>,
+        mut done: impl FnMut(BatchOutcome),
+    ) {
+        while let Some(first) = next(true) {
+            if !self.at_head() {
+                // Another writer got in since our last batch: catch up the ordinary way.
+                done(self.execute(first));
+                continue;
+            }
+            let (retry, ended) = self.pipeline(first, &mut next, &mut done);
+            if !retry.is_empty() {
+                if let Err(e) = self.reload() {
+                    for requests in retry {
+                        done(Self::failed(&requests, e.clone(), 1));
+                    }
+                    continue;
+                }
+                for requests in retry {
+                    let mut outcome = self.execute(requests);
+                    outcome.redecided = true;
+                    done(outcome);
+                }
+            }
+            if ended {
+                return;
+            }
+        }
+    }
+
+    /// Whether the journal ends where this engine's state does (false also on a store error,
+    /// which the ordinary path then reports).
+    fn at_head(&mut self) -> bool {
+        let head = self.store.begin();
+        self.store.rollback();
+        head.is_ok_and(|h| h == self.core.state.last_seq())
+    }
+
+    /// Runs the pipeline until the stream ends (`true`) or a commit fails; returns the batches
+    /// that were decided but not committed, oldest first.
+    fn pipeline(
+        &mut self,
+        first: Vec<Request>,
+        next: &mut impl FnMut(bool) -> Option<Vec<Request>>,
+        done: &mut impl FnMut(BatchOutcome),
+    ) -> (Vec<Vec<Request>>, bool) {
+        let Engine { core, store, .. } = self;
+        std::thread::scope(|scope| {
+            let (jobs, job_inbox) = std::sync::mpsc::sync_channel::<Prepared>(1);
+            let (results_out, results) = std::sync::mpsc::channel::<(Prepared, Result<(), StoreError>)>();
+            scope.spawn(move || {
+                let mut failed = false;
+                for job in job_inbox {
+                    let result = if failed {
+                        Err(StoreError::Conflict { seq: job.first_seq })
+                    } else {
+                        commit_at_expected_head(store, &job)
+                    };
+                    failed |= result.is_err();
+                    if results_out.send((job, result)).is_err() {
+                        return;
+                    }
+                }
+            });
+            let mut in_flight: std::collections::VecDeque<Vec<Request>> = std::collections::VecDeque::new();
+            let mut upcoming = Some(first);
+            let mut ended = false;
+            loop {
+                if let Some(requests) = upcoming.take() {
+                    let prepared = core.prepare(&requests, false);
+                    in_flight.push_back(requests);
+                    jobs.send(prepared).expect("the committing thread outlives the pipeline");
+                }
+                if in_flight.len() < 2 && !ended {
+                    upcoming = next(in_flight.is_empty());
+                    if upcoming.is_some() {
+                        continue;
+                    }
+                    if in_flight.is_empty() {
+                        ended = true;
+                    }
+                }
+                let Some(requests) = in_flight.pop_front() else { break };
+                let (prepared, result) = results.recv().expect("the committing thread answers every job");
+                match result {
+                    Ok(()) => done(prepared.outcome(0, 1)),
+                    Err(_) => {
+                        drop(jobs);
+                        let mut retry = vec![requests];
+                        retry.extend(in_flight.drain(..));
+                        if let Some(u) = upcoming.take() {
+                            retry.push(u);
+                        }
+                        return (retry, false);
+                    }
+                }
+                if ended && in_flight.is_empty() {
+                    break;
+                }
+            }
+            (Vec::new(), ended)
+        })
+    }
+
     fn failed(requests: &[Request], e: StoreError, attempts: u32) -> BatchOutcome {
         BatchOutcome {
             results: requests.iter().map(|_| Err(CommandError::Store(e.clone()))).collect(),
@@ -359,7 +476,14 @@ impl<S: Store> Engine<S> {
 
 impl Prepared {
     fn outcome(self, caught_up: u64, commit_attempts: u32) -> BatchOutcome {
-        BatchOutcome { results: self.results, availability: self.availability, caught_up, commit_attempts, error: None }
+        BatchOutcome {
+            results: self.results,
+            availability: self.availability,
+            caught_up,
+            commit_attempts,
+            error: None,
+            redecided: false,
+        }
     }
 }
 
@@ -471,6 +595,20 @@ impl Core {
         records.push(JournalRecord::new(seq, now, &event));
         seq
     }
+}
+
+/// Commits `job` only if the journal head is where the job was decided against.
+fn commit_at_expected_head<S: Store>(store: &mut S, job: &Prepared) -> Result<(), StoreError> {
+    let head = store.begin()?;
+    let result = if head + 1 == job.first_seq {
+        store.commit(&job.batch())
+    } else {
+        Err(StoreError::Conflict { seq: head + 1 })
+    };
+    if result.is_err() {
+        store.rollback();
+    }
+    result
 }
 
 impl<S: Store> Drop for Engine<S> {
