@@ -348,6 +348,9 @@ pub(crate) fn refresh(state: &mut State, skus: &[u32], now: Timestamp) -> Vec<Av
         done.extend(group);
     }
     changes.sort_unstable();
+    for (s, ..) in &changes {
+        state.note_availability_changed(*s);
+    }
     changes
         .into_iter()
         .map(|(s, c, old, new)| AvailabilityChanged {

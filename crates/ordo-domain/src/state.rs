@@ -191,6 +191,8 @@ struct Dirty {
     all_skus: bool,
     skus: BTreeSet<u32>,
     stock: BTreeSet<(u32, u32)>,
+    /// SKUs whose available-to-sell changed since the availability projection was last written.
+    availability: BTreeSet<u32>,
     /// Movements are not tracked (see [`State::set_change_tracking`]).
     untracked: bool,
 }
@@ -1003,6 +1005,37 @@ impl State {
     /// rewrites everything anyway) or back on.
     pub fn set_change_tracking(&mut self, on: bool) {
         self.dirty.untracked = !on;
+    }
+
+    pub(crate) fn note_availability_changed(&mut self, sku: u32) {
+        self.dirty.availability.insert(sku);
+    }
+
+    /// SKUs whose available-to-sell changed since the last call, in definition order, each
+    /// with its figure on every channel (channel definition order).
+    pub fn take_dirty_availability(&mut self) -> Vec<(Sku, Vec<(ChannelCode, Units)>)> {
+        std::mem::take(&mut self.dirty.availability)
+            .into_iter()
+            .map(|s| {
+                let figures = self
+                    .catalog
+                    .channels
+                    .iter()
+                    .zip(&self.ats[s as usize])
+                    .map(|(c, a)| (c.code.clone(), *a))
+                    .collect();
+                (self.catalog.items[s as usize].sku.clone(), figures)
+            })
+            .collect()
+    }
+
+    pub fn dirty_availability_count(&self) -> usize {
+        self.dirty.availability.len()
+    }
+
+    /// Marks every SKU's availability as changed (a full projection rewrite).
+    pub fn mark_all_availability_dirty(&mut self) {
+        self.dirty.availability.extend(0..self.catalog.items.len() as u32);
     }
 
     pub fn has_dirty_stock(&self) -> bool {

@@ -15,11 +15,10 @@ mod codec;
 mod handle;
 mod store;
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use ordo_domain::{AvailabilityChanged, Command, Event, Rejection, State};
-use ordo_types::{Sku, Timestamp};
+use ordo_types::Timestamp;
 
 pub use codec::{decode_event, encode_event};
 pub use handle::{EngineHandle, Submission};
@@ -126,8 +125,6 @@ struct Core {
     /// How long projection writes may be coalesced across batches (zero: every batch).
     projection_interval: Duration,
     last_projection_flush: Instant,
-    /// SKUs whose availability changed since the projections were last written.
-    pending_availability: BTreeSet<Sku>,
 }
 
 /// A decided batch, owning everything its commit writes.
@@ -173,7 +170,6 @@ impl<S: Store> Engine<S> {
             ats_date: ordo_types::Date(0),
             projection_interval: Duration::ZERO,
             last_projection_flush: Instant::now(),
-            pending_availability: BTreeSet::new(),
         };
         let mut engine = Self { core, store, startup: StartupReport::default() };
         engine.finish_rebuild()?;
@@ -211,12 +207,11 @@ impl<S: Store> Engine<S> {
         self.core.state.refresh_availability(as_of);
         self.core.state.clear_dirty();
         self.core.ats_date = as_of.date();
-        self.core.pending_availability.clear();
         let head = self.core.state.last_seq();
         if self.store.projection_seq()?.is_some_and(|p| p < head) {
             // A writer stopped before flushing coalesced projections: rewrite them whole.
             self.core.state.mark_all_stock_dirty();
-            self.core.pending_availability.extend(self.core.state.items().iter().map(|i| i.sku.clone()));
+            self.core.state.mark_all_availability_dirty();
             self.flush_projections()?;
         }
         Ok(())
@@ -453,8 +448,7 @@ impl<S: Store> Engine<S> {
         replay_into(&mut self.store, &mut self.core.state)?;
         // The rows the other writer touched stay dirty: rewriting them is idempotent, and it
         // keeps the projections whole even if that writer had not flushed its own yet.
-        let changes = self.core.state.refresh_availability(self.core.clock.now());
-        self.core.pending_availability.extend(changes.into_iter().map(|c| c.sku));
+        self.core.state.refresh_availability(self.core.clock.now());
         Ok(self.core.state.last_seq() - before)
     }
 
@@ -502,18 +496,15 @@ impl Core {
         let first_seq = self.state.last_seq() + 1;
         let (results, records) = self.decide_batch(requests, now);
         let availability = self.state.refresh_availability(now);
-        self.pending_availability.extend(availability.iter().map(|c| c.sku.clone()));
         let flush = flush_all
             || self.projection_interval.is_zero()
             || self.last_projection_flush.elapsed() >= self.projection_interval
-            || self.pending_availability.len() > MAX_PENDING_PROJECTION_ROWS;
+            || self.state.dirty_availability_count() > MAX_PENDING_PROJECTION_ROWS;
         let (stock, availability_rows) = if flush {
             // Taken now, not after the commit: the next batch may be decided before this one
             // commits. If the commit fails, the reload sees `projection_seq` behind and rewrites.
             self.last_projection_flush = Instant::now();
-            let rows = self.availability_rows();
-            self.pending_availability.clear();
-            (self.state.take_dirty_stock(), rows)
+            (self.state.take_dirty_stock(), self.availability_rows())
         } else {
             (Vec::new(), Vec::new())
         };
@@ -530,17 +521,13 @@ impl Core {
     }
 
     /// Availability projection rows for every SKU changed since the last projection write.
-    fn availability_rows(&self) -> Vec<AvailabilityRow> {
-        self.pending_availability
-            .iter()
-            .map(|sku| {
-                let figures = self
-                    .state
-                    .channels()
-                    .iter()
-                    .map(|c| (c.code.to_string(), self.state.ats(sku, &c.code).unwrap_or(0)))
-                    .collect();
-                AvailabilityRow { sku: sku.to_string(), figures }
+    fn availability_rows(&mut self) -> Vec<AvailabilityRow> {
+        self.state
+            .take_dirty_availability()
+            .into_iter()
+            .map(|(sku, figures)| AvailabilityRow {
+                sku: sku.to_string(),
+                figures: figures.into_iter().map(|(c, a)| (c.to_string(), a)).collect(),
             })
             .collect()
     }
@@ -616,7 +603,7 @@ impl<S: Store> Drop for Engine<S> {
         if std::thread::panicking() {
             return; // the store may be mid-transaction; the next open repairs lagging projections
         }
-        if !self.core.pending_availability.is_empty() || self.core.state.has_dirty_stock() {
+        if self.core.state.dirty_availability_count() > 0 || self.core.state.has_dirty_stock() {
             // Best effort: a failure here is repaired on the next open (projections lag the head).
             let _ = self.flush_projections();
         }
