@@ -187,12 +187,14 @@ pub struct State {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// Change tracking. Plain vectors, sorted and deduplicated when taken: pushing is far cheaper
+/// than keeping a set ordered on every movement.
 struct Dirty {
     all_skus: bool,
-    skus: BTreeSet<u32>,
-    stock: BTreeSet<(u32, u32)>,
+    skus: Vec<u32>,
+    stock: Vec<(u32, u32)>,
     /// SKUs whose available-to-sell changed since the availability projection was last written.
-    availability: BTreeSet<u32>,
+    availability: Vec<u32>,
     /// Movements are not tracked (see [`State::set_change_tracking`]).
     untracked: bool,
 }
@@ -796,7 +798,7 @@ impl State {
                     pools.push((c, *units));
                     pools.sort_unstable();
                 }
-                self.dirty.skus.insert(s);
+                self.dirty.skus.push(s);
             }
             Event::Moved(m) => self.apply_movement(seq, m),
         }
@@ -813,7 +815,7 @@ impl State {
                 for c in &old.components {
                     let cid = self.catalog.sku_ids[&c.sku];
                     self.catalog.bundles_of[cid as usize].retain(|b| *b != id);
-                    self.dirty.skus.insert(cid);
+                    self.dirty.skus.push(cid);
                 }
                 id
             }
@@ -840,7 +842,7 @@ impl State {
                 list.insert(i, id);
             }
         }
-        self.dirty.skus.insert(id);
+        self.dirty.skus.push(id);
     }
 
     fn apply_safety(&mut self, scope: &SafetyStockScope, units: Units) {
@@ -850,12 +852,12 @@ impl State {
             SafetyStockScope::SkuAtLocation(s, l) => {
                 let (s, l) = (c.sku_ids[s], c.location_ids[l]);
                 c.safety_sku_location.insert((s, l), units);
-                self.dirty.skus.insert(s);
+                self.dirty.skus.push(s);
             }
             SafetyStockScope::Sku(s) => {
                 let s = c.sku_ids[s];
                 c.safety_sku.insert(s, units);
-                self.dirty.skus.insert(s);
+                self.dirty.skus.push(s);
             }
             SafetyStockScope::SkuClass(class) => {
                 c.safety_class.insert(class.clone(), units);
@@ -944,7 +946,7 @@ impl State {
                     Account::Outside(_) => None,
                 };
                 if let Some(l) = location {
-                    self.dirty.stock.insert((sku, self.catalog.location_ids[l]));
+                    self.dirty.stock.push((sku, self.catalog.location_ids[l]));
                 }
             }
         }
@@ -958,7 +960,7 @@ impl State {
             ));
         }
         if !self.dirty.untracked {
-            self.dirty.skus.insert(sku);
+            self.dirty.skus.push(sku);
         }
     }
 
@@ -968,7 +970,7 @@ impl State {
     /// that shares a component with one), updates the cache and returns what changed, in
     /// `(sku, channel)` order.
     pub fn refresh_availability(&mut self, now: Timestamp) -> Vec<AvailabilityChanged> {
-        let dirty = std::mem::take(&mut self.dirty.skus);
+        let dirty = sorted_unique(std::mem::take(&mut self.dirty.skus));
         let all = std::mem::take(&mut self.dirty.all_skus);
         let skus: Vec<u32> =
             if all { (0..self.catalog.items.len() as u32).collect() } else { dirty.into_iter().collect() };
@@ -982,7 +984,7 @@ impl State {
 
     /// Stock rows touched since the last call, in `(sku, location)` id order.
     pub fn take_dirty_stock(&mut self) -> Vec<StockRow> {
-        std::mem::take(&mut self.dirty.stock)
+        sorted_unique(std::mem::take(&mut self.dirty.stock))
             .into_iter()
             .map(|(s, l)| StockRow {
                 sku: self.catalog.items[s as usize].sku.clone(),
@@ -996,7 +998,7 @@ impl State {
     pub fn mark_all_stock_dirty(&mut self) {
         for (s, locs) in self.inventory.stock.iter().enumerate() {
             for (l, _) in locs {
-                self.dirty.stock.insert((s as u32, *l));
+                self.dirty.stock.push((s as u32, *l));
             }
         }
     }
@@ -1008,13 +1010,13 @@ impl State {
     }
 
     pub(crate) fn note_availability_changed(&mut self, sku: u32) {
-        self.dirty.availability.insert(sku);
+        self.dirty.availability.push(sku);
     }
 
     /// SKUs whose available-to-sell changed since the last call, in definition order, each
     /// with its figure on every channel (channel definition order).
     pub fn take_dirty_availability(&mut self) -> Vec<(Sku, Vec<(ChannelCode, Units)>)> {
-        std::mem::take(&mut self.dirty.availability)
+        sorted_unique(std::mem::take(&mut self.dirty.availability))
             .into_iter()
             .map(|s| {
                 let figures = self
@@ -1029,6 +1031,7 @@ impl State {
             .collect()
     }
 
+    /// An upper bound on the SKUs [`State::take_dirty_availability`] would return.
     pub fn dirty_availability_count(&self) -> usize {
         self.dirty.availability.len()
     }
@@ -1195,6 +1198,12 @@ impl State {
         problems.extend(availability::check(self, now));
         problems
     }
+}
+
+fn sorted_unique<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// Postings for a signed change of `available` against the `adjustment` account.

