@@ -197,6 +197,8 @@ struct Dirty {
     availability: Vec<u32>,
     /// Movements are not tracked (see [`State::set_change_tracking`]).
     untracked: bool,
+    /// Length of `stock` + `availability` after their last compaction.
+    compacted_len: usize,
 }
 
 /// The ledger view of one SKU's accounts.
@@ -984,6 +986,7 @@ impl State {
 
     /// Stock rows touched since the last call, in `(sku, location)` id order.
     pub fn take_dirty_stock(&mut self) -> Vec<StockRow> {
+        self.dirty.compacted_len = 0;
         sorted_unique(std::mem::take(&mut self.dirty.stock))
             .into_iter()
             .map(|(s, l)| StockRow {
@@ -1016,6 +1019,7 @@ impl State {
     /// SKUs whose available-to-sell changed since the last call, in definition order, each
     /// with its figure on every channel (channel definition order).
     pub fn take_dirty_availability(&mut self) -> Vec<(Sku, Vec<(ChannelCode, Units)>)> {
+        self.dirty.compacted_len = 0;
         sorted_unique(std::mem::take(&mut self.dirty.availability))
             .into_iter()
             .map(|s| {
@@ -1034,6 +1038,18 @@ impl State {
     /// An upper bound on the SKUs [`State::take_dirty_availability`] would return.
     pub fn dirty_availability_count(&self) -> usize {
         self.dirty.availability.len()
+    }
+
+    /// How many projection rows (stock and availability) are waiting to be written. Compacts
+    /// the change-tracking vectors when they have grown, so the answer is exact and cheap.
+    pub fn pending_projection_rows(&mut self) -> usize {
+        let d = &mut self.dirty;
+        if d.stock.len() + d.availability.len() > 2 * d.compacted_len.max(4_096) {
+            d.stock = sorted_unique(std::mem::take(&mut d.stock));
+            d.availability = sorted_unique(std::mem::take(&mut d.availability));
+            d.compacted_len = d.stock.len() + d.availability.len();
+        }
+        d.stock.len() + d.availability.len()
     }
 
     /// Marks every SKU's availability as changed (a full projection rewrite).

@@ -22,7 +22,9 @@ use ordo_types::Timestamp;
 
 pub use codec::{decode_event, encode_event};
 pub use handle::{EngineHandle, Submission};
-pub use store::{AvailabilityRow, CommitBatch, JournalRecord, Store, StoreError, availability_message};
+pub use store::{
+    AvailabilityRow, CommitBatch, JournalRecord, Store, StoreError, availability_message, parse_availability_message,
+};
 
 /// Where the engine gets `now`. Injected so tests and replays are deterministic.
 pub trait Clock: Send {
@@ -154,8 +156,8 @@ impl Prepared {
 }
 
 const MAX_COMMIT_ATTEMPTS: u32 = 5;
-/// Coalesced projection rows are written early when this many SKUs are pending.
-const MAX_PENDING_PROJECTION_ROWS: usize = 100_000;
+/// Coalesced projection rows are written early when this many rows are pending.
+const MAX_PENDING_PROJECTION_ROWS: usize = 250_000;
 
 impl<S: Store> Engine<S> {
     /// Opens the engine: loads the newest snapshot if any, replays the journal after it,
@@ -499,7 +501,7 @@ impl Core {
         let flush = flush_all
             || self.projection_interval.is_zero()
             || self.last_projection_flush.elapsed() >= self.projection_interval
-            || self.state.dirty_availability_count() > MAX_PENDING_PROJECTION_ROWS;
+            || self.state.pending_projection_rows() > MAX_PENDING_PROJECTION_ROWS;
         let (stock, availability_rows) = if flush {
             // Taken now, not after the commit: the next batch may be decided before this one
             // commits. If the commit fails, the reload sees `projection_seq` behind and rewrites.
