@@ -170,6 +170,22 @@ pub enum Disposition {
     WriteOff,
 }
 
+impl Disposition {
+    pub const ALL: [Disposition; 3] = [Self::Restock, Self::Damaged, Self::WriteOff];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Restock => "restock",
+            Self::Damaged => "damaged",
+            Self::WriteOff => "write_off",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
 /// A movement request: one call of `ordo move …`, one line of a movement CSV.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MoveCommand {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use ordo_domain::catalog::{AllocationPolicy, Channel, ChannelKind, LegalEntity, SafetyStockScope};
 use ordo_domain::csv_import::{self, CsvCommand};
 use ordo_domain::inventory::{Disposition, MoveCommand, ReasonCode};
@@ -140,8 +140,9 @@ enum ChannelCmd {
         code: String,
         #[arg(long)]
         name: String,
-        #[arg(long, value_enum)]
-        kind: KindArg,
+        /// shopify, amazon, walmart, magento, edi, pos or other.
+        #[arg(long, value_parser = parse_channel_kind)]
+        kind: ChannelKind,
         #[arg(long)]
         entity: String,
         /// Locations it sells from, in preference order: A,B,C.
@@ -169,17 +170,6 @@ enum ChannelCmd {
         #[arg(long)]
         json: bool,
     },
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum KindArg {
-    Shopify,
-    Amazon,
-    Walmart,
-    Magento,
-    Edi,
-    Pos,
-    Other,
 }
 
 #[derive(Subcommand, Debug)]
@@ -307,8 +297,9 @@ enum MoveCmd {
         at: At,
         #[command(flatten)]
         qty: Qty,
-        #[arg(long, value_enum)]
-        disposition: DispositionArg,
+        /// restock, damaged or write_off.
+        #[arg(long, value_parser = parse_disposition)]
+        disposition: Disposition,
     },
     /// Damaged units leave the books.
     WriteOff {
@@ -360,11 +351,14 @@ enum MoveCmd {
     Import { file: PathBuf },
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum DispositionArg {
-    Restock,
-    Damaged,
-    WriteOff,
+fn parse_channel_kind(raw: &str) -> Result<ChannelKind, String> {
+    ChannelKind::parse(raw)
+        .ok_or_else(|| format!("expected one of {}", ChannelKind::ALL.map(ChannelKind::as_str).join(", ")))
+}
+
+fn parse_disposition(raw: &str) -> Result<Disposition, String> {
+    Disposition::parse(raw)
+        .ok_or_else(|| format!("expected one of {}", Disposition::ALL.map(Disposition::as_str).join(", ")))
 }
 
 fn code(what: &str, raw: &str) -> Result<Code> {
@@ -506,15 +500,6 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
             buffer,
             incoming_window_days,
         }) => {
-            let kind = match kind {
-                KindArg::Shopify => ChannelKind::Shopify,
-                KindArg::Amazon => ChannelKind::Amazon,
-                KindArg::Walmart => ChannelKind::Walmart,
-                KindArg::Magento => ChannelKind::Magento,
-                KindArg::Edi => ChannelKind::Edi,
-                KindArg::Pos => ChannelKind::Pos,
-                KindArg::Other => ChannelKind::Other,
-            };
             let channel = Channel {
                 code: code("channel code", &c)?,
                 name,
@@ -650,16 +635,7 @@ fn move_command(state: &State, m: MoveCmd) -> Result<MoveCommand> {
         }
         MoveCmd::Dispose { at: a, qty, disposition } => {
             let (sku, location) = at(&a)?;
-            MoveCommand::Dispose {
-                units: units(state, &sku, &qty)?,
-                sku,
-                location,
-                disposition: match disposition {
-                    DispositionArg::Restock => Disposition::Restock,
-                    DispositionArg::Damaged => Disposition::Damaged,
-                    DispositionArg::WriteOff => Disposition::WriteOff,
-                },
-            }
+            MoveCommand::Dispose { units: units(state, &sku, &qty)?, sku, location, disposition }
         }
         MoveCmd::WriteOff { at: a, qty, reason: r } => {
             let (sku, location) = at(&a)?;
