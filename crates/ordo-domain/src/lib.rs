@@ -8,6 +8,7 @@ pub mod availability;
 pub mod catalog;
 pub mod csv_import;
 pub mod inventory;
+pub mod orders;
 mod state;
 
 pub use availability::{AtsExplanation, AvailabilityChanged};
