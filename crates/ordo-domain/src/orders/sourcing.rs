@@ -1,0 +1,1 @@
+//! Sourcing: choosing fulfillment nodes for an order (in progress).
