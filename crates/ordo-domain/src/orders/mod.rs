@@ -2,6 +2,7 @@
 //! validation into holds and the exception queue, and sourcing. Capture, reservation by
 //! priority and the engine commands build on these.
 
+pub mod allocation;
 pub mod lifecycle;
 pub mod model;
 pub mod sourcing;
