@@ -408,6 +408,10 @@ pub enum MoveRejection {
     UnknownMovement(u64),
     #[error("movement {movement} ({kind}) cannot be reversed; {hint}")]
     NotReversible { movement: u64, kind: &'static str, hint: &'static str },
+    #[error(
+        "reservation {reservation} has {picked} units picked and {committed} committed: pick before shipping {requested}"
+    )]
+    NotPicked { reservation: Reference, picked: Units, committed: Units, requested: Units },
     #[error("movement {movement} was already reversed by movement {by}")]
     AlreadyReversed { movement: u64, by: u64 },
     #[error(

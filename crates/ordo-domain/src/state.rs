@@ -623,7 +623,14 @@ impl State {
             MoveCommand::Ship { reservation, units } => {
                 positive(*units)?;
                 let r = self.reservation(reservation)?;
-                self.within_open("reservation", reservation, r.picked, *units)?;
+                if *units > r.picked {
+                    return Err(MoveRejection::NotPicked {
+                        reservation: reservation.clone(),
+                        picked: r.picked,
+                        committed: r.committed,
+                        requested: *units,
+                    });
+                }
                 let postings = vec![Posting::new(stock(&r.location, S::Picked), Outside(O::Customer), *units)];
                 let id = self.catalog.sku_ids[&r.sku];
                 (id, movement(MovementKind::Ship, &r.sku, postings, Some(reservation), None))
@@ -706,8 +713,8 @@ impl State {
                 let original = self.inventory.reversible(*seq).ok_or(if (1..=self.last_seq).contains(seq) {
                     MoveRejection::NotReversible {
                         movement: *seq,
-                        kind: "this kind of event",
-                        hint: "release reservations, cancel expectations and receive transfers instead",
+                        kind: "not a receipt, return, disposition, write-off, hold, count or adjustment",
+                        hint: "release reservations, cancel expectations, receive transfers, or redefine master data",
                     }
                 } else {
                     MoveRejection::UnknownMovement(*seq)

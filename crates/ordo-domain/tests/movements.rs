@@ -231,7 +231,7 @@ fn commit_release_pick_ship_two_phase() {
 
     assert_eq!(
         w.reject_move(ship("R1", 4)),
-        MoveRejection::ExceedsOpen { kind: "reservation", reference: code("R1"), open: 3, requested: 4 }
+        MoveRejection::NotPicked { reservation: code("R1"), picked: 3, committed: 2, requested: 4 }
     );
     assert_eq!(
         w.reject_move(pick("R1", 3)),

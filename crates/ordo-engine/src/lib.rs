@@ -115,6 +115,9 @@ pub struct Engine<S: Store> {
     core: Core,
     store: S,
     startup: StartupReport,
+    /// A reload failed: `core.state` may hold batches the store refused and must not be read
+    /// or decided on until a reload succeeds.
+    stale: bool,
 }
 
 /// Everything the engine owns except the store, so a batch can be decided while the store
@@ -126,6 +129,8 @@ struct Core {
     ats_date: ordo_types::Date,
     /// How long projection writes may be coalesced across batches (zero: every batch).
     projection_interval: Duration,
+    /// Projection rows are known to lag the journal; the next batch writes all pending rows.
+    projections_lag: bool,
     last_projection_flush: Instant,
 }
 
@@ -171,10 +176,16 @@ impl<S: Store> Engine<S> {
             clock,
             ats_date: ordo_types::Date(0),
             projection_interval: Duration::ZERO,
+            projections_lag: false,
             last_projection_flush: Instant::now(),
         };
-        let mut engine = Self { core, store, startup: StartupReport::default() };
+        let mut engine = Self { core, store, startup: StartupReport::default(), stale: false };
         engine.finish_rebuild()?;
+        if engine.core.projections_lag {
+            // Repair now, once, so readers of the projections see the head. A failure leaves
+            // the rows marked for the next batch that commits.
+            let _ = engine.flush_projections();
+        }
         engine.startup = StartupReport { snapshot_seq, replayed, millis: started.elapsed().as_millis() };
         Ok(engine)
     }
@@ -211,10 +222,12 @@ impl<S: Store> Engine<S> {
         self.core.ats_date = as_of.date();
         let head = self.core.state.last_seq();
         if self.store.projection_seq()?.is_some_and(|p| p < head) {
-            // A writer stopped before flushing coalesced projections: rewrite them whole.
+            // A writer stopped before flushing coalesced projections: every row is rewritten by
+            // the next batch that commits. Never written from here: this also runs after a
+            // failed commit, and writing on the failure path could fail again, without end.
             self.core.state.mark_all_stock_dirty();
             self.core.state.mark_all_availability_dirty();
-            self.flush_projections()?;
+            self.core.projections_lag = true;
         }
         Ok(())
     }
@@ -280,6 +293,11 @@ impl<S: Store> Engine<S> {
     /// Applies a batch of requests and commits it in one transaction. Each request succeeds or
     /// is rejected on its own; a rejected request changes nothing.
     pub fn execute(&mut self, requests: Vec<Request>) -> BatchOutcome {
+        if self.stale
+            && let Err(e) = self.reload()
+        {
+            return Self::failed(&requests, e, 0);
+        }
         let flush_all = requests.is_empty();
         let mut attempts = 0;
         let mut caught_up = 0;
@@ -456,9 +474,19 @@ impl<S: Store> Engine<S> {
 
     /// Discards in-memory state and rebuilds it from the store.
     pub fn reload(&mut self) -> Result<(), StoreError> {
-        let (state, _) = Self::load(&mut self.store, true)?;
-        self.core.state = state;
-        self.finish_rebuild()
+        match Self::load(&mut self.store, true) {
+            Ok((state, _)) => {
+                self.core.state = state;
+                self.stale = false;
+                self.finish_rebuild()
+            }
+            Err(e) => {
+                // Never leave refused batches readable: drop them until a reload succeeds.
+                self.core.state = State::new();
+                self.stale = true;
+                Err(e)
+            }
+        }
     }
 
     /// Writes a snapshot of the current state so the next start replays only what follows.
@@ -488,17 +516,20 @@ impl Core {
     /// store: the caller commits, and on failure discards this state by reloading.
     fn prepare(&mut self, requests: &[Request], flush_all: bool) -> Prepared {
         let now = self.clock.now();
-        if now.date() != self.ats_date {
-            // Incoming windows are counted in days: a new date can change any figure.
+        let first_seq = self.state.last_seq() + 1;
+        let (results, records) = self.decide_batch(requests, now);
+        if now.date() != self.ats_date && !records.is_empty() {
+            // Incoming windows are counted in days: a new date can change any figure. Only a
+            // batch that journals something moves the date forward, so the figures written are
+            // always as of the last journal record — what a restart recomputes them for.
             if self.state.channels().iter().any(|c| c.allocation.incoming_window_days.is_some()) {
                 self.state.mark_all_dirty();
             }
             self.ats_date = now.date();
         }
-        let first_seq = self.state.last_seq() + 1;
-        let (results, records) = self.decide_batch(requests, now);
         let availability = self.state.refresh_availability(now);
         let flush = flush_all
+            || self.projections_lag
             || self.projection_interval.is_zero()
             || self.last_projection_flush.elapsed() >= self.projection_interval
             || self.state.pending_projection_rows() > MAX_PENDING_PROJECTION_ROWS;
@@ -506,6 +537,7 @@ impl Core {
             // Taken now, not after the commit: the next batch may be decided before this one
             // commits. If the commit fails, the reload sees `projection_seq` behind and rewrites.
             self.last_projection_flush = Instant::now();
+            self.projections_lag = false;
             (self.state.take_dirty_stock(), self.availability_rows())
         } else {
             (Vec::new(), Vec::new())

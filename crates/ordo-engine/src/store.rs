@@ -157,17 +157,13 @@ pub trait Store: Send {
     /// Number of outbox rows not yet delivered.
     fn outbox_pending(&mut self) -> Result<u64, StoreError>;
 
-    /// The journal sequence the projections were last brought up to (`None` if the store does
-    /// not track it).
-    fn projection_seq(&mut self) -> Result<Option<u64>, StoreError> {
-        Ok(None)
-    }
+    /// The journal sequence the projections were last brought up to (`Some(0)` for a store
+    /// that never committed a batch).
+    fn projection_seq(&mut self) -> Result<Option<u64>, StoreError>;
 
     /// When the last journal record was written (`None` for an empty journal). Availability
     /// depends on the date (incoming windows), and the projections hold figures as of then.
-    fn last_recorded_at(&mut self) -> Result<Option<Timestamp>, StoreError> {
-        Ok(None)
-    }
+    fn last_recorded_at(&mut self) -> Result<Option<Timestamp>, StoreError>;
 }
 
 #[cfg(test)]

@@ -49,6 +49,12 @@ impl Store for AnyStore {
     fn outbox_pending(&mut self) -> Result<u64, StoreError> {
         delegate!(self, s => s.outbox_pending())
     }
+    fn projection_seq(&mut self) -> Result<Option<u64>, StoreError> {
+        delegate!(self, s => s.projection_seq())
+    }
+    fn last_recorded_at(&mut self) -> Result<Option<ordo_types::Timestamp>, StoreError> {
+        delegate!(self, s => s.last_recorded_at())
+    }
 }
 
 /// Where the data lives, as given on the command line.

@@ -10,7 +10,7 @@ use ordo_domain::catalog::{AllocationPolicy, Channel, ChannelKind, LegalEntity, 
 use ordo_domain::csv_import::{self, CsvCommand};
 use ordo_domain::inventory::{Disposition, MoveCommand, ReasonCode};
 use ordo_domain::{Command, State};
-use ordo_engine::{CommandError, Engine, Request, Store};
+use ordo_engine::{CommandError, Engine, Request};
 use ordo_types::{Code, CurrencyCode, Date, Sku, Units};
 
 use crate::backend::{AnyStore, Target};
@@ -395,14 +395,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Demo { seed } => crate::demo::run(&target, seed),
         Cmd::Bench(b) => crate::bench::run(&target, b),
         Cmd::Stock { sku, location, json } => {
-            let mut store = target.open_store()?;
-            let rows = store.stock_projection()?;
-            let rows: Vec<_> = rows
+            // From the ledger itself, not the projection: exact even while projections lag.
+            let engine = target.open_engine()?;
+            let mut rows: Vec<_> = engine
+                .state()
+                .stock_rows()
                 .into_iter()
-                .filter(|r| !r.buckets.is_empty())
                 .filter(|r| sku.as_deref().is_none_or(|s| r.sku.as_str() == s))
                 .filter(|r| location.as_deref().is_none_or(|l| r.location.as_str() == l))
                 .collect();
+            rows.sort_by(|a, b| (a.sku.as_str(), a.location.as_str()).cmp(&(b.sku.as_str(), b.location.as_str())));
             report::stock(&rows, json);
             Ok(ExitCode::SUCCESS)
         }
@@ -416,7 +418,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 fn submit(engine: &mut Engine<AnyStore>, command: Command) -> Result<ExitCode> {
     match engine.execute_one(command) {
         Ok(seqs) => {
-            println!("ok: recorded as movement {}", seqs.iter().map(u64::to_string).collect::<Vec<_>>().join(", "));
+            println!(
+                "ok: recorded at journal sequence {}",
+                seqs.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(CommandError::Store(e)) => Err(e).context("the database refused the change"),

@@ -141,13 +141,13 @@ fn describe(out: &Output) -> String {
     )
 }
 
-/// The journal sequence from `ok: recorded as movement N`.
+/// The journal sequence from `ok: recorded at journal sequence N`.
 fn recorded(stdout: &str) -> u64 {
     stdout
         .trim()
-        .strip_prefix("ok: recorded as movement ")
+        .strip_prefix("ok: recorded at journal sequence ")
         .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("expected `ok: recorded as movement N`, got {stdout:?}"))
+        .unwrap_or_else(|| panic!("expected `ok: recorded at journal sequence N`, got {stdout:?}"))
 }
 
 /// One `ordo stock --json` row reduced to the fields this suite checks, after asserting that
@@ -722,7 +722,7 @@ fn refused_commands_exit_nonzero_name_the_problem_and_change_nothing() {
         (vec!["move", "pick", "--reservation", "SO-404", "--quantity", "1"], vec!["unknown reservation SO-404"]),
         (
             vec!["move", "ship", "--reservation", "SO-1", "--quantity", "5"],
-            vec!["reservation SO-1 has 1 units open, cannot take 5"],
+            vec!["reservation SO-1 has 1 units picked and 1 committed: pick before shipping 5"],
         ),
         (
             vec!["move", "transfer-receive", "--transfer", "TR-1", "--quantity", "3"],

@@ -232,3 +232,144 @@ fn a_write_from_another_process_mid_stream_is_caught_up_not_forked() {
         engine.store_mut().connection().query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0)).unwrap();
     assert_eq!(rows as u64, head);
 }
+
+/// A store whose commits can be made to fail, to drive the engine's failure paths.
+struct FailingStore {
+    inner: SqliteStore,
+    fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Store for FailingStore {
+    fn begin(&mut self) -> Result<u64, ordo_engine::StoreError> {
+        self.inner.begin()
+    }
+    fn commit(&mut self, batch: &ordo_engine::CommitBatch<'_>) -> Result<(), ordo_engine::StoreError> {
+        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ordo_engine::StoreError::Database("disk full".into()));
+        }
+        self.inner.commit(batch)
+    }
+    fn rollback(&mut self) {
+        self.inner.rollback()
+    }
+    fn replay(&mut self, after: u64, visit: &mut dyn FnMut(u64, &[u8])) -> Result<(), ordo_engine::StoreError> {
+        self.inner.replay(after, visit)
+    }
+    fn load_snapshot(&mut self) -> Result<Option<(u64, Vec<u8>)>, ordo_engine::StoreError> {
+        self.inner.load_snapshot()
+    }
+    fn save_snapshot(&mut self, seq: u64, state: &[u8]) -> Result<(), ordo_engine::StoreError> {
+        self.inner.save_snapshot(seq, state)
+    }
+    fn stock_projection(&mut self) -> Result<Vec<ordo_domain::StockRow>, ordo_engine::StoreError> {
+        self.inner.stock_projection()
+    }
+    fn availability_projection(&mut self) -> Result<Vec<(String, String, i64)>, ordo_engine::StoreError> {
+        self.inner.availability_projection()
+    }
+    fn outbox_pending(&mut self) -> Result<u64, ordo_engine::StoreError> {
+        self.inner.outbox_pending()
+    }
+    fn projection_seq(&mut self) -> Result<Option<u64>, ordo_engine::StoreError> {
+        self.inner.projection_seq()
+    }
+    fn last_recorded_at(&mut self) -> Result<Option<Timestamp>, ordo_engine::StoreError> {
+        self.inner.last_recorded_at()
+    }
+}
+
+/// Regression (review of #2): with projections lagging, a store that refuses every commit used
+/// to send the engine into reload → flush → fail → reload … until the stack overflowed.
+#[test]
+fn a_store_that_refuses_commits_yields_errors_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("failing.db");
+    let clock = || Box::new(FixedClock::at(Timestamp::from_millis(0)));
+    let mut engine = Engine::open(SqliteStore::open(&path).unwrap(), clock()).unwrap();
+    engine.execute(vec![Request::Group(catalog(2))]);
+    engine.set_projection_interval(std::time::Duration::from_secs(3_600));
+    engine.execute(vec![receipt(0, 5)]);
+    std::mem::forget(engine); // a crash: the coalesced projection rows were never written
+
+    let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let store = FailingStore { inner: SqliteStore::open(&path).unwrap(), fail: fail.clone() };
+    let mut engine = Engine::open(store, clock()).unwrap();
+    let outcome = engine.execute(vec![receipt(1, 3)]);
+    assert!(matches!(outcome.error, Some(ordo_engine::StoreError::Database(_))), "{:?}", outcome.error);
+    // Nothing refused is visible, and once the store recovers the lagging rows are repaired.
+    assert_eq!(engine.state().buckets(&sku(1), &code("WH")).available(), 0);
+    fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    engine.execute(vec![receipt(1, 3)]).results[0].clone().unwrap();
+    let mut rows = engine.store_mut().stock_projection().unwrap();
+    rows.sort_by(|a, b| a.sku.cmp(&b.sku));
+    let available: Vec<(String, i64)> = rows.iter().map(|r| (r.sku.to_string(), r.buckets.available())).collect();
+    assert_eq!(available, [("SKU-0".to_owned(), 5), ("SKU-1".to_owned(), 3)]);
+    assert_eq!(engine.store_mut().projection_seq().unwrap(), Some(engine.state().last_seq()));
+}
+
+/// Regression (review of #2): the CLI's store wrapper must pass the projection bookkeeping
+/// through, so a CLI command repairs projections a crashed writer left behind.
+#[test]
+fn the_cli_repairs_projections_left_lagging_by_a_crashed_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lagging.db");
+    let mut engine =
+        Engine::open(SqliteStore::open(&path).unwrap(), Box::new(FixedClock::at(Timestamp::from_millis(0)))).unwrap();
+    engine.execute(vec![Request::Group(catalog(2))]);
+    engine.set_projection_interval(std::time::Duration::from_secs(3_600));
+    engine.execute(vec![receipt(0, 7)]);
+    std::mem::forget(engine);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ordo"))
+        .arg("--db")
+        .arg(&path)
+        .args(["verify", "--json"])
+        .env_remove("ORDO_DB")
+        .env_remove("ORDO_DATABASE_URL")
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report:#}");
+    let store = SqliteStore::open(&path).unwrap();
+    let available: i64 = store
+        .connection()
+        .query_row("SELECT available FROM stock_balance WHERE sku = 'SKU-0'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(available, 7);
+}
+
+/// Regression (review of #2): on a new date, a batch whose every command is refused journals
+/// nothing and must publish nothing either.
+#[test]
+fn a_refused_batch_on_a_new_day_publishes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new-day.db");
+    let clock = FixedClock::at(Timestamp::from_millis(0));
+    let mut engine = Engine::open(SqliteStore::open(&path).unwrap(), Box::new(clock.clone())).unwrap();
+    let mut setup = catalog(1);
+    // Give the channel an incoming window so the date matters.
+    if let Some(Command::DefineChannel(c)) = setup.last_mut() {
+        c.allocation.incoming_window_days = Some(3);
+    }
+    engine.execute(vec![Request::Group(setup)]);
+    engine
+        .execute_one(Command::Move(MoveCommand::Expect {
+            expectation: code("PO-1"),
+            sku: sku(0),
+            location: code("WH"),
+            units: 9,
+            expected_on: "1970-01-05".parse().unwrap(),
+        }))
+        .unwrap();
+    assert_eq!(engine.state().ats(&sku(0), &code("WEB")), Some(0), "due in 4 days, outside the 3-day window");
+    let before = engine.store_mut().outbox_pending().unwrap();
+    clock.set(Timestamp::from_millis(2 * 86_400_000)); // two days later: PO-1 now falls inside the window
+    let refused = engine.execute(vec![receipt(0, 0)]);
+    assert!(refused.results[0].is_err());
+    assert_eq!(engine.store_mut().outbox_pending().unwrap(), before, "a refused batch wrote to the outbox");
+    engine.execute(vec![receipt(0, 1)]).results[0].clone().unwrap();
+    assert_eq!(engine.state().ats(&sku(0), &code("WEB")), Some(10), "1 on hand + 9 incoming inside the window");
+    drop(engine);
+    let mut reopened = Engine::open(SqliteStore::open(&path).unwrap(), Box::new(clock)).unwrap();
+    let replayed = reopened.replay_from_scratch().unwrap();
+    assert_eq!(&replayed, reopened.state());
+}
