@@ -40,6 +40,7 @@ pub enum Command {
         units: Units,
     },
     Move(MoveCommand),
+    Order(crate::orders::book::OrderCommand),
 }
 
 /// What the journal records. Replaying events in sequence order rebuilds the state exactly.
@@ -52,6 +53,7 @@ pub enum Event {
     SafetyStockSet { scope: SafetyStockScope, units: Units },
     ChannelPoolSet { channel: ChannelCode, sku: Sku, units: Units },
     Moved(Movement),
+    Order(crate::orders::book::OrderEvent),
 }
 
 impl Event {
@@ -64,6 +66,8 @@ impl Event {
             Self::SafetyStockSet { .. } => "safety_stock_set",
             Self::ChannelPoolSet { .. } => "channel_pool_set",
             Self::Moved(_) => "moved",
+            Self::Order(crate::orders::book::OrderEvent::Recorded { .. }) => "order_recorded",
+            Self::Order(crate::orders::book::OrderEvent::Configured(_)) => "order_configured",
         }
     }
 }
@@ -74,6 +78,8 @@ pub enum Rejection {
     Catalog(#[from] CatalogRejection),
     #[error(transparent)]
     Move(#[from] MoveRejection),
+    #[error(transparent)]
+    Order(Box<crate::orders::book::OrderRejection>),
 }
 
 /// One `(sku, location)` row of the stock projection.
@@ -181,6 +187,7 @@ pub struct State {
     pub(crate) inventory: Inventory,
     /// Per SKU, per channel id: the last published available-to-sell.
     pub(crate) ats: Vec<Vec<Units>>,
+    pub(crate) orders: crate::orders::book::OrderBook,
     last_seq: u64,
     #[serde(skip)]
     dirty: Dirty,
@@ -342,6 +349,9 @@ impl State {
                 Event::ChannelPoolSet { channel: channel.clone(), sku: sku.clone(), units: *units }
             }
             Command::Move(m) => Event::Moved(self.decide_move(m)?),
+            Command::Order(c) => {
+                Event::Order(crate::orders::book::decide(self, c, _now).map_err(|e| Rejection::Order(Box::new(e)))?)
+            }
         })
     }
 
@@ -736,6 +746,30 @@ impl State {
         Ok(m)
     }
 
+    /// [`State::decide`] for one movement, for order decisions that make several at once.
+    pub(crate) fn decide_move_pub(&self, command: &MoveCommand) -> Result<Movement, MoveRejection> {
+        self.decide_move(command)
+    }
+
+    /// Checks a set of postings of one SKU against the current balances.
+    pub(crate) fn check_sku_postings(&self, sku: &Sku, postings: &[Posting<Account>]) -> Result<(), MoveRejection> {
+        let id = self.stock_sku(sku)?;
+        self.check_postings(id, postings)
+    }
+
+    /// The safety stock that applies to `sku` at `location` (0 for unknown codes).
+    pub fn safety_stock_at(&self, sku: &Sku, location: &LocationCode) -> Units {
+        match (self.catalog.sku_ids.get(sku), self.catalog.location_ids.get(location)) {
+            (Some(s), Some(l)) => self.catalog.safety_stock(*s, *l),
+            _ => 0,
+        }
+    }
+
+    /// The orders the state holds.
+    pub fn orders(&self) -> &crate::orders::book::OrderBook {
+        &self.orders
+    }
+
     fn reservation(&self, reference: &Reference) -> Result<&Reservation, MoveRejection> {
         self.inventory
             .reservations
@@ -810,6 +844,14 @@ impl State {
                 self.dirty.skus.push(s);
             }
             Event::Moved(m) => self.apply_movement(seq, m),
+            Event::Order(e) => {
+                if let crate::orders::book::OrderEvent::Recorded { movements, .. } = e {
+                    for m in movements {
+                        self.apply_movement(seq, m);
+                    }
+                }
+                self.orders.apply(e);
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 //! priority and the engine commands build on these.
 
 pub mod allocation;
+pub mod book;
 pub mod lifecycle;
 pub mod model;
 pub mod sourcing;

@@ -1,0 +1,736 @@
+//! The orders the state holds and the commands that move them: capture (idempotent per channel
+//! order id, guarded by the channel's `updated_at`), validation into holds, sourcing, reservation
+//! (the ledger's two-phase commit), manual hold/release, payment updates that clear holds, and
+//! cancellation that voids reservations.
+//!
+//! Every accepted command becomes one [`OrderEvent`] carrying the order's whole new record and
+//! the inventory movements it made, so replay is a plain replacement and the ledger stays the
+//! only place units move.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ordo_ledger::Posting;
+use ordo_types::{ChannelCode, Code, CurrencyCode, LocationCode, Sku, Timestamp, Units};
+use serde::{Deserialize, Serialize};
+
+use super::lifecycle::{Actor, HoldCode, IllegalTransition, OrderStatus, StatusChange};
+use super::model::{AccountStatus, LineItem, Order, OrderKey, PaymentStatus};
+use super::sourcing::{self, DemandLine, NodeCandidate, SourcingOutcome, SourcingPolicy, ZoneBand};
+use super::validation::{self, HoldFinding, ValidationContext, ValidationRules};
+use crate::catalog::{Address, Item};
+use crate::inventory::{Account, MoveCommand, MoveRejection, Movement, MovementKind};
+use crate::state::State;
+
+/// Per-node settings sourcing needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    /// Carrier cut-off in the node's time zone, `(hour, minute)`.
+    pub cutoff_local: (u8, u8),
+    /// Shipments the node can release per day.
+    pub daily_capacity: u32,
+    pub cost_per_shipment_minor: i64,
+    pub cost_per_unit_minor: i64,
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        Self { cutoff_local: (15, 0), daily_capacity: 1_000, cost_per_shipment_minor: 300, cost_per_unit_minor: 25 }
+    }
+}
+
+/// Order master data, each entry set by its own command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderSetting {
+    /// A channel listing id (ASIN, seller SKU, buyer part number) that means one of our SKUs.
+    Listing {
+        channel: ChannelCode,
+        listing: String,
+        sku: Sku,
+    },
+    /// The channel's list price of one each.
+    Price {
+        channel: ChannelCode,
+        sku: Sku,
+        currency: CurrencyCode,
+        unit_price_minor: i64,
+    },
+    ShippingMethods {
+        channel: ChannelCode,
+        methods: BTreeSet<String>,
+    },
+    Customer {
+        channel: ChannelCode,
+        customer_id: String,
+        status: AccountStatus,
+    },
+    /// Whether sales to `country` / `region` ("" = the whole country) carry tax.
+    Taxable {
+        country: String,
+        region: String,
+        taxable: bool,
+    },
+    Node {
+        location: LocationCode,
+        settings: NodeSettings,
+    },
+    Policy(SourcingPolicy),
+    Rules(ValidationRules),
+}
+
+/// One line's fulfilment state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineRecord {
+    pub line_id: String,
+    /// `None` when the line's item did not resolve (the order is then held `SKU_UNKNOWN`).
+    pub sku: Option<Sku>,
+    /// Base units ordered.
+    pub units: Units,
+    pub reservations: Vec<LineReservation>,
+    pub backordered: Units,
+}
+
+impl LineRecord {
+    pub fn reserved(&self) -> Units {
+        self.reservations.iter().map(|r| r.units).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineReservation {
+    /// The inventory reservation (two-phase) holding these units.
+    pub reservation: Code,
+    pub location: LocationCode,
+    pub units: Units,
+}
+
+/// Everything Ordo knows about one order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRecord {
+    pub order: Order,
+    pub status: OrderStatus,
+    pub holds: BTreeSet<HoldCode>,
+    pub findings: Vec<HoldFinding>,
+    pub lines: Vec<LineRecord>,
+    /// The last sourcing decision, with every candidate and why it won or lost.
+    pub sourcing: Option<SourcingOutcome>,
+    pub history: Vec<StatusChange>,
+    /// What the channel was offered of each SKU when the order was captured.
+    pub offered: BTreeMap<Sku, Units>,
+}
+
+impl OrderRecord {
+    pub fn key(&self) -> OrderKey {
+        self.order.key()
+    }
+}
+
+/// A request concerning orders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderCommand {
+    Capture(Box<Order>),
+    Hold {
+        key: OrderKey,
+        actor: Actor,
+        reason: String,
+    },
+    /// Releases every hold (an operator's override) and sources the order.
+    Release {
+        key: OrderKey,
+        actor: Actor,
+        reason: String,
+    },
+    Cancel {
+        key: OrderKey,
+        actor: Actor,
+        reason: String,
+    },
+    UpdatePayment {
+        key: OrderKey,
+        status: PaymentStatus,
+        actor: Actor,
+    },
+    Configure(OrderSetting),
+}
+
+/// What the journal records for orders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderEvent {
+    /// The order's new record and the movements (commits, releases) that produced it.
+    Recorded {
+        record: Box<OrderRecord>,
+        movements: Vec<Movement>,
+    },
+    Configured(OrderSetting),
+}
+
+/// Why an order command was refused, most fundamental first.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderRejection {
+    #[error("order has no lines")]
+    NoLines,
+    #[error("line id {0:?} appears twice")]
+    DuplicateLine(String),
+    #[error("channel order id must not be empty")]
+    EmptyOrderId,
+    #[error("unknown channel {0}")]
+    UnknownChannel(ChannelCode),
+    #[error("unknown order {0}")]
+    UnknownOrder(OrderKey),
+    #[error("order {0} is already captured with exactly this content")]
+    AlreadyCaptured(OrderKey),
+    #[error("order {key}: this delivery (updated {got}) is not newer than the one held (updated {held})")]
+    StaleUpdate { key: OrderKey, held: Timestamp, got: Timestamp },
+    #[error("order {key} is {} and can no longer be changed by the channel", status.as_str())]
+    TooLateToUpdate { key: OrderKey, status: OrderStatus },
+    #[error("order {key} has picked units; cancel is refused (return them to stock first)")]
+    PickedUnits { key: OrderKey },
+    #[error("order {key} has no holds to release")]
+    NotHeld { key: OrderKey },
+    #[error("a reason is required")]
+    MissingReason,
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    #[error("unknown SKU {0}")]
+    UnknownSku(Sku),
+    #[error("unknown location {0}")]
+    UnknownLocation(LocationCode),
+    #[error(transparent)]
+    Stock(#[from] MoveRejection),
+}
+
+/// Order state kept inside [`State`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OrderBook {
+    pub(crate) orders: BTreeMap<OrderKey, OrderRecord>,
+    listings: BTreeMap<(ChannelCode, String), Sku>,
+    prices: BTreeMap<(ChannelCode, Sku), (CurrencyCode, i64)>,
+    shipping_methods: BTreeMap<ChannelCode, BTreeSet<String>>,
+    customers: BTreeMap<(ChannelCode, String), AccountStatus>,
+    taxable: BTreeMap<(String, String), bool>,
+    nodes: BTreeMap<LocationCode, NodeSettings>,
+    policy: Option<SourcingPolicy>,
+    rules: ValidationRules,
+    /// Shipments planned per node and day, against its daily capacity.
+    planned: BTreeMap<(LocationCode, i32), u32>,
+    next_reservation: u64,
+}
+
+/// The sourcing policy used until one is configured: three zones by distance.
+pub fn default_policy() -> SourcingPolicy {
+    SourcingPolicy {
+        split_penalty_minor: 500,
+        max_shipments: 3,
+        units_per_parcel: 4,
+        zones: vec![
+            ZoneBand { max_km: 300, zone: 2, cost_per_parcel_minor: 600, transit_days: 1 },
+            ZoneBand { max_km: 1_500, zone: 5, cost_per_parcel_minor: 900, transit_days: 3 },
+            ZoneBand { max_km: 20_100, zone: 8, cost_per_parcel_minor: 1_400, transit_days: 5 },
+        ],
+    }
+}
+
+impl OrderBook {
+    pub fn get(&self, key: &OrderKey) -> Option<&OrderRecord> {
+        self.orders.get(key)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &OrderRecord> {
+        self.orders.values()
+    }
+
+    pub fn rules(&self) -> &ValidationRules {
+        &self.rules
+    }
+
+    pub(crate) fn apply(&mut self, event: &OrderEvent) {
+        match event {
+            OrderEvent::Configured(setting) => match setting.clone() {
+                OrderSetting::Listing { channel, listing, sku } => {
+                    self.listings.insert((channel, listing), sku);
+                }
+                OrderSetting::Price { channel, sku, currency, unit_price_minor } => {
+                    self.prices.insert((channel, sku), (currency, unit_price_minor));
+                }
+                OrderSetting::ShippingMethods { channel, methods } => {
+                    self.shipping_methods.insert(channel, methods);
+                }
+                OrderSetting::Customer { channel, customer_id, status } => {
+                    self.customers.insert((channel, customer_id), status);
+                }
+                OrderSetting::Taxable { country, region, taxable } => {
+                    self.taxable.insert((country, region), taxable);
+                }
+                OrderSetting::Node { location, settings } => {
+                    self.nodes.insert(location, settings);
+                }
+                OrderSetting::Policy(p) => self.policy = Some(p),
+                OrderSetting::Rules(r) => self.rules = r,
+            },
+            OrderEvent::Recorded { record, movements } => {
+                let before: BTreeSet<Code> = self
+                    .orders
+                    .get(&record.key())
+                    .map(|r| {
+                        r.lines.iter().flat_map(|l| l.reservations.iter().map(|x| x.reservation.clone())).collect()
+                    })
+                    .unwrap_or_default();
+                let at = record.history.last().map_or(Timestamp::from_millis(0), |c| c.at);
+                for line in &record.lines {
+                    for r in &line.reservations {
+                        if !before.contains(&r.reservation) {
+                            self.next_reservation += 1;
+                        }
+                    }
+                }
+                // One planned shipment per node newly reserved from, on the day it happened.
+                let mut new_nodes: BTreeSet<&LocationCode> = BTreeSet::new();
+                for m in movements {
+                    if let MovementKind::Commit { location } = &m.kind {
+                        new_nodes.insert(location);
+                    }
+                }
+                for node in new_nodes {
+                    *self.planned.entry((node.clone(), at.date().days_since_epoch())).or_default() += 1;
+                }
+                self.orders.insert(record.key(), (**record).clone());
+            }
+        }
+    }
+}
+
+/// The validation context over the state, with the figures offered at capture.
+struct Context<'a> {
+    state: &'a State,
+    offered: &'a BTreeMap<Sku, Units>,
+}
+
+impl ValidationContext for Context<'_> {
+    fn item(&self, sku: &Sku) -> Option<&Item> {
+        self.state.item(sku)
+    }
+    fn resolve(&self, channel: &ChannelCode, item: &LineItem) -> Option<Sku> {
+        resolve(self.state, channel, item)
+    }
+    fn taxable(&self, country: &str, region: &str) -> bool {
+        let t = &self.state.orders.taxable;
+        t.get(&(country.to_owned(), region.to_owned()))
+            .or_else(|| t.get(&(country.to_owned(), String::new())))
+            .copied()
+            .unwrap_or(false)
+    }
+    fn known_shipping_method(&self, channel: &ChannelCode, method: &str) -> bool {
+        self.state.orders.shipping_methods.get(channel).is_some_and(|m| m.contains(method))
+    }
+    fn customer_status(&self, channel: &ChannelCode, customer_id: &str) -> Option<AccountStatus> {
+        self.state.orders.customers.get(&(channel.clone(), customer_id.to_owned())).copied()
+    }
+    fn list_price(&self, channel: &ChannelCode, sku: &Sku) -> Option<(CurrencyCode, i64)> {
+        self.state.orders.prices.get(&(channel.clone(), sku.clone())).copied()
+    }
+    fn offered(&self, _channel: &ChannelCode, sku: &Sku) -> Units {
+        self.offered.get(sku).copied().unwrap_or(0)
+    }
+    fn location_address(&self, location: &LocationCode) -> Option<&Address> {
+        self.state.location(location).map(|l| &l.address)
+    }
+}
+
+fn resolve(state: &State, channel: &ChannelCode, item: &LineItem) -> Option<Sku> {
+    match item {
+        LineItem::Sku(s) => state.item(s).map(|i| i.sku.clone()),
+        LineItem::Listing(l) => state.orders.listings.get(&(channel.clone(), l.clone())).cloned(),
+    }
+}
+
+/// A decision in progress: the record being built and the movements it makes.
+struct Draft<'a> {
+    state: &'a State,
+    record: OrderRecord,
+    movements: Vec<Movement>,
+    now: Timestamp,
+    next_reservation: u64,
+}
+
+impl Draft<'_> {
+    fn transition(&mut self, to: OrderStatus, actor: &Actor, reason: &str) -> Result<(), OrderRejection> {
+        let from = self.record.status;
+        from.transition(to)?;
+        self.record.status = to;
+        self.record.history.push(StatusChange {
+            from,
+            to,
+            actor: actor.clone(),
+            reason: reason.to_owned(),
+            at: self.now,
+        });
+        Ok(())
+    }
+
+    /// Re-validates; returns whether the order may proceed (no holds left).
+    fn validate(&mut self) -> bool {
+        let ctx = Context { state: self.state, offered: &self.record.offered };
+        let findings = validation::validate(&self.record.order, &self.state.orders.rules, &ctx);
+        self.record.findings = findings;
+        let found = validation::hold_codes(&self.record.findings);
+        // Person-only holds stay until a person releases them.
+        let mut holds: BTreeSet<HoldCode> =
+            self.record.holds.iter().copied().filter(|h| validation::CLEARED_BY_PERSON_ONLY.contains(h)).collect();
+        holds.extend(found);
+        self.record.holds = holds;
+        self.record.holds.is_empty()
+    }
+
+    fn hold(&mut self, actor: &Actor) -> Result<(), OrderRejection> {
+        let codes: Vec<&str> = self.record.holds.iter().map(|h| h.as_str()).collect();
+        let reason = format!("held: {}", codes.join(", "));
+        if self.record.status != OrderStatus::OnHold {
+            self.transition(OrderStatus::OnHold, actor, &reason)?;
+        }
+        Ok(())
+    }
+
+    /// Sources what is not yet reserved and reserves it (two-phase commit movements).
+    fn source_and_reserve(&mut self, actor: &Actor) -> Result<(), OrderRejection> {
+        let state = self.state;
+        let order = &self.record.order;
+        let channel =
+            state.channel(&order.channel).ok_or_else(|| OrderRejection::UnknownChannel(order.channel.clone()))?;
+        let demand: Vec<DemandLine> = self
+            .record
+            .lines
+            .iter()
+            .filter_map(|l| {
+                let open = l.units - l.reserved();
+                Some(DemandLine { line_id: l.line_id.clone(), sku: l.sku.clone()?, units: open })
+                    .filter(|d| d.units > 0)
+            })
+            .collect();
+        let mut node_codes: Vec<&LocationCode> = channel.locations.iter().collect();
+        match &order.fulfillment {
+            super::model::FulfillmentIntent::PickUpInStore { store: l }
+            | super::model::FulfillmentIntent::DropShip { supplier: l } => {
+                if !node_codes.contains(&l) {
+                    node_codes.push(l);
+                }
+            }
+            super::model::FulfillmentIntent::Ship { .. } => {}
+        }
+        let today = self.now.date().days_since_epoch();
+        let mut nodes = Vec::new();
+        for code in node_codes {
+            let Some(location) = state.location(code) else { continue };
+            let settings = state.orders.nodes.get(code).cloned().unwrap_or_default();
+            let planned = state.orders.planned.get(&(code.clone(), today)).copied().unwrap_or(0);
+            let available = demand
+                .iter()
+                .map(|d| {
+                    let b = state.buckets(&d.sku, code);
+                    let safety = state.safety_stock_at(&d.sku, code);
+                    (d.sku.clone(), (b.available() - safety).max(0))
+                })
+                .collect();
+            nodes.push(NodeCandidate {
+                location,
+                available,
+                cutoff_local: settings.cutoff_local,
+                capacity_remaining: settings.daily_capacity.saturating_sub(planned),
+                cost_per_shipment_minor: settings.cost_per_shipment_minor,
+                cost_per_unit_minor: settings.cost_per_unit_minor,
+            });
+        }
+        let policy = state.orders.policy.clone().unwrap_or_else(default_policy);
+        let request = sourcing::SourcingRequest { order, lines: demand, nodes, policy: &policy, now: self.now };
+        let outcome = sourcing::source(&request);
+        let assigned: Vec<(String, Sku, LocationCode, Units)> = outcome
+            .decision()
+            .filter(|_| !matches!(outcome, SourcingOutcome::PickupStoreCannotFill { .. }))
+            .map(|d| {
+                d.shipments
+                    .iter()
+                    .flat_map(|s| {
+                        s.lines.iter().map(|l| (l.line_id.clone(), l.sku.clone(), s.location.clone(), l.units))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let pickup_short = matches!(outcome, SourcingOutcome::PickupStoreCannotFill { .. });
+        let no_node = matches!(outcome, SourcingOutcome::NoEligibleNode { .. });
+        self.record.sourcing = Some(outcome);
+        if pickup_short || no_node {
+            self.record.holds.insert(if pickup_short { HoldCode::PickupStoreCannotFill } else { HoldCode::Manual });
+            return self.hold(actor);
+        }
+        for (line_id, sku, location, units) in assigned {
+            self.next_reservation += 1;
+            let reservation = Code::new(format!("RSV-{}", self.next_reservation)).expect("generated codes are valid");
+            let movement = state.decide_move_pub(&MoveCommand::Commit {
+                reservation: reservation.clone(),
+                sku,
+                location: location.clone(),
+                units,
+            })?;
+            self.movements.push(movement);
+            let line = self.record.lines.iter_mut().find(|l| l.line_id == line_id).expect("sourced lines exist");
+            line.reservations.push(LineReservation { reservation, location, units });
+        }
+        self.check_combined()?;
+        for line in &mut self.record.lines {
+            line.backordered = if line.sku.is_some() { line.units - line.reserved() } else { 0 };
+        }
+        let wanted: Units = self.record.lines.iter().map(|l| l.units).sum();
+        let reserved: Units = self.record.lines.iter().map(LineRecord::reserved).sum();
+        let to = if reserved == wanted {
+            OrderStatus::Allocated
+        } else if reserved == 0 {
+            OrderStatus::Backordered
+        } else {
+            OrderStatus::PartiallyAllocated
+        };
+        if self.record.status != to {
+            let reason = match &self.record.sourcing {
+                Some(o) => o.decision().map_or_else(String::new, |d| d.reason.clone()),
+                None => String::new(),
+            };
+            self.transition(to, actor, &reason)?;
+        }
+        Ok(())
+    }
+
+    /// Commits decided one by one must also hold together (two lines of one SKU at one node).
+    fn check_combined(&self) -> Result<(), OrderRejection> {
+        let mut by_sku: BTreeMap<&Sku, Vec<Posting<Account>>> = BTreeMap::new();
+        for m in &self.movements {
+            by_sku.entry(&m.sku).or_default().extend(m.postings.iter().cloned());
+        }
+        for (sku, postings) in by_sku {
+            self.state.check_sku_postings(sku, &postings)?;
+        }
+        Ok(())
+    }
+
+    /// Voids every open reservation of the order.
+    fn release_reservations(&mut self) -> Result<(), OrderRejection> {
+        for line in &mut self.record.lines {
+            for r in line.reservations.drain(..) {
+                let open = self.state.reservation_record(&r.reservation).map_or(0, |x| x.committed);
+                if open > 0 {
+                    let m = self
+                        .state
+                        .decide_move_pub(&MoveCommand::Release { reservation: r.reservation, units: None })?;
+                    self.movements.push(m);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> OrderEvent {
+        OrderEvent::Recorded { record: Box::new(self.record), movements: self.movements }
+    }
+}
+
+fn new_record(state: &State, order: Order) -> Result<OrderRecord, OrderRejection> {
+    if order.channel_order_id.trim().is_empty() {
+        return Err(OrderRejection::EmptyOrderId);
+    }
+    if order.lines.is_empty() {
+        return Err(OrderRejection::NoLines);
+    }
+    let mut ids = BTreeSet::new();
+    for l in &order.lines {
+        if !ids.insert(&l.line_id) {
+            return Err(OrderRejection::DuplicateLine(l.line_id.clone()));
+        }
+    }
+    if state.channel(&order.channel).is_none() {
+        return Err(OrderRejection::UnknownChannel(order.channel.clone()));
+    }
+    let lines = order
+        .lines
+        .iter()
+        .map(|l| {
+            let sku = resolve(state, &order.channel, &l.item);
+            let units = sku
+                .as_ref()
+                .and_then(|s| state.item(s))
+                .and_then(|i| i.to_base_units(l.quantity, &l.uom).ok())
+                .unwrap_or(l.quantity);
+            LineRecord { line_id: l.line_id.clone(), sku, units, reservations: Vec::new(), backordered: 0 }
+        })
+        .collect::<Vec<_>>();
+    let offered = lines
+        .iter()
+        .filter_map(|l| l.sku.clone())
+        .map(|s| {
+            let figure = state.ats(&s, &order.channel).unwrap_or(0);
+            (s, figure)
+        })
+        .collect();
+    Ok(OrderRecord {
+        order,
+        status: OrderStatus::Received,
+        holds: BTreeSet::new(),
+        findings: Vec::new(),
+        lines,
+        sourcing: None,
+        history: Vec::new(),
+        offered,
+    })
+}
+
+/// Decides an order command against the state. Pure.
+pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<OrderEvent, OrderRejection> {
+    let book = &state.orders;
+    let draft = |record: OrderRecord| Draft {
+        state,
+        record,
+        movements: Vec::new(),
+        now,
+        next_reservation: book.next_reservation,
+    };
+    let find = |key: &OrderKey| book.orders.get(key).cloned().ok_or_else(|| OrderRejection::UnknownOrder(key.clone()));
+    let need_reason = |r: &str| if r.trim().is_empty() { Err(OrderRejection::MissingReason) } else { Ok(()) };
+    let event = match command {
+        OrderCommand::Configure(setting) => {
+            match setting {
+                OrderSetting::Listing { channel, sku, .. } | OrderSetting::Price { channel, sku, .. } => {
+                    state.channel(channel).ok_or_else(|| OrderRejection::UnknownChannel(channel.clone()))?;
+                    state.item(sku).ok_or_else(|| OrderRejection::UnknownSku(sku.clone()))?;
+                }
+                OrderSetting::ShippingMethods { channel, .. } | OrderSetting::Customer { channel, .. } => {
+                    state.channel(channel).ok_or_else(|| OrderRejection::UnknownChannel(channel.clone()))?;
+                }
+                OrderSetting::Node { location, .. } => {
+                    state.location(location).ok_or_else(|| OrderRejection::UnknownLocation(location.clone()))?;
+                }
+                OrderSetting::Taxable { .. } | OrderSetting::Policy(_) | OrderSetting::Rules(_) => {}
+            }
+            return Ok(OrderEvent::Configured(setting.clone()));
+        }
+        OrderCommand::Capture(order) => {
+            let key = order.key();
+            let actor = Actor::Connector(order.channel.to_string());
+            let order: &Order = order;
+            let mut d = match book.orders.get(&key) {
+                None => draft(new_record(state, order.clone())?),
+                Some(held) if held.order == *order => return Err(OrderRejection::AlreadyCaptured(key)),
+                Some(held) if order.channel_updated_at <= held.order.channel_updated_at => {
+                    return Err(OrderRejection::StaleUpdate {
+                        key,
+                        held: held.order.channel_updated_at,
+                        got: order.channel_updated_at,
+                    });
+                }
+                Some(held) => {
+                    use OrderStatus as S;
+                    if !matches!(
+                        held.status,
+                        S::Received | S::OnHold | S::Validated | S::Allocated | S::PartiallyAllocated | S::Backordered
+                    ) {
+                        return Err(OrderRejection::TooLateToUpdate { key, status: held.status });
+                    }
+                    // An update replaces the order: void what it reserved and decide afresh.
+                    let mut fresh = new_record(state, order.clone())?;
+                    fresh.status = held.status;
+                    fresh.history = held.history.clone();
+                    fresh.holds = held.holds.clone();
+                    let mut d = draft(held.clone());
+                    d.release_reservations()?;
+                    let movements = std::mem::take(&mut d.movements);
+                    let mut d = draft(fresh);
+                    d.movements = movements;
+                    if d.record.status != S::OnHold {
+                        // Re-run from validation: an update may add a reason to hold.
+                        d.record.status = S::Received;
+                    }
+                    d
+                }
+            };
+            if d.validate() {
+                if d.record.status == OrderStatus::OnHold {
+                    d.transition(OrderStatus::Validated, &actor, "holds cleared by the update")?;
+                } else {
+                    d.transition(OrderStatus::Validated, &actor, "passed validation")?;
+                }
+                d.source_and_reserve(&Actor::System)?;
+            } else {
+                d.hold(&Actor::System)?;
+            }
+            d
+        }
+        OrderCommand::Hold { key, actor, reason } => {
+            need_reason(reason)?;
+            let mut d = draft(find(key)?);
+            d.record.status.transition(OrderStatus::OnHold)?;
+            d.record.holds.insert(HoldCode::Manual);
+            d.transition(OrderStatus::OnHold, actor, reason)?;
+            d
+        }
+        OrderCommand::Release { key, actor, reason } => {
+            need_reason(reason)?;
+            let mut d = draft(find(key)?);
+            if d.record.holds.is_empty() {
+                return Err(OrderRejection::NotHeld { key: key.clone() });
+            }
+            d.record.holds.clear();
+            d.transition(OrderStatus::Validated, actor, reason)?;
+            d.source_and_reserve(&Actor::System)?;
+            d
+        }
+        OrderCommand::UpdatePayment { key, status, actor } => {
+            let mut d = draft(find(key)?);
+            d.record.order.payment_status = *status;
+            if d.record.status == OrderStatus::OnHold {
+                let before = d.record.holds.clone();
+                let ctx = Context { state, offered: &d.record.offered };
+                let findings = validation::validate(&d.record.order, &state.orders.rules, &ctx);
+                let clear = validation::clearable(&before, &findings);
+                d.record.holds.retain(|h| !clear.contains(h));
+                d.record.findings = findings;
+                if d.record.holds.is_empty() {
+                    d.transition(OrderStatus::Validated, actor, "hold cleared: payment updated")?;
+                    d.source_and_reserve(&Actor::System)?;
+                }
+            }
+            d
+        }
+        OrderCommand::Cancel { key, actor, reason } => {
+            need_reason(reason)?;
+            let mut d = draft(find(key)?);
+            d.record.status.transition(OrderStatus::Cancelled)?;
+            let picked = d
+                .record
+                .lines
+                .iter()
+                .flat_map(|l| &l.reservations)
+                .any(|r| state.reservation_record(&r.reservation).is_some_and(|x| x.picked > 0));
+            if picked {
+                return Err(OrderRejection::PickedUnits { key: key.clone() });
+            }
+            d.release_reservations()?;
+            for line in &mut d.record.lines {
+                line.backordered = 0;
+            }
+            d.transition(OrderStatus::Cancelled, actor, reason)?;
+            d
+        }
+    };
+    Ok(event.finish())
+}
+
+/// The exception queue: held orders in working order (see [`validation::exception_order`]).
+pub fn exceptions(state: &State, now: Timestamp) -> Vec<&OrderRecord> {
+    let mut entries: Vec<(validation::ExceptionEntry, &OrderRecord)> = state
+        .orders
+        .all()
+        .filter(|r| r.status == OrderStatus::OnHold)
+        .map(|r| {
+            let priority = state.channel(&r.order.channel).map_or(u16::MAX, |c| c.priority);
+            (validation::ExceptionEntry::new(&r.order, r.holds.clone(), r.order.net_minor(), priority), r)
+        })
+        .collect();
+    entries.sort_by(|a, b| validation::exception_order(&a.0, &b.0, now));
+    entries.into_iter().map(|(_, r)| r).collect()
+}

@@ -1,0 +1,244 @@
+//! Orders through the state: capture → validate → source → reserve, holds and the exception
+//! queue, payment updates that clear holds, idempotent and stale re-deliveries, cancellation
+//! that voids reservations — with the ledger's invariants checked after every step.
+
+mod support;
+
+use ordo_domain::orders::book::{OrderCommand, OrderRejection, OrderSetting};
+use ordo_domain::orders::lifecycle::{Actor, HoldCode, OrderStatus};
+use ordo_domain::orders::model::{Order, PaymentStatus};
+use ordo_domain::{Command, Rejection, State};
+use support::*;
+
+const ORDER: &str = r##"{
+    "channel": "WEB",
+    "channel_order_id": "#1001",
+    "channel_updated_at": 1795000000000,
+    "placed_at": 1795000000000,
+    "customer": {"id": "C-1", "name": "Ada Lovelace", "account_status": "active"},
+    "ship_to": {"name": "Ada Lovelace", "line1": "1 Main St", "city": "Boston", "region": "MA",
+                "postal_code": "02101", "country": "US"},
+    "lines": [
+        {"line_id": "1", "item": {"sku": "TEE"}, "quantity": 3, "unit_price_minor": 2000,
+         "tax_lines": [{"jurisdiction": "US-MA", "rate_bp": 625, "amount_minor": 375}]},
+        {"line_id": "2", "item": {"listing": "B0MUG"}, "quantity": 1, "unit_price_minor": 1200,
+         "tax_lines": [{"jurisdiction": "US-MA", "rate_bp": 625, "amount_minor": 75}]}
+    ],
+    "shipping": {"method": "ground", "service_level": "standard"},
+    "payment_status": "captured",
+    "fulfillment": {"kind": "ship", "ship_from_store_allowed": false},
+    "currency": "USD"
+}"##;
+
+fn order() -> Order {
+    serde_json::from_str(ORDER).unwrap()
+}
+
+fn key() -> ordo_domain::orders::model::OrderKey {
+    order().key()
+}
+
+fn cmd(c: OrderCommand) -> Command {
+    Command::Order(c)
+}
+
+fn setting(s: OrderSetting) -> Command {
+    Command::Order(OrderCommand::Configure(s))
+}
+
+/// Two warehouses selling on WEB; TEE and MUG; the listing, prices, shipping method and tax.
+fn world(tee_east: i64, tee_west: i64) -> World {
+    let mut w = World::new();
+    w.run(location("EAST", true));
+    w.run(location("WEST", true));
+    w.run(item("TEE"));
+    w.run(item("MUG"));
+    w.run(plain_channel("WEB", &["EAST", "WEST"], 1));
+    w.run(setting(OrderSetting::Listing { channel: code("WEB"), listing: "B0MUG".into(), sku: sku("MUG") }));
+    for (s, p) in [("TEE", 2000), ("MUG", 1200)] {
+        w.run(setting(OrderSetting::Price {
+            channel: code("WEB"),
+            sku: sku(s),
+            currency: ordo_types::CurrencyCode::new("USD").unwrap(),
+            unit_price_minor: p,
+        }));
+    }
+    w.run(setting(OrderSetting::ShippingMethods { channel: code("WEB"), methods: ["ground".to_owned()].into() }));
+    w.run(setting(OrderSetting::Taxable { country: "US".into(), region: String::new(), taxable: true }));
+    if tee_east > 0 {
+        w.mv(receipt("TEE", "EAST", tee_east));
+    }
+    if tee_west > 0 {
+        w.mv(receipt("TEE", "WEST", tee_west));
+    }
+    w.mv(receipt("MUG", "EAST", 5));
+    w
+}
+
+fn record(w: &World) -> &ordo_domain::orders::book::OrderRecord {
+    w.state.orders().get(&key()).expect("order captured")
+}
+
+#[test]
+fn a_clean_order_is_validated_sourced_to_one_node_and_reserved() {
+    let mut w = world(10, 10);
+    w.run(cmd(OrderCommand::Capture(Box::new(order()))));
+    let r = record(&w);
+    assert_eq!(r.status, OrderStatus::Allocated, "{:#?}", r.history);
+    assert!(r.holds.is_empty(), "{:?}", r.findings);
+    // Only EAST holds both SKUs, so a single shipment from EAST beats a split.
+    let nodes: Vec<&str> = r.lines.iter().flat_map(|l| &l.reservations).map(|x| x.location.as_str()).collect();
+    assert_eq!(nodes, ["EAST", "EAST"]);
+    // 3 TEE and 1 MUG moved available → committed at EAST.
+    assert_eq!(w.b("TEE", "EAST"), buckets([7, 3, 0, 0, 0, 0], 0, 0));
+    assert_eq!(w.b("MUG", "EAST"), buckets([4, 1, 0, 0, 0, 0], 0, 0));
+    let path: Vec<OrderStatus> = r.history.iter().map(|c| c.to).collect();
+    assert_eq!(path, [OrderStatus::Validated, OrderStatus::Allocated]);
+    // The channel's figure follows: 20 TEE − 3 reserved = 17.
+    assert_eq!(w.ats("TEE", "WEB"), 17);
+}
+
+#[test]
+fn recapture_is_idempotent_and_old_redeliveries_are_refused() {
+    let mut w = world(10, 0);
+    w.run(cmd(OrderCommand::Capture(Box::new(order()))));
+    let before = w.state.clone();
+    assert_eq!(
+        w.reject(cmd(OrderCommand::Capture(Box::new(order())))),
+        Rejection::Order(Box::new(OrderRejection::AlreadyCaptured(key())))
+    );
+    let mut stale = order();
+    stale.lines[0].quantity = 4;
+    assert!(matches!(
+        w.reject(cmd(OrderCommand::Capture(Box::new(stale)))),
+        Rejection::Order(r) if matches!(*r, OrderRejection::StaleUpdate { .. })
+    ));
+    assert_eq!(w.state, before);
+    // A newer delivery updates the order: its reservation is voided and made again for 4.
+    let mut newer = order();
+    newer.lines[0].quantity = 4;
+    newer.channel_updated_at = ordo_types::Timestamp::from_millis(newer.channel_updated_at.millis() + 1);
+    w.run(cmd(OrderCommand::Capture(Box::new(newer))));
+    assert_eq!(w.b("TEE", "EAST"), buckets([6, 4, 0, 0, 0, 0], 0, 0));
+    assert_eq!(record(&w).lines[0].reserved(), 4);
+}
+
+#[test]
+fn unpaid_orders_hold_and_clear_when_payment_is_captured() {
+    let mut w = world(10, 0);
+    let mut unpaid = order();
+    unpaid.payment_status = PaymentStatus::Pending;
+    w.run(cmd(OrderCommand::Capture(Box::new(unpaid))));
+    let r = record(&w);
+    assert_eq!(r.status, OrderStatus::OnHold);
+    assert_eq!(r.holds.iter().copied().collect::<Vec<_>>(), [HoldCode::PaymentNotCaptured]);
+    assert_eq!(w.b("TEE", "EAST").get(ordo_domain::inventory::StockState::Committed), 0, "held orders reserve nothing");
+    let queue = ordo_domain::orders::book::exceptions(&w.state, w.now);
+    assert_eq!(queue.iter().map(|r| r.key()).collect::<Vec<_>>(), [key()]);
+
+    w.run(cmd(OrderCommand::UpdatePayment {
+        key: key(),
+        status: PaymentStatus::Captured,
+        actor: Actor::Connector("WEB".into()),
+    }));
+    let r = record(&w);
+    assert_eq!(r.status, OrderStatus::Allocated);
+    assert!(r.holds.is_empty());
+    assert!(ordo_domain::orders::book::exceptions(&w.state, w.now).is_empty());
+    assert_eq!(w.b("TEE", "EAST"), buckets([7, 3, 0, 0, 0, 0], 0, 0));
+}
+
+/// Selling more than the channel was offered is held for a person (STOCK_DISCREPANCY); with
+/// that rule off (a retailer that lets the channel oversell into backorders) the order is
+/// partially reserved and the rest backordered.
+#[test]
+fn short_stock_splits_or_backorders() {
+    let mut w = world(2, 0);
+    w.run(cmd(OrderCommand::Capture(Box::new(order()))));
+    assert_eq!(record(&w).holds.iter().copied().collect::<Vec<_>>(), [HoldCode::StockDiscrepancy]);
+
+    // 2 TEE at EAST, 0 at WEST: 2 of 3 reserved, 1 backordered.
+    let mut w = world(2, 0);
+    let mut rules = ordo_domain::orders::validation::ValidationRules::default();
+    rules.enabled.remove(&HoldCode::StockDiscrepancy);
+    w.run(setting(OrderSetting::Rules(rules)));
+    w.run(cmd(OrderCommand::Capture(Box::new(order()))));
+    let r = record(&w);
+    assert_eq!(r.status, OrderStatus::PartiallyAllocated);
+    assert_eq!((r.lines[0].reserved(), r.lines[0].backordered), (2, 1));
+    assert_eq!((r.lines[1].reserved(), r.lines[1].backordered), (1, 0));
+
+    // 1 TEE at EAST, 2 at WEST: the order is filled by a split across both.
+    let mut w = world(1, 2);
+    w.run(cmd(OrderCommand::Capture(Box::new(order()))));
+    let r = record(&w);
+    assert_eq!(r.status, OrderStatus::Allocated);
+    let mut at: Vec<(String, i64)> =
+        r.lines[0].reservations.iter().map(|x| (x.location.to_string(), x.units)).collect();
+    at.sort();
+    assert_eq!(at, [("EAST".to_owned(), 1), ("WEST".to_owned(), 2)]);
+}
+
+#[test]
+fn cancel_voids_reservations_and_is_final() {
+    let mut w = world(10, 0);
+    w.run(cmd(OrderCommand::Capture(Box::new(order()))));
+    assert_eq!(
+        w.reject(cmd(OrderCommand::Cancel { key: key(), actor: Actor::User("sam".into()), reason: " ".into() })),
+        Rejection::Order(Box::new(OrderRejection::MissingReason))
+    );
+    w.run(cmd(OrderCommand::Cancel { key: key(), actor: Actor::User("sam".into()), reason: "customer asked".into() }));
+    assert_eq!(record(&w).status, OrderStatus::Cancelled);
+    assert_eq!(w.b("TEE", "EAST"), buckets([10, 0, 0, 0, 0, 0], 0, 0));
+    assert_eq!(w.b("MUG", "EAST"), buckets([5, 0, 0, 0, 0, 0], 0, 0));
+    assert!(matches!(
+        w.reject(cmd(OrderCommand::Cancel { key: key(), actor: Actor::System, reason: "again".into() })),
+        Rejection::Order(r) if matches!(*r, OrderRejection::Illegal(_))
+    ));
+}
+
+#[test]
+fn manual_hold_and_release_with_reasons() {
+    let mut w = world(10, 0);
+    let mut unpaid = order();
+    unpaid.payment_status = PaymentStatus::Pending;
+    w.run(cmd(OrderCommand::Capture(Box::new(unpaid))));
+    // An operator overrides the payment hold: sourced and reserved.
+    w.run(cmd(OrderCommand::Release { key: key(), actor: Actor::User("ops".into()), reason: "paid by wire".into() }));
+    assert_eq!(record(&w).status, OrderStatus::Allocated);
+    w.run(cmd(OrderCommand::Hold { key: key(), actor: Actor::User("ops".into()), reason: "address check".into() }));
+    let r = record(&w);
+    assert_eq!(r.status, OrderStatus::OnHold);
+    assert!(r.holds.contains(&HoldCode::Manual));
+    let last = r.history.last().unwrap();
+    assert_eq!((last.actor.clone(), last.reason.as_str()), (Actor::User("ops".into()), "address check"));
+    // A payment event does not clear a person's hold.
+    w.run(cmd(OrderCommand::UpdatePayment { key: key(), status: PaymentStatus::Captured, actor: Actor::System }));
+    assert_eq!(record(&w).status, OrderStatus::OnHold);
+    assert_eq!(
+        w.reject(cmd(OrderCommand::Release { key: key(), actor: Actor::User("ops".into()), reason: String::new() })),
+        Rejection::Order(Box::new(OrderRejection::MissingReason))
+    );
+}
+
+#[test]
+fn unknown_items_hold_without_reserving_and_replay_reproduces_orders() {
+    let mut w = world(10, 0);
+    let mut o = order();
+    o.lines[1].item = ordo_domain::orders::model::LineItem::Listing("NOPE".into());
+    w.run(cmd(OrderCommand::Capture(Box::new(o))));
+    let r = record(&w);
+    assert_eq!(r.status, OrderStatus::OnHold);
+    assert!(r.holds.contains(&HoldCode::SkuUnknown));
+    // Replaying the events rebuilds the same orders and balances.
+    let mut replayed = State::new();
+    for (i, e) in w.events.iter().enumerate() {
+        replayed.apply(i as u64 + 1, e);
+    }
+    replayed.mark_all_dirty();
+    replayed.refresh_availability(w.now);
+    replayed.clear_dirty();
+    let mut live = w.state.clone();
+    live.clear_dirty();
+    assert_eq!(replayed, live);
+}
