@@ -26,7 +26,7 @@ const ORDER: &str = r##"{
     ],
     "shipping": {"method": "ground", "service_level": "standard"},
     "payment_status": "captured",
-    "fulfillment": {"kind": "ship", "ship_from_store_allowed": false},
+    "fulfillment": {"ship": {"ship_from_store_allowed": false}},
     "currency": "USD"
 }"##;
 

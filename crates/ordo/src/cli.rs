@@ -81,6 +81,23 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Orders: capture from canonical JSON, inspect, hold, release, cancel, configure.
+    #[command(subcommand)]
+    Order(OrderCmd),
+    /// Orders, optionally filtered by status or hold code.
+    Orders {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        hold: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Held orders in the order to work them (promise risk, value, channel priority, age).
+    Exceptions {
+        #[arg(long)]
+        json: bool,
+    },
     /// Check every invariant and that replaying the journal reproduces state and projections.
     Verify {
         #[arg(long)]
@@ -96,6 +113,134 @@ enum Cmd {
     /// Measure throughput and latency (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(crate::bench::BenchCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum OrderCmd {
+    /// Capture an order from a canonical order JSON file (schema: README.md, "Orders").
+    Create {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// One order: status, holds, lines, the sourcing decision with every candidate, history.
+    Show {
+        /// CHANNEL/CHANNEL_ORDER_ID
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put an order on hold.
+    Hold {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, env = "USER", default_value = "cli")]
+        user: String,
+    },
+    /// Release every hold (an override) and source the order.
+    Release {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, env = "USER", default_value = "cli")]
+        user: String,
+    },
+    /// Cancel an order, voiding its reservations.
+    Cancel {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, env = "USER", default_value = "cli")]
+        user: String,
+    },
+    /// Record the channel's payment status (a capture clears PAYMENT_NOT_CAPTURED holds).
+    Payment {
+        id: String,
+        /// pending, authorized, captured, failed or refunded.
+        #[arg(long)]
+        status: String,
+    },
+    /// Load order settings (listings, prices, shipping methods, customers, tax, nodes, policy,
+    /// rules) from a JSON array; all or nothing.
+    Settings {
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+fn order_key(raw: &str) -> Result<ordo_domain::orders::model::OrderKey> {
+    let (channel, id) = raw.split_once('/').context("an order is named CHANNEL/CHANNEL_ORDER_ID")?;
+    Ok(ordo_domain::orders::model::OrderKey { channel: code("channel", channel)?, channel_order_id: id.to_owned() })
+}
+
+fn order_command(engine: &mut Engine<AnyStore>, command: OrderCmd) -> Result<ExitCode> {
+    use ordo_domain::orders::book::{OrderCommand, OrderSetting};
+    use ordo_domain::orders::lifecycle::Actor;
+    let order = |c: OrderCommand| Command::Order(c);
+    match command {
+        OrderCmd::Create { file } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let parsed: ordo_domain::orders::model::Order = match serde_json::from_str(&text) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("rejected: {}: {e}; nothing was captured", file.display());
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let key = parsed.key();
+            let code = submit(engine, order(OrderCommand::Capture(Box::new(parsed))))?;
+            if code == ExitCode::SUCCESS
+                && let Some(r) = engine.state().orders().get(&key)
+            {
+                println!("order {key}: {}", r.status.as_str());
+            }
+            Ok(code)
+        }
+        OrderCmd::Show { id, json } => {
+            let key = order_key(&id)?;
+            let record = engine.state().orders().get(&key).with_context(|| format!("unknown order {key}"))?;
+            report::order(record, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        OrderCmd::Hold { id, reason, user } => {
+            submit(engine, order(OrderCommand::Hold { key: order_key(&id)?, actor: Actor::User(user), reason }))
+        }
+        OrderCmd::Release { id, reason, user } => {
+            submit(engine, order(OrderCommand::Release { key: order_key(&id)?, actor: Actor::User(user), reason }))
+        }
+        OrderCmd::Cancel { id, reason, user } => {
+            submit(engine, order(OrderCommand::Cancel { key: order_key(&id)?, actor: Actor::User(user), reason }))
+        }
+        OrderCmd::Payment { id, status } => {
+            let status = serde_json::from_value(serde_json::Value::String(status.clone()))
+                .with_context(|| format!("unknown payment status {status:?}"))?;
+            submit(
+                engine,
+                order(OrderCommand::UpdatePayment { key: order_key(&id)?, status, actor: Actor::User("cli".into()) }),
+            )
+        }
+        OrderCmd::Settings { file } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let settings: Vec<OrderSetting> = match serde_json::from_str(&text) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("rejected: {}: {e}; nothing was loaded", file.display());
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let lines: Vec<u64> = (1..=settings.len() as u64).collect();
+            let commands =
+                settings.into_iter().map(|s| CsvCommand { line: 0, command: order(OrderCommand::Configure(s)) });
+            let commands: Vec<CsvCommand> = commands
+                .zip(lines)
+                .map(|(mut c, n)| {
+                    c.line = n;
+                    c
+                })
+                .collect();
+            import(engine, "setting", Ok(commands))
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -564,6 +709,36 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Verify { json } => crate::report::verify(engine, json),
+        Cmd::Order(c) => order_command(engine, c),
+        Cmd::Orders { state, hold, json } => {
+            let status = state
+                .map(|s| {
+                    ordo_domain::orders::lifecycle::OrderStatus::parse(&s)
+                        .with_context(|| format!("unknown order status {s:?}"))
+                })
+                .transpose()?;
+            let hold = hold
+                .map(|h| {
+                    ordo_domain::orders::lifecycle::HoldCode::parse(&h)
+                        .with_context(|| format!("unknown hold code {h:?}"))
+                })
+                .transpose()?;
+            let records: Vec<_> = engine
+                .state()
+                .orders()
+                .all()
+                .filter(|r| status.is_none_or(|s| r.status == s))
+                .filter(|r| hold.is_none_or(|h| r.holds.contains(&h)))
+                .collect();
+            report::orders(&records, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Exceptions { json } => {
+            let now = engine.now();
+            let queue = ordo_domain::orders::book::exceptions(engine.state(), now);
+            report::orders(&queue, json);
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Snapshot => {
             let seq = engine.snapshot()?;
             println!("ok: snapshot at journal sequence {seq}");

@@ -349,8 +349,53 @@ pub fn run(target: &Target, seed: u64) -> Result<ExitCode> {
             }
         }
     }
+    // A day of orders across the channels.
+    let skus: Vec<Sku> = engine.state().items().iter().filter(|i| !i.is_bundle()).map(|i| i.sku.clone()).collect();
+    for r in engine.execute(vec![Request::Group(crate::demo_orders::settings(&skus))]).results {
+        r.context("defining the demo order settings")?;
+    }
+    let orders = crate::demo_orders::day_of_orders(&skus, engine.now(), 400, seed);
+    let mut order_refusals = Vec::new();
+    for chunk in orders.chunks(100) {
+        for r in engine.execute(chunk.iter().cloned().map(Request::One).collect()).results {
+            if let Err(e) = r {
+                order_refusals.push(e.to_string());
+            }
+        }
+    }
     print_summary(&mut engine, target, attempted, accepted, &rejected, started.elapsed())?;
+    print_orders(&engine, &order_refusals);
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_orders(engine: &Engine<AnyStore>, refusals: &[String]) {
+    use ordo_domain::orders::lifecycle::OrderStatus;
+    let book = engine.state().orders();
+    println!();
+    println!("A day of orders ({} captured):", book.all().count());
+    let mut by_status: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for r in book.all() {
+        *by_status.entry(r.status.as_str()).or_default() += 1;
+    }
+    let rows: Vec<Vec<String>> = by_status.iter().map(|(s, n)| vec![(*s).to_owned(), n.to_string()]).collect();
+    report::table(&["status", "orders"], &rows);
+    let split = book
+        .all()
+        .filter(|r| {
+            let nodes: std::collections::BTreeSet<_> =
+                r.lines.iter().flat_map(|l| &l.reservations).map(|x| &x.location).collect();
+            nodes.len() > 1
+        })
+        .count();
+    println!("  {split} order(s) split across nodes; {} refused commands", refusals.len());
+    let queue = ordo_domain::orders::book::exceptions(engine.state(), engine.now());
+    println!();
+    println!("Exception queue, first 5 of {} (`ordo exceptions`):", queue.len());
+    report::orders(&queue.iter().take(5).copied().collect::<Vec<_>>(), false);
+    if let Some(r) = book.all().find(|r| r.status == OrderStatus::Allocated) {
+        println!();
+        println!("Try: ordo order show {}   # the sourcing decision and every candidate", r.key());
+    }
 }
 
 fn print_summary(

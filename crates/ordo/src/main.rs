@@ -6,6 +6,7 @@ mod backend;
 mod bench;
 mod cli;
 mod demo;
+mod demo_orders;
 mod report;
 
 use std::process::ExitCode;
@@ -18,6 +19,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // `ordo orders | head` should end quietly when the reader goes away, as other Unix tools do,
+    // not panic on a broken pipe: restore the default SIGPIPE action Rust's runtime ignores.
+    // SAFETY: called before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(code) => code,

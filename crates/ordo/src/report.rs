@@ -359,3 +359,108 @@ pub fn verify(engine: &mut Engine<AnyStore>, as_json: bool) -> Result<ExitCode> 
     // 1 is a refused command, 2 a usage error (clap); 3 says the data failed verification.
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }
+
+fn money(minor: i64, currency: &str) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    format!("{sign}{}.{:02} {currency}", minor.abs() / 100, minor.abs() % 100)
+}
+
+/// `ordo orders` and `ordo exceptions`: one row per order (JSON: the full records).
+pub fn orders(records: &[&ordo_domain::orders::book::OrderRecord], as_json: bool) {
+    if as_json {
+        print_json(&serde_json::to_value(records).expect("serializable"));
+        return;
+    }
+    let body: Vec<Vec<String>> = records
+        .iter()
+        .map(|r| {
+            let holds: Vec<&str> = r.holds.iter().map(|h| h.as_str()).collect();
+            let reserved: i64 = r.lines.iter().map(|l| l.reserved()).sum();
+            let backordered: i64 = r.lines.iter().map(|l| l.backordered).sum();
+            vec![
+                r.key().to_string(),
+                r.status.as_str().to_owned(),
+                holds.join(","),
+                money(r.order.net_minor(), r.order.currency.as_str()),
+                reserved.to_string(),
+                backordered.to_string(),
+                r.order.placed_at.to_string(),
+            ]
+        })
+        .collect();
+    table(&["order", "status", "holds", "value", "reserved", "backordered", "placed"], &body);
+    println!("{} order(s)", records.len());
+}
+
+/// `ordo order show`: everything about one order, including why it was sourced where it was.
+pub fn order(r: &ordo_domain::orders::book::OrderRecord, as_json: bool) {
+    if as_json {
+        print_json(&serde_json::to_value(r).expect("serializable"));
+        return;
+    }
+    let o = &r.order;
+    println!("order {}  status {}", r.key(), r.status.as_str());
+    println!(
+        "  customer {} ({:?}), {} · {} · placed {} · payment {:?}",
+        o.customer.name,
+        o.customer.account_status,
+        money(o.net_minor(), o.currency.as_str()),
+        o.shipping.method,
+        o.placed_at,
+        o.payment_status
+    );
+    if !r.holds.is_empty() {
+        let holds: Vec<&str> = r.holds.iter().map(|h| h.as_str()).collect();
+        println!("  holds: {}", holds.join(", "));
+    }
+    if !r.findings.is_empty() {
+        println!("  {}:", if r.holds.is_empty() { "findings (overridden)" } else { "findings" });
+        for f in &r.findings {
+            println!("    {f}");
+        }
+    }
+    println!();
+    let body: Vec<Vec<String>> = r
+        .lines
+        .iter()
+        .map(|l| {
+            let at: Vec<String> =
+                l.reservations.iter().map(|x| format!("{}@{} ({})", x.units, x.location, x.reservation)).collect();
+            vec![
+                l.line_id.clone(),
+                l.sku.as_ref().map_or("?".to_owned(), |s| s.to_string()),
+                l.units.to_string(),
+                at.join(" "),
+                l.backordered.to_string(),
+            ]
+        })
+        .collect();
+    table(&["line", "sku", "units", "reserved", "backordered"], &body);
+    if let Some(outcome) = &r.sourcing {
+        println!();
+        match outcome.decision() {
+            Some(d) => {
+                println!("sourcing: {}", d.reason);
+                let rows: Vec<Vec<String>> = d
+                    .candidates
+                    .iter()
+                    .map(|c| {
+                        let nodes: Vec<&str> = c.nodes.iter().map(|n| n.as_str()).collect();
+                        vec![
+                            nodes.join("+"),
+                            c.units_assigned.to_string(),
+                            c.cost.total_minor.to_string(),
+                            c.verdict.clone(),
+                        ]
+                    })
+                    .collect();
+                table(&["candidate", "units", "cost (minor)", "verdict"], &rows);
+            }
+            None => println!("sourcing: {outcome:?}"),
+        }
+    }
+    println!();
+    for c in &r.history {
+        println!("  {}  {} → {}  by {:?}: {}", c.at, c.from.as_str(), c.to.as_str(), c.actor, c.reason);
+    }
+}

@@ -168,7 +168,7 @@ impl HoldCode {
 
 /// Who made a change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "name")]
+#[serde(rename_all = "snake_case")]
 pub enum Actor {
     /// Ordo's own automation (validation, allocation, sourcing).
     System,

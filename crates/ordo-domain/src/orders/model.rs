@@ -164,7 +164,7 @@ pub struct FraudAssessment {
 
 /// How the customer wants the goods.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(rename_all = "snake_case")]
 pub enum FulfillmentIntent {
     /// Delivered to `ship_to`; stores may ship it only if `ship_from_store_allowed`.
     Ship { ship_from_store_allowed: bool },
@@ -235,7 +235,7 @@ mod tests {
         "shipping": {"method": "standard", "service_level": "next_day", "deliver_by": "2026-11-28"},
         "payment_status": "captured",
         "fraud": {"score": 12, "recommendation": "accept"},
-        "fulfillment": {"kind": "ship", "ship_from_store_allowed": true},
+        "fulfillment": {"ship": {"ship_from_store_allowed": true}},
         "currency": "USD",
         "tags": ["vip"]
     }"##;

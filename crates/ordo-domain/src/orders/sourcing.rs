@@ -142,7 +142,7 @@ pub struct SourcingRequest<'a> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "outcome")]
+#[serde(rename_all = "snake_case")]
 pub enum SourcingOutcome {
     /// Every unit assigned (possibly late: see [`SourcingDecision::meets_sla`]).
     Sourced(SourcingDecision),

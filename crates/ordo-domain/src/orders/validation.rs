@@ -773,7 +773,7 @@ mod tests {
                 "shipping": {"method": "standard", "service_level": "standard"},
                 "payment_status": "captured",
                 "fraud": {"score": 10, "recommendation": "accept"},
-                "fulfillment": {"kind": "ship", "ship_from_store_allowed": false},
+                "fulfillment": {"ship": {"ship_from_store_allowed": false}},
                 "currency": "USD"
             }"#,
         )
