@@ -517,7 +517,7 @@ impl Core {
     fn prepare(&mut self, requests: &[Request], flush_all: bool) -> Prepared {
         let now = self.clock.now();
         let first_seq = self.state.last_seq() + 1;
-        let (results, records) = self.decide_batch(requests, now);
+        let (results, mut records) = self.decide_batch(requests, now);
         if now.date() != self.ats_date && !records.is_empty() {
             // Incoming windows are counted in days: a new date can change any figure. Only a
             // batch that journals something moves the date forward, so the figures written are
@@ -527,7 +527,15 @@ impl Core {
             }
             self.ats_date = now.date();
         }
-        let availability = self.state.refresh_availability(now);
+        let mut availability = self.state.refresh_availability(now);
+        let arrived: std::collections::BTreeSet<ordo_types::Sku> =
+            availability.iter().filter(|c| c.new > c.old).map(|c| c.sku.clone()).collect();
+        if !arrived.is_empty() {
+            let more = self.reallocate_backorders(&arrived, now, &mut records);
+            if !more.is_empty() {
+                availability = merge_changes(availability, more);
+            }
+        }
         let flush = flush_all
             || self.projections_lag
             || self.projection_interval.is_zero()
@@ -572,12 +580,14 @@ impl Core {
         now: Timestamp,
     ) -> (Vec<Result<Sequences, CommandError>>, Vec<JournalRecord>) {
         let mut records = Vec::new();
-        let mut results = Vec::with_capacity(requests.len());
-        for request in requests {
+        let mut results: Vec<Option<Result<Sequences, CommandError>>> = vec![None; requests.len()];
+        for index in self.decision_order(requests) {
+            let request = &requests[index];
+            let results = &mut results[index];
             match request {
                 Request::One(command) => match self.state.decide(command, now) {
-                    Ok(event) => results.push(Ok(vec![self.append(event, now, &mut records)])),
-                    Err(r) => results.push(Err(CommandError::Rejected(r))),
+                    Ok(event) => *results = Some(Ok(vec![self.append(event, now, &mut records)])),
+                    Err(r) => *results = Some(Err(CommandError::Rejected(r))),
                 },
                 Request::Group(commands) => {
                     // A group is all-or-nothing: keep the state from before it to restore.
@@ -595,19 +605,67 @@ impl Core {
                         }
                     }
                     match failure {
-                        None => results.push(Ok(seqs)),
+                        None => *results = Some(Ok(seqs)),
                         Some(e) => {
                             records.truncate(mark);
                             if let Some(before) = before {
                                 self.state = before;
                             }
-                            results.push(Err(e));
+                            *results = Some(Err(e));
                         }
                     }
                 }
             }
         }
+        let results = results.into_iter().map(|r| r.expect("every request decided")).collect();
         (results, records)
+    }
+
+    /// The order requests are decided in: as given, except that within each run of consecutive
+    /// order captures the best-ranked order goes first (channel priority, service level,
+    /// promise, age), so orders arriving together compete for short stock fairly.
+    fn decision_order(&self, requests: &[Request]) -> Vec<usize> {
+        use ordo_domain::orders::book::OrderCommand;
+        let rank = |r: &Request| match r {
+            Request::One(Command::Order(OrderCommand::Capture(order))) => {
+                Some(ordo_domain::orders::book::rank(&self.state, order))
+            }
+            _ => None,
+        };
+        let mut order: Vec<usize> = (0..requests.len()).collect();
+        let mut start = 0;
+        while start < requests.len() {
+            let mut end = start;
+            while end < requests.len() && rank(&requests[end]).is_some() {
+                end += 1;
+            }
+            if end > start + 1 {
+                order[start..end].sort_by_cached_key(|i| rank(&requests[*i]));
+            }
+            start = end.max(start + 1);
+        }
+        order
+    }
+
+    /// Offers stock that arrived in this batch to backordered orders, best-ranked first; their
+    /// reservations join the batch. Returns the availability changes this made.
+    fn reallocate_backorders(
+        &mut self,
+        arrived: &std::collections::BTreeSet<ordo_types::Sku>,
+        now: Timestamp,
+        records: &mut Vec<JournalRecord>,
+    ) -> Vec<AvailabilityChanged> {
+        use ordo_domain::orders::book::{OrderCommand, backorders_waiting_for};
+        let waiting = backorders_waiting_for(&self.state, arrived);
+        if waiting.is_empty() {
+            return Vec::new();
+        }
+        for key in waiting {
+            if let Ok(event) = self.state.decide(&Command::Order(OrderCommand::Reallocate { key }), now) {
+                self.append(event, now, records);
+            }
+        }
+        self.state.refresh_availability(now)
     }
 
     fn append(&mut self, event: Event, now: Timestamp, records: &mut Vec<JournalRecord>) -> u64 {
@@ -616,6 +674,17 @@ impl Core {
         records.push(JournalRecord::new(seq, now, &event));
         seq
     }
+}
+
+/// Folds a second round of availability changes into the first: one change per SKU and
+/// channel, from the first old figure to the last new one (dropped if they end up equal).
+fn merge_changes(first: Vec<AvailabilityChanged>, second: Vec<AvailabilityChanged>) -> Vec<AvailabilityChanged> {
+    let mut merged: std::collections::BTreeMap<(ordo_types::Sku, ordo_types::Code), AvailabilityChanged> =
+        first.into_iter().map(|c| ((c.sku.clone(), c.channel.clone()), c)).collect();
+    for c in second {
+        merged.entry((c.sku.clone(), c.channel.clone())).and_modify(|m| m.new = c.new).or_insert(c);
+    }
+    merged.into_values().filter(|c| c.old != c.new).collect()
 }
 
 /// Commits `job` only if the journal head is where the job was decided against.

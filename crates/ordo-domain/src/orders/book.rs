@@ -152,6 +152,11 @@ pub enum OrderCommand {
         actor: Actor,
     },
     Configure(OrderSetting),
+    /// Reserves newly arrived stock for a backordered order (issued by the engine, in rank
+    /// order, when stock of a SKU it waits for arrives).
+    Reallocate {
+        key: OrderKey,
+    },
 }
 
 /// What the journal records for orders.
@@ -190,6 +195,8 @@ pub enum OrderRejection {
     NotHeld { key: OrderKey },
     #[error("a reason is required")]
     MissingReason,
+    #[error("order {key} waits for stock that is still not available")]
+    NothingToAllocate { key: OrderKey },
     #[error(transparent)]
     Illegal(#[from] IllegalTransition),
     #[error("unknown SKU {0}")]
@@ -215,6 +222,8 @@ pub struct OrderBook {
     /// Shipments planned per node and day, against its daily capacity.
     planned: BTreeMap<(LocationCode, i32), u32>,
     next_reservation: u64,
+    /// Per SKU, the orders waiting for it (backordered lines).
+    backorders: BTreeMap<Sku, BTreeSet<OrderKey>>,
 }
 
 /// The sourcing policy used until one is configured: three zones by distance.
@@ -294,7 +303,25 @@ impl OrderBook {
                 for node in new_nodes {
                     *self.planned.entry((node.clone(), at.date().days_since_epoch())).or_default() += 1;
                 }
-                self.orders.insert(record.key(), (**record).clone());
+                let key = record.key();
+                if let Some(old) = self.orders.get(&key) {
+                    for sku in old.lines.iter().filter_map(|l| l.sku.as_ref()) {
+                        if let Some(set) = self.backorders.get_mut(sku) {
+                            set.remove(&key);
+                            if set.is_empty() {
+                                self.backorders.remove(sku);
+                            }
+                        }
+                    }
+                }
+                if matches!(record.status, OrderStatus::Backordered | OrderStatus::PartiallyAllocated) {
+                    for line in record.lines.iter().filter(|l| l.backordered > 0) {
+                        if let Some(sku) = &line.sku {
+                            self.backorders.entry(sku.clone()).or_default().insert(key.clone());
+                        }
+                    }
+                }
+                self.orders.insert(key, (**record).clone());
             }
         }
     }
@@ -696,6 +723,17 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
             }
             d
         }
+        OrderCommand::Reallocate { key } => {
+            let mut d = draft(find(key)?);
+            if !matches!(d.record.status, OrderStatus::Backordered | OrderStatus::PartiallyAllocated) {
+                return Err(OrderRejection::NothingToAllocate { key: key.clone() });
+            }
+            d.source_and_reserve(&Actor::System)?;
+            if d.movements.is_empty() {
+                return Err(OrderRejection::NothingToAllocate { key: key.clone() });
+            }
+            d
+        }
         OrderCommand::Cancel { key, actor, reason } => {
             need_reason(reason)?;
             let mut d = draft(find(key)?);
@@ -718,6 +756,28 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
         }
     };
     Ok(event.finish())
+}
+
+/// How an order ranks for scarce stock (see [`super::allocation`]).
+pub fn rank(state: &State, order: &Order) -> super::allocation::AllocationRank {
+    super::allocation::AllocationRank {
+        channel_priority: state.channel(&order.channel).map_or(u16::MAX, |c| c.priority),
+        service_level: order.shipping.service_level,
+        promised_by: validation::promised_by(order),
+        placed_at: order.placed_at,
+        key: order.key(),
+    }
+}
+
+/// Backordered orders waiting for any of `skus`, best-ranked first: the order in which newly
+/// arrived stock is offered to them.
+pub fn backorders_waiting_for(state: &State, skus: &BTreeSet<Sku>) -> Vec<OrderKey> {
+    let book = &state.orders;
+    let keys: BTreeSet<&OrderKey> = skus.iter().filter_map(|s| book.backorders.get(s)).flatten().collect();
+    let mut ranked: Vec<(super::allocation::AllocationRank, OrderKey)> =
+        keys.into_iter().filter_map(|k| book.orders.get(k)).map(|r| (rank(state, &r.order), r.key())).collect();
+    ranked.sort();
+    ranked.into_iter().map(|(_, k)| k).collect()
 }
 
 /// The exception queue: held orders in working order (see [`validation::exception_order`]).
