@@ -73,9 +73,35 @@ pub enum BenchCmd {
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
         pg_server: String,
     },
+    /// Order pipeline: capture → validate → source → reserve → durably committed, orders/s.
+    Orders {
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: Backend,
+        #[arg(long, default_value_t = 100_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+        #[arg(long, default_value_t = 10_000)]
+        skus: usize,
+        #[arg(long, default_value_t = 8)]
+        nodes: usize,
+        #[arg(long, default_value_t = 3)]
+        lines: usize,
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        pg_server: String,
+    },
+    /// Flash sale: one SKU with a fixed number of units, many orders from many threads at once.
+    FlashSale {
+        #[arg(long, default_value_t = 10_000)]
+        units: i64,
+        #[arg(long, default_value_t = 200_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 64)]
+        tasks: usize,
+    },
 }
 
-const T0: i64 = 1_795_000_000_000; // 2026-11-18, a fixed instant so runs are comparable
+pub(crate) const T0: i64 = 1_795_000_000_000; // 2026-11-18, a fixed instant so runs are comparable
 
 fn code(s: String) -> Code {
     Code::new(s).expect("bench codes are valid")
@@ -150,7 +176,7 @@ fn random_movement(rng: &mut StdRng, skus: usize, locations: usize, n: usize) ->
     })
 }
 
-fn open(backend: Backend, pg_server: &str, label: &str) -> Result<(Target, Option<tempfile::TempDir>)> {
+pub(crate) fn open(backend: Backend, pg_server: &str, label: &str) -> Result<(Target, Option<tempfile::TempDir>)> {
     Ok(match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().context("creating a temp directory")?;
@@ -164,11 +190,11 @@ fn open(backend: Backend, pg_server: &str, label: &str) -> Result<(Target, Optio
     })
 }
 
-fn engine(target: &Target) -> Result<Engine<AnyStore>> {
+pub(crate) fn engine(target: &Target) -> Result<Engine<AnyStore>> {
     Ok(Engine::open(target.create_store()?, Box::new(FixedClock::at(Timestamp::from_millis(T0))))?)
 }
 
-fn setup(engine: &mut Engine<AnyStore>, commands: Vec<Command>) -> Result<()> {
+pub(crate) fn setup(engine: &mut Engine<AnyStore>, commands: Vec<Command>) -> Result<()> {
     for chunk in commands.chunks(10_000) {
         let outcome = engine.execute(vec![Request::Group(chunk.to_vec())]);
         for r in outcome.results {
@@ -178,7 +204,7 @@ fn setup(engine: &mut Engine<AnyStore>, commands: Vec<Command>) -> Result<()> {
     Ok(())
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -319,6 +345,12 @@ pub fn run(_target: &Target, cmd: BenchCmd) -> Result<ExitCode> {
                 percentile(&incremental, 0.5).as_secs_f64() * 1e6,
                 percentile(&incremental, 0.99).as_secs_f64() * 1e6
             );
+        }
+        BenchCmd::Orders { backend, orders, batch, skus, nodes, lines, pg_server } => {
+            crate::bench_orders::pipeline(backend, &pg_server, orders, batch, skus, nodes, lines)?;
+        }
+        BenchCmd::FlashSale { units, orders, tasks } => {
+            crate::bench_orders::flash_sale(units, orders, tasks)?;
         }
         BenchCmd::Replay { events, backend, pg_server } => {
             let (target, _dir) = open(backend, &pg_server, "replay")?;

@@ -378,6 +378,9 @@ struct Draft<'a> {
     movements: Vec<Movement>,
     now: Timestamp,
     next_reservation: u64,
+    /// Units this decision released earlier (an update voids the order's own reservations):
+    /// still committed in `state`, but available to the order being decided.
+    freed: BTreeMap<(Sku, LocationCode), Units>,
 }
 
 impl Draft<'_> {
@@ -420,6 +423,10 @@ impl Draft<'_> {
 
     /// Sources what is not yet reserved and reserves it (two-phase commit movements).
     fn source_and_reserve(&mut self, actor: &Actor) -> Result<(), OrderRejection> {
+        if self.record.lines.iter().all(|l| l.sku.is_none() || l.reserved() >= l.units) {
+            // Everything is already reserved (e.g. a hold released on an allocated order).
+            return self.settle_status(actor, "every line is already reserved");
+        }
         let state = self.state;
         let order = &self.record.order;
         let channel =
@@ -455,7 +462,8 @@ impl Draft<'_> {
                 .map(|d| {
                     let b = state.buckets(&d.sku, code);
                     let safety = state.safety_stock_at(&d.sku, code);
-                    (d.sku.clone(), (b.available() - safety).max(0))
+                    let freed = self.freed.get(&(d.sku.clone(), code.clone())).copied().unwrap_or(0);
+                    (d.sku.clone(), (b.available() + freed - safety).max(0))
                 })
                 .collect();
             nodes.push(NodeCandidate {
@@ -492,12 +500,19 @@ impl Draft<'_> {
         for (line_id, sku, location, units) in assigned {
             self.next_reservation += 1;
             let reservation = Code::new(format!("RSV-{}", self.next_reservation)).expect("generated codes are valid");
-            let movement = state.decide_move_pub(&MoveCommand::Commit {
-                reservation: reservation.clone(),
+            // Built here and checked together with this decision's releases (check_combined):
+            // checked alone it could not use the units an update has just freed.
+            let movement = Movement {
+                kind: MovementKind::Commit { location: location.clone() },
+                postings: vec![Posting::new(
+                    Account::stock(&location, crate::inventory::StockState::Available),
+                    Account::stock(&location, crate::inventory::StockState::Committed),
+                    units,
+                )],
                 sku,
-                location: location.clone(),
-                units,
-            })?;
+                reference: Some(reservation.clone()),
+                reason: None,
+            };
             self.movements.push(movement);
             let line = self.record.lines.iter_mut().find(|l| l.line_id == line_id).expect("sourced lines exist");
             line.reservations.push(LineReservation { reservation, location, units });
@@ -505,6 +520,18 @@ impl Draft<'_> {
         self.check_combined()?;
         for line in &mut self.record.lines {
             line.backordered = if line.sku.is_some() { line.units - line.reserved() } else { 0 };
+        }
+        let reason = match &self.record.sourcing {
+            Some(o) => o.decision().map_or_else(String::new, |d| d.reason.clone()),
+            None => String::new(),
+        };
+        self.settle_status(actor, &reason)
+    }
+
+    /// Moves the order to allocated, partially allocated or backordered, as its lines say.
+    fn settle_status(&mut self, actor: &Actor, reason: &str) -> Result<(), OrderRejection> {
+        for line in &mut self.record.lines {
+            line.backordered = if line.sku.is_some() { (line.units - line.reserved()).max(0) } else { 0 };
         }
         let wanted: Units = self.record.lines.iter().map(|l| l.units).sum();
         let reserved: Units = self.record.lines.iter().map(LineRecord::reserved).sum();
@@ -516,11 +543,7 @@ impl Draft<'_> {
             OrderStatus::PartiallyAllocated
         };
         if self.record.status != to {
-            let reason = match &self.record.sourcing {
-                Some(o) => o.decision().map_or_else(String::new, |d| d.reason.clone()),
-                None => String::new(),
-            };
-            self.transition(to, actor, &reason)?;
+            self.transition(to, actor, reason)?;
         }
         Ok(())
     }
@@ -546,6 +569,7 @@ impl Draft<'_> {
                     let m = self
                         .state
                         .decide_move_pub(&MoveCommand::Release { reservation: r.reservation, units: None })?;
+                    *self.freed.entry((m.sku.clone(), r.location.clone())).or_default() += open;
                     self.movements.push(m);
                 }
             }
@@ -616,6 +640,7 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
         movements: Vec::new(),
         now,
         next_reservation: book.next_reservation,
+        freed: BTreeMap::new(),
     };
     let find = |key: &OrderKey| book.orders.get(key).cloned().ok_or_else(|| OrderRejection::UnknownOrder(key.clone()));
     let need_reason = |r: &str| if r.trim().is_empty() { Err(OrderRejection::MissingReason) } else { Ok(()) };
@@ -658,23 +683,32 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
                     ) {
                         return Err(OrderRejection::TooLateToUpdate { key, status: held.status });
                     }
-                    // An update replaces the order: void what it reserved and decide afresh.
-                    let mut fresh = new_record(state, order.clone())?;
-                    fresh.status = held.status;
-                    fresh.history = held.history.clone();
-                    fresh.holds = held.holds.clone();
+                    // An update replaces the order: void what it reserved, then decide afresh with
+                    // those units counted as available to it (and as offered to the channel).
+                    let fresh = new_record(state, order.clone())?;
                     let mut d = draft(held.clone());
                     d.release_reservations()?;
-                    let movements = std::mem::take(&mut d.movements);
-                    let mut d = draft(fresh);
-                    d.movements = movements;
-                    if d.record.status != S::OnHold {
-                        // Re-run from validation: an update may add a reason to hold.
-                        d.record.status = S::Received;
+                    d.record.order = fresh.order;
+                    d.record.lines = fresh.lines;
+                    d.record.offered = fresh.offered;
+                    for ((sku, _), units) in &d.freed {
+                        *d.record.offered.entry(sku.clone()).or_default() += units;
                     }
                     d
                 }
             };
+            let updating = d.record.status != OrderStatus::Received;
+            if updating {
+                if d.validate() {
+                    if d.record.status == OrderStatus::OnHold {
+                        d.transition(OrderStatus::Validated, &actor, "holds cleared by the channel's update")?;
+                    }
+                    d.source_and_reserve(&Actor::System)?;
+                } else {
+                    d.hold(&actor)?;
+                }
+                return Ok(d.finish());
+            }
             if d.validate() {
                 if d.record.status == OrderStatus::OnHold {
                     d.transition(OrderStatus::Validated, &actor, "holds cleared by the update")?;

@@ -7,6 +7,7 @@
 //!           │              ├─► partially_allocated ─┤                                   └─► partially_shipped ─► shipped
 //!           │              └─► backordered ─────────┘
 //!           └─► on_hold ──► validated (when every hold is released, overridden or clears itself)
+//! allocated ─► partially_allocated | backordered (the channel's update asks for more than is free)
 //! any status before shipped ─► cancelled (releasing its reservations)
 //! ```
 
@@ -86,7 +87,7 @@ impl OrderStatus {
             S::Validated => &[S::Allocated, S::PartiallyAllocated, S::Backordered, S::OnHold, S::Cancelled],
             S::PartiallyAllocated => &[S::Allocated, S::Backordered, S::Released, S::OnHold, S::Cancelled],
             S::Backordered => &[S::Allocated, S::PartiallyAllocated, S::OnHold, S::Cancelled],
-            S::Allocated => &[S::Released, S::OnHold, S::Cancelled],
+            S::Allocated => &[S::Released, S::PartiallyAllocated, S::Backordered, S::OnHold, S::Cancelled],
             S::Released => &[S::Picking, S::Cancelled],
             S::Picking => &[S::Packed, S::Cancelled],
             S::Packed => &[S::Shipped, S::PartiallyShipped, S::Cancelled],

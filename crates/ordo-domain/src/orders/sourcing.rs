@@ -959,53 +959,20 @@ fn ceil_div(a: i64, b: i64) -> i64 {
     -((-a).div_euclid(b))
 }
 
-// Fixed-point trigonometry: angles in radians and values scaled by 10^18, in i128.
-const SCALE: i128 = 1_000_000_000_000_000_000;
-/// π × 10^18.
-const PI: i128 = 3_141_592_653_589_793_238;
-const HALF_PI: i128 = PI / 2;
-
-fn micro_degrees_to_radians(micro: i64) -> i128 {
-    i128::from(micro) * PI / 180_000_000
-}
-
-/// `sin(x)` for `|x| ≤ π/2`, by its Taylor series until the terms vanish.
-fn sin_fixed(x: i128) -> i128 {
-    let x2 = x * x / SCALE;
-    let mut term = x;
-    let mut sum = x;
-    let mut k: i128 = 1;
-    while term != 0 {
-        term = -term * x2 / SCALE / ((2 * k) * (2 * k + 1));
-        sum += term;
-        k += 1;
-    }
-    sum
-}
-
-/// Great-circle distance in whole km (haversine on a sphere of [`EARTH_RADIUS_KM`]), in integer
-/// arithmetic so it is the same on every platform.
+/// Great-circle distance in whole km (haversine on a sphere of [`EARTH_RADIUS_KM`]).
+///
+/// Floating point is fine here although the domain avoids it for money: the distance only picks
+/// a zone band, and a sourcing decision is journaled with its result, so replay never recomputes
+/// it on another machine. (An all-integer version with a bisected arcsine cost ~20 % of the whole
+/// order pipeline.)
 pub fn great_circle_km(a: GeoPoint, b: GeoPoint) -> u32 {
-    let lat = |p: GeoPoint| micro_degrees_to_radians(i64::from(p.latitude_micro).clamp(-90_000_000, 90_000_000));
-    let (lat1, lat2) = (lat(a), lat(b));
-    let dlon_micro = (i64::from(b.longitude_micro) - i64::from(a.longitude_micro) + 180_000_000)
-        .rem_euclid(360_000_000)
-        - 180_000_000;
-    let sin_half_dlat = sin_fixed((lat2 - lat1) / 2);
-    let sin_half_dlon = sin_fixed(micro_degrees_to_radians(dlon_micro) / 2);
-    let cos1 = sin_fixed((HALF_PI - lat1.abs()).max(0));
-    let cos2 = sin_fixed((HALF_PI - lat2.abs()).max(0));
-    let h =
-        sin_half_dlat * sin_half_dlat / SCALE + (cos1 * cos2 / SCALE) * (sin_half_dlon * sin_half_dlon / SCALE) / SCALE;
-    let root = (h.clamp(0, SCALE) * SCALE).isqrt();
-    // θ = asin(√h), by bisection on [0, π/2].
-    let (mut lo, mut hi) = (0i128, HALF_PI);
-    while lo < hi {
-        let mid = lo + (hi - lo + 1) / 2;
-        if sin_fixed(mid) <= root { lo = mid } else { hi = mid - 1 }
-    }
-    let km = (i128::from(EARTH_RADIUS_KM) * 2 * lo + SCALE / 2) / SCALE;
-    u32::try_from(km).unwrap_or(u32::MAX)
+    let rad = |micro: i32| f64::from(micro) / 1_000_000.0 * std::f64::consts::PI / 180.0;
+    let (lat1, lat2) = (rad(a.latitude_micro), rad(b.latitude_micro));
+    let dlat = lat2 - lat1;
+    let dlon = rad(b.longitude_micro) - rad(a.longitude_micro);
+    let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
+    let km = 2.0 * f64::from(EARTH_RADIUS_KM) * h.clamp(0.0, 1.0).sqrt().asin();
+    km.round() as u32
 }
 
 #[cfg(test)]
