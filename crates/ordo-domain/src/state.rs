@@ -793,6 +793,22 @@ impl State {
     // ----- apply --------------------------------------------------------------------------
 
     /// Folds one journaled event into the state. `seq` must follow the last applied sequence.
+    /// [`State::apply`] taking the event by value, so large events (orders) move into the state
+    /// instead of being copied. The engine uses this; results are identical.
+    pub fn apply_owned(&mut self, seq: u64, event: Event) {
+        match event {
+            Event::Order(crate::orders::book::OrderEvent::Recorded { record, movements }) => {
+                assert_eq!(seq, self.last_seq + 1, "events must be applied in journal order");
+                self.last_seq = seq;
+                for m in &movements {
+                    self.apply_movement(seq, m);
+                }
+                self.orders.record(record, &movements);
+            }
+            other => self.apply(seq, &other),
+        }
+    }
+
     pub fn apply(&mut self, seq: u64, event: &Event) {
         assert_eq!(seq, self.last_seq + 1, "events must be applied in journal order");
         self.last_seq = seq;

@@ -670,8 +670,8 @@ impl Core {
 
     fn append(&mut self, event: Event, now: Timestamp, records: &mut Vec<JournalRecord>) -> u64 {
         let seq = self.state.last_seq() + 1;
-        self.state.apply(seq, &event);
         records.push(JournalRecord::new(seq, now, &event));
+        self.state.apply_owned(seq, event);
         seq
     }
 }
@@ -729,7 +729,7 @@ fn replay_into<S: Store + ?Sized>(store: &mut S, state: &mut State) -> Result<()
                             state.last_seq() + 1
                         )));
                     }
-                    state.apply(seq, &event);
+                    state.apply_owned(seq, event);
                 }
             }
             Ok(())

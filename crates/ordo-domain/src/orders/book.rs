@@ -253,6 +253,54 @@ impl OrderBook {
         &self.rules
     }
 
+    /// Stores an order's new record (moved in, not copied) and updates the indexes.
+    pub(crate) fn record(&mut self, record: Box<OrderRecord>, movements: &[Movement]) {
+        let before: BTreeSet<Code> = self
+            .orders
+            .get(&record.key())
+            .map(|r| {
+                r.lines.iter().flat_map(|l| l.reservations.iter().map(|x| x.reservation.clone())).collect()
+            })
+            .unwrap_or_default();
+        let at = record.history.last().map_or(Timestamp::from_millis(0), |c| c.at);
+        for line in &record.lines {
+            for r in &line.reservations {
+                if !before.contains(&r.reservation) {
+                    self.next_reservation += 1;
+                }
+            }
+        }
+        // One planned shipment per node newly reserved from, on the day it happened.
+        let mut new_nodes: BTreeSet<&LocationCode> = BTreeSet::new();
+        for m in movements {
+            if let MovementKind::Commit { location } = &m.kind {
+                new_nodes.insert(location);
+            }
+        }
+        for node in new_nodes {
+            *self.planned.entry((node.clone(), at.date().days_since_epoch())).or_default() += 1;
+        }
+        let key = record.key();
+        if let Some(old) = self.orders.get(&key) {
+            for sku in old.lines.iter().filter_map(|l| l.sku.as_ref()) {
+                if let Some(set) = self.backorders.get_mut(sku) {
+                    set.remove(&key);
+                    if set.is_empty() {
+                        self.backorders.remove(sku);
+                    }
+                }
+            }
+        }
+        if matches!(record.status, OrderStatus::Backordered | OrderStatus::PartiallyAllocated) {
+            for line in record.lines.iter().filter(|l| l.backordered > 0) {
+                if let Some(sku) = &line.sku {
+                    self.backorders.entry(sku.clone()).or_default().insert(key.clone());
+                }
+            }
+        }
+        self.orders.insert(key, *record);
+    }
+
     pub(crate) fn apply(&mut self, event: &OrderEvent) {
         match event {
             OrderEvent::Configured(setting) => match setting.clone() {
@@ -277,52 +325,7 @@ impl OrderBook {
                 OrderSetting::Policy(p) => self.policy = Some(p),
                 OrderSetting::Rules(r) => self.rules = r,
             },
-            OrderEvent::Recorded { record, movements } => {
-                let before: BTreeSet<Code> = self
-                    .orders
-                    .get(&record.key())
-                    .map(|r| {
-                        r.lines.iter().flat_map(|l| l.reservations.iter().map(|x| x.reservation.clone())).collect()
-                    })
-                    .unwrap_or_default();
-                let at = record.history.last().map_or(Timestamp::from_millis(0), |c| c.at);
-                for line in &record.lines {
-                    for r in &line.reservations {
-                        if !before.contains(&r.reservation) {
-                            self.next_reservation += 1;
-                        }
-                    }
-                }
-                // One planned shipment per node newly reserved from, on the day it happened.
-                let mut new_nodes: BTreeSet<&LocationCode> = BTreeSet::new();
-                for m in movements {
-                    if let MovementKind::Commit { location } = &m.kind {
-                        new_nodes.insert(location);
-                    }
-                }
-                for node in new_nodes {
-                    *self.planned.entry((node.clone(), at.date().days_since_epoch())).or_default() += 1;
-                }
-                let key = record.key();
-                if let Some(old) = self.orders.get(&key) {
-                    for sku in old.lines.iter().filter_map(|l| l.sku.as_ref()) {
-                        if let Some(set) = self.backorders.get_mut(sku) {
-                            set.remove(&key);
-                            if set.is_empty() {
-                                self.backorders.remove(sku);
-                            }
-                        }
-                    }
-                }
-                if matches!(record.status, OrderStatus::Backordered | OrderStatus::PartiallyAllocated) {
-                    for line in record.lines.iter().filter(|l| l.backordered > 0) {
-                        if let Some(sku) = &line.sku {
-                            self.backorders.entry(sku.clone()).or_default().insert(key.clone());
-                        }
-                    }
-                }
-                self.orders.insert(key, (**record).clone());
-            }
+            OrderEvent::Recorded { record, movements } => self.record(record.clone(), movements),
         }
     }
 }

@@ -75,6 +75,9 @@ use crate::orders::model::{FulfillmentIntent, Order};
 /// so this is a guard against a pathological request, not a working limit).
 pub const MAX_SPLIT_PLANS: usize = 20_000;
 
+/// Split plans priced (and listed) when a single node already fills the order on time.
+pub const SPLIT_PLANS_SHOWN_WHEN_SINGLE_WINS: usize = 3;
+
 /// Mean Earth radius used for great-circle distances.
 pub const EARTH_RADIUS_KM: u32 = 6_371;
 
@@ -337,13 +340,17 @@ pub fn source(request: &SourcingRequest<'_>) -> SourcingOutcome {
         return SourcingOutcome::NoEligibleNode { reason };
     }
 
-    // Single-node plans, then splits within the limit.
+    // Single-node plans, then splits within the limit. A single on-time node always wins
+    // (rule 4), so when one exists only the first few splits are priced, for the record:
+    // pricing every combination of 8 nodes is most of the cost of sourcing an order.
     let mut plans: Vec<Plan> = eligible.iter().map(|&i| ctx.plan(&[i], &profiles, true)).collect();
+    let single_suffices = plans.iter().any(|p| p.fills_all && p.within_limit && p.meets_sla);
     let pool: Vec<usize> = eligible.iter().copied().filter(|&i| !profiles[i].stock.is_empty()).collect();
-    let mut budget = MAX_SPLIT_PLANS;
+    let mut budget = if single_suffices { SPLIT_PLANS_SHOWN_WHEN_SINGLE_WINS } else { MAX_SPLIT_PLANS };
     let mut truncated = false;
     for size in 2..=ctx.max_shipments.min(pool.len()) {
-        truncated |= ctx.splits(&pool, size, &profiles, true, &mut budget, &mut plans);
+        let ran_out = ctx.splits(&pool, size, &profiles, true, &mut budget, &mut plans);
+        truncated |= ran_out && !single_suffices;
     }
 
     let full = |p: &&Plan| p.fills_all && p.within_limit;
