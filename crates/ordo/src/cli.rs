@@ -159,6 +159,8 @@ enum OrderCmd {
         /// pending, authorized, captured, failed or refunded.
         #[arg(long)]
         status: String,
+        #[arg(long, env = "USER", default_value = "cli")]
+        user: String,
     },
     /// Load order settings (listings, prices, shipping methods, customers, tax, nodes, policy,
     /// rules) from a JSON array; all or nothing.
@@ -211,12 +213,12 @@ fn order_command(engine: &mut Engine<AnyStore>, command: OrderCmd) -> Result<Exi
         OrderCmd::Cancel { id, reason, user } => {
             submit(engine, order(OrderCommand::Cancel { key: order_key(&id)?, actor: Actor::User(user), reason }))
         }
-        OrderCmd::Payment { id, status } => {
+        OrderCmd::Payment { id, status, user } => {
             let status = serde_json::from_value(serde_json::Value::String(status.clone()))
                 .with_context(|| format!("unknown payment status {status:?}"))?;
             submit(
                 engine,
-                order(OrderCommand::UpdatePayment { key: order_key(&id)?, status, actor: Actor::User("cli".into()) }),
+                order(OrderCommand::UpdatePayment { key: order_key(&id)?, status, actor: Actor::User(user) }),
             )
         }
         OrderCmd::Settings { file } => {

@@ -258,9 +258,7 @@ impl OrderBook {
         let before: BTreeSet<Code> = self
             .orders
             .get(&record.key())
-            .map(|r| {
-                r.lines.iter().flat_map(|l| l.reservations.iter().map(|x| x.reservation.clone())).collect()
-            })
+            .map(|r| r.lines.iter().flat_map(|l| l.reservations.iter().map(|x| x.reservation.clone())).collect())
             .unwrap_or_default();
         let at = record.history.last().map_or(Timestamp::from_millis(0), |c| c.at);
         for line in &record.lines {
