@@ -364,6 +364,9 @@ impl MovementKind {
     }
 }
 
+/// The prefix of reservation references that orders make; movements cannot create or void them.
+pub const ORDER_RESERVATION_PREFIX: &str = "RSV-";
+
 /// The most units one movement may move: far above any real movement, far below overflow.
 pub const MAX_UNITS_PER_MOVEMENT: Units = 1_000_000_000;
 
@@ -372,6 +375,8 @@ pub const MAX_UNITS_PER_MOVEMENT: Units = 1_000_000_000;
 pub enum MoveRejection {
     #[error("quantity must be positive, got {0}")]
     QuantityNotPositive(Units),
+    #[error("reservation {0} belongs to an order: reservations named RSV-… are made and voided by orders only")]
+    OrderReservation(Reference),
     #[error("quantity is out of range (at most {MAX_UNITS_PER_MOVEMENT} units per movement)")]
     QuantityOutOfRange,
     #[error("adjustment of 0 units changes nothing")]

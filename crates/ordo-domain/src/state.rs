@@ -476,7 +476,7 @@ impl State {
         })
     }
 
-    fn decide_move(&self, command: &MoveCommand) -> Result<Movement, MoveRejection> {
+    fn decide_move_inner(&self, command: &MoveCommand) -> Result<Movement, MoveRejection> {
         use Account::Outside;
         use OutsideAccount as O;
         use StockState as S;
@@ -746,9 +746,23 @@ impl State {
         Ok(m)
     }
 
-    /// [`State::decide`] for one movement, for order decisions that make several at once.
+    /// [`State::decide`] for one movement, for order decisions that make several at once
+    /// (and may touch the reservations orders own).
     pub(crate) fn decide_move_pub(&self, command: &MoveCommand) -> Result<Movement, MoveRejection> {
-        self.decide_move(command)
+        self.decide_move_inner(command)
+    }
+
+    /// A movement asked for directly: the reservations orders own are theirs to make and void.
+    fn decide_move(&self, command: &MoveCommand) -> Result<Movement, MoveRejection> {
+        let order_owned = |r: &Reference| r.as_str().starts_with(crate::inventory::ORDER_RESERVATION_PREFIX);
+        match command {
+            MoveCommand::Commit { reservation, .. } | MoveCommand::Release { reservation, .. }
+                if order_owned(reservation) =>
+            {
+                Err(MoveRejection::OrderReservation(reservation.clone()))
+            }
+            _ => self.decide_move_inner(command),
+        }
     }
 
     /// Checks a set of postings of one SKU against the current balances.

@@ -230,6 +230,11 @@ fn unknown_items_hold_without_reserving_and_replay_reproduces_orders() {
     let r = record(&w);
     assert_eq!(r.status, OrderStatus::OnHold);
     assert!(r.holds.contains(&HoldCode::SkuUnknown));
+    // Nothing can be reserved for a line that names no item: the hold cannot be overridden.
+    assert!(matches!(
+        w.reject(cmd(OrderCommand::Release { key: key(), actor: Actor::User("ops".into()), reason: "ship it".into() })),
+        Rejection::Order(r) if matches!(*r, OrderRejection::CannotOverride { hold: HoldCode::SkuUnknown, .. })
+    ));
     // Replaying the events rebuilds the same orders and balances.
     let mut replayed = State::new();
     for (i, e) in w.events.iter().enumerate() {

@@ -129,6 +129,8 @@ struct Core {
     ats_date: ordo_types::Date,
     /// How long projection writes may be coalesced across batches (zero: every batch).
     projection_interval: Duration,
+    /// SKUs that gained available units in the batch being decided (offered to backorders).
+    arrived: std::collections::BTreeSet<ordo_types::Sku>,
     /// Projection rows are known to lag the journal; the next batch writes all pending rows.
     projections_lag: bool,
     last_projection_flush: Instant,
@@ -176,6 +178,7 @@ impl<S: Store> Engine<S> {
             clock,
             ats_date: ordo_types::Date(0),
             projection_interval: Duration::ZERO,
+            arrived: std::collections::BTreeSet::new(),
             projections_lag: false,
             last_projection_flush: Instant::now(),
         };
@@ -517,6 +520,7 @@ impl Core {
     fn prepare(&mut self, requests: &[Request], flush_all: bool) -> Prepared {
         let now = self.clock.now();
         let first_seq = self.state.last_seq() + 1;
+        self.arrived.clear();
         let (results, mut records) = self.decide_batch(requests, now);
         if now.date() != self.ats_date && !records.is_empty() {
             // Incoming windows are counted in days: a new date can change any figure. Only a
@@ -528,8 +532,7 @@ impl Core {
             self.ats_date = now.date();
         }
         let mut availability = self.state.refresh_availability(now);
-        let arrived: std::collections::BTreeSet<ordo_types::Sku> =
-            availability.iter().filter(|c| c.new > c.old).map(|c| c.sku.clone()).collect();
+        let arrived = std::mem::take(&mut self.arrived);
         if !arrived.is_empty() {
             let more = self.reallocate_backorders(&arrived, now, &mut records);
             if !more.is_empty() {
@@ -669,6 +672,24 @@ impl Core {
     }
 
     fn append(&mut self, event: Event, now: Timestamp, records: &mut Vec<JournalRecord>) -> u64 {
+        // Units becoming available (receipts, returns restocked, releases…) may fill backorders.
+        let into_available = |m: &ordo_domain::inventory::Movement| {
+            m.postings.iter().any(|p| {
+                matches!(
+                    p.to,
+                    ordo_domain::inventory::Account::Stock { state: ordo_domain::inventory::StockState::Available, .. }
+                )
+            })
+        };
+        match &event {
+            Event::Moved(m) if into_available(m) => {
+                self.arrived.insert(m.sku.clone());
+            }
+            Event::Order(ordo_domain::orders::book::OrderEvent::Recorded { movements, .. }) => {
+                self.arrived.extend(movements.iter().filter(|m| into_available(m)).map(|m| m.sku.clone()));
+            }
+            _ => {}
+        }
         let seq = self.state.last_seq() + 1;
         records.push(JournalRecord::new(seq, now, &event));
         self.state.apply_owned(seq, event);

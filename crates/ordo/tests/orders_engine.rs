@@ -132,6 +132,37 @@ fn captures_in_one_batch_are_served_by_rank_and_arrivals_go_to_backorders_in_ran
     assert_eq!((w2.status, w2.lines[0].reserved(), w2.lines[0].backordered), (OrderStatus::PartiallyAllocated, 1, 1));
     assert_eq!(engine.state().buckets(&Sku::new("HOT").unwrap(), &code("WH")).available(), 0);
 
+    // Cancelling M1 frees its 2 units: they go to W2's backorder in the cancel's own batch.
+    engine
+        .execute_one(Command::Order(OrderCommand::Cancel {
+            key: key("MARKET", "M1"),
+            actor: ordo_domain::orders::lifecycle::Actor::User("cs".into()),
+            reason: "customer asked".into(),
+        }))
+        .unwrap();
+    let w2 = engine.state().orders().get(&key("WEB", "W2")).unwrap().clone();
+    assert_eq!((w2.status, w2.lines[0].reserved()), (OrderStatus::Allocated, 2));
+    assert_eq!(engine.state().buckets(&Sku::new("HOT").unwrap(), &code("WH")).available(), 1);
+
+    // Order reservations are the orders' own: a hand-made movement cannot make or void them.
+    let refused = engine.execute_one(Command::Move(MoveCommand::Release { reservation: code("RSV-1"), units: None }));
+    assert!(refused.unwrap_err().to_string().contains("belongs to an order"));
+    // Once the warehouse picked, the channel can no longer change the order, nor can it be cancelled.
+    let r = w2.lines[0].reservations[0].reservation.clone();
+    engine.execute_one(Command::Move(MoveCommand::Pick { reservation: r, units: 1 })).unwrap();
+    let mut update: Order = match order("WEB", "W2", 1, 31) {
+        Command::Order(OrderCommand::Capture(o)) => *o,
+        _ => unreachable!(),
+    };
+    update.placed_at = Timestamp::from_millis(30);
+    assert!(engine.execute_one(Command::Order(OrderCommand::Capture(Box::new(update)))).is_err());
+    let cancel = engine.execute_one(Command::Order(OrderCommand::Cancel {
+        key: key("WEB", "W2"),
+        actor: ordo_domain::orders::lifecycle::Actor::System,
+        reason: "late".into(),
+    }));
+    assert!(cancel.unwrap_err().to_string().contains("picked or shipped"));
+
     // Everything replays to the same state.
     let replayed = engine.replay_from_scratch().unwrap();
     assert_eq!(&replayed, engine.state());

@@ -189,10 +189,12 @@ pub enum OrderRejection {
     StaleUpdate { key: OrderKey, held: Timestamp, got: Timestamp },
     #[error("order {key} is {} and can no longer be changed by the channel", status.as_str())]
     TooLateToUpdate { key: OrderKey, status: OrderStatus },
-    #[error("order {key} has picked units; cancel is refused (return them to stock first)")]
+    #[error("order {key} has picked or shipped units; cancel is refused (return them to stock first)")]
     PickedUnits { key: OrderKey },
     #[error("order {key} has no holds to release")]
     NotHeld { key: OrderKey },
+    #[error("order {key}: {} cannot be overridden; correct the cause or cancel the order", hold.as_str())]
+    CannotOverride { key: OrderKey, hold: HoldCode },
     #[error("a reason is required")]
     MissingReason,
     #[error("order {key} waits for stock that is still not available")]
@@ -583,6 +585,16 @@ impl Draft<'_> {
     }
 }
 
+/// Whether the warehouse has already picked or shipped any of the order's units: from then on
+/// neither the channel nor an operator can re-decide or cancel it here.
+fn warehouse_started(state: &State, record: &OrderRecord) -> bool {
+    record
+        .lines
+        .iter()
+        .flat_map(|l| &l.reservations)
+        .any(|r| state.reservation_record(&r.reservation).is_some_and(|x| x.picked + x.shipped > 0))
+}
+
 fn new_record(state: &State, order: Order) -> Result<OrderRecord, OrderRejection> {
     if order.channel_order_id.trim().is_empty() {
         return Err(OrderRejection::EmptyOrderId);
@@ -681,7 +693,8 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
                     if !matches!(
                         held.status,
                         S::Received | S::OnHold | S::Validated | S::Allocated | S::PartiallyAllocated | S::Backordered
-                    ) {
+                    ) || warehouse_started(state, held)
+                    {
                         return Err(OrderRejection::TooLateToUpdate { key, status: held.status });
                     }
                     // An update replaces the order: void what it reserved, then decide afresh with
@@ -736,6 +749,11 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
             if d.record.holds.is_empty() {
                 return Err(OrderRejection::NotHeld { key: key.clone() });
             }
+            if d.record.holds.contains(&HoldCode::SkuUnknown) {
+                // There is nothing to reserve for a line that names no item: fix the listing
+                // map or the order (a channel update re-decides it), or cancel.
+                return Err(OrderRejection::CannotOverride { key: key.clone(), hold: HoldCode::SkuUnknown });
+            }
             d.record.holds.clear();
             d.transition(OrderStatus::Validated, actor, reason)?;
             d.source_and_reserve(&Actor::System)?;
@@ -745,13 +763,8 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
             let mut d = draft(find(key)?);
             d.record.order.payment_status = *status;
             if d.record.status == OrderStatus::OnHold {
-                let before = d.record.holds.clone();
-                let ctx = Context { state, offered: &d.record.offered };
-                let findings = validation::validate(&d.record.order, &state.orders.rules, &ctx);
-                let clear = validation::clearable(&before, &findings);
-                d.record.holds.retain(|h| !clear.contains(h));
-                d.record.findings = findings;
-                if d.record.holds.is_empty() {
+                // Re-validate the whole order: the payment hold clears, any new finding holds.
+                if d.validate() {
                     d.transition(OrderStatus::Validated, actor, "hold cleared: payment updated")?;
                     d.source_and_reserve(&Actor::System)?;
                 }
@@ -773,13 +786,7 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
             need_reason(reason)?;
             let mut d = draft(find(key)?);
             d.record.status.transition(OrderStatus::Cancelled)?;
-            let picked = d
-                .record
-                .lines
-                .iter()
-                .flat_map(|l| &l.reservations)
-                .any(|r| state.reservation_record(&r.reservation).is_some_and(|x| x.picked > 0));
-            if picked {
+            if warehouse_started(state, &d.record) {
                 return Err(OrderRejection::PickedUnits { key: key.clone() });
             }
             d.release_reservations()?;
