@@ -107,7 +107,21 @@ fn code(s: String) -> Code {
     Code::new(s).expect("bench codes are valid")
 }
 
-fn sku(i: usize) -> Sku {
+/// A plain stocked item `SKU-nnnnnn`, as every benchmark catalog uses.
+pub(crate) fn plain_item(i: usize) -> Command {
+    Command::DefineItem(Item {
+        sku: sku(i),
+        title: format!("Item {i}"),
+        style: None,
+        options: Default::default(),
+        gtin: None,
+        uom_conversions: Default::default(),
+        components: vec![],
+        sku_class: None,
+    })
+}
+
+pub(crate) fn sku(i: usize) -> Sku {
     Sku::new(format!("SKU-{i:06}")).expect("bench SKUs are valid")
 }
 
@@ -134,18 +148,7 @@ fn catalog(skus: usize, locations: usize, channels: usize) -> Vec<Command> {
             capabilities: Capabilities { ship: true, pickup: l % 4 == 3, returns: true },
         }));
     }
-    for i in 0..skus {
-        out.push(Command::DefineItem(Item {
-            sku: sku(i),
-            title: format!("Item {i}"),
-            style: None,
-            options: Default::default(),
-            gtin: None,
-            uom_conversions: Default::default(),
-            components: vec![],
-            sku_class: None,
-        }));
-    }
+    out.extend((0..skus).map(plain_item));
     for c in 0..channels {
         // Channel c sells from a window of locations; policies vary so every term is exercised.
         let locs: Vec<Code> = (0..locations).filter(|l| (l + c) % 3 != 0 || locations < 3).map(location).collect();

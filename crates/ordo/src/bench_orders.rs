@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use ordo_domain::Command;
 use ordo_domain::catalog::{
-    AllocationPolicy, Capabilities, Channel, ChannelKind, GeoPoint, Item, LegalEntity, Location, LocationKind,
+    AllocationPolicy, Capabilities, Channel, ChannelKind, GeoPoint, LegalEntity, Location, LocationKind,
 };
 use ordo_domain::inventory::{MoveCommand, StockState};
 use ordo_domain::orders::book::{OrderCommand, OrderSetting};
@@ -23,14 +23,10 @@ use ordo_types::{Code, CurrencyCode, Sku, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::bench::{Backend, T0, engine, open, percentile, setup};
+use crate::bench::{Backend, T0, engine, open, percentile, plain_item, setup, sku};
 
 fn code(s: &str) -> Code {
     Code::new(s).expect("bench codes are valid")
-}
-
-fn sku(i: usize) -> Sku {
-    Sku::new(format!("SKU-{i:06}")).expect("bench SKUs are valid")
 }
 
 /// Nodes spread over the continental US, one channel selling from all of them.
@@ -56,18 +52,7 @@ fn catalog(skus: usize, nodes: usize) -> Vec<Command> {
             capabilities: Capabilities { ship: true, pickup: false, returns: true },
         }));
     }
-    for i in 0..skus {
-        out.push(Command::DefineItem(Item {
-            sku: sku(i),
-            title: format!("Item {i}"),
-            style: None,
-            options: Default::default(),
-            gtin: None,
-            uom_conversions: Default::default(),
-            components: vec![],
-            sku_class: None,
-        }));
-    }
+    out.extend((0..skus).map(plain_item));
     out.push(Command::DefineChannel(Channel {
         code: code("WEB"),
         name: "Web".into(),
