@@ -817,7 +817,7 @@ impl State {
                 for m in &movements {
                     self.apply_movement(seq, m);
                 }
-                self.orders.record(record, &movements);
+                self.orders.record(record);
             }
             other => self.apply(seq, &other),
         }

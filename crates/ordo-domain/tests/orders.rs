@@ -247,3 +247,29 @@ fn unknown_items_hold_without_reserving_and_replay_reproduces_orders() {
     live.clear_dirty();
     assert_eq!(replayed, live);
 }
+
+/// Node capacity counts each order once per node it ships from, on the day it was decided; a
+/// cancelled order gives its slot back.
+#[test]
+fn daily_capacity_is_used_once_per_order_and_node_and_freed_by_cancel() {
+    use ordo_domain::orders::book::NodeSettings;
+    let mut w = world(10, 10);
+    for (node, capacity) in [("EAST", 1), ("WEST", 0)] {
+        let settings = NodeSettings { daily_capacity: capacity, ..NodeSettings::default() };
+        w.run(setting(OrderSetting::Node { location: code(node), settings }));
+    }
+    let with_id = |id: &str| {
+        let mut o = order();
+        o.channel_order_id = id.into();
+        cmd(OrderCommand::Capture(Box::new(o)))
+    };
+    let key_of = |id: &str| ordo_domain::orders::model::OrderKey { channel: code("WEB"), channel_order_id: id.into() };
+    w.run(with_id("A"));
+    assert_eq!(w.state.orders().get(&key_of("A")).unwrap().status, OrderStatus::Allocated);
+    // EAST's one shipment today is taken and WEST ships none: B has no node and waits.
+    w.run(with_id("B"));
+    assert_eq!(w.state.orders().get(&key_of("B")).unwrap().status, OrderStatus::OnHold);
+    w.run(cmd(OrderCommand::Cancel { key: key_of("A"), actor: Actor::User("cs".into()), reason: "asked".into() }));
+    w.run(with_id("C"));
+    assert_eq!(w.state.orders().get(&key_of("C")).unwrap().status, OrderStatus::Allocated);
+}

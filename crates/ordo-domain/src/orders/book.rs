@@ -118,6 +118,8 @@ pub struct OrderRecord {
     pub history: Vec<StatusChange>,
     /// What the channel was offered of each SKU when the order was captured.
     pub offered: BTreeMap<Sku, Units>,
+    /// When this record was decided (its reservations count against node capacity that day).
+    pub decided_at: Timestamp,
 }
 
 impl OrderRecord {
@@ -256,13 +258,12 @@ impl OrderBook {
     }
 
     /// Stores an order's new record (moved in, not copied) and updates the indexes.
-    pub(crate) fn record(&mut self, record: Box<OrderRecord>, movements: &[Movement]) {
+    pub(crate) fn record(&mut self, record: Box<OrderRecord>) {
         let before: BTreeSet<Code> = self
             .orders
             .get(&record.key())
             .map(|r| r.lines.iter().flat_map(|l| l.reservations.iter().map(|x| x.reservation.clone())).collect())
             .unwrap_or_default();
-        let at = record.history.last().map_or(Timestamp::from_millis(0), |c| c.at);
         for line in &record.lines {
             for r in &line.reservations {
                 if !before.contains(&r.reservation) {
@@ -270,17 +271,23 @@ impl OrderBook {
                 }
             }
         }
-        // One planned shipment per node newly reserved from, on the day it happened.
-        let mut new_nodes: BTreeSet<&LocationCode> = BTreeSet::new();
-        for m in movements {
-            if let MovementKind::Commit { location } = &m.kind {
-                new_nodes.insert(location);
+        let key = record.key();
+        // Capacity: an order counts once per node it holds reservations at, on the day it was
+        // last decided; a re-decision moves it, a cancel removes it.
+        let shipments = |r: &OrderRecord| -> BTreeSet<(LocationCode, i32)> {
+            let day = r.decided_at.date().days_since_epoch();
+            r.lines.iter().flat_map(|l| &l.reservations).map(|x| (x.location.clone(), day)).collect()
+        };
+        if let Some(old) = self.orders.get(&key) {
+            for slot in shipments(old) {
+                if let Some(n) = self.planned.get_mut(&slot) {
+                    *n = n.saturating_sub(1);
+                }
             }
         }
-        for node in new_nodes {
-            *self.planned.entry((node.clone(), at.date().days_since_epoch())).or_default() += 1;
+        for slot in shipments(&record) {
+            *self.planned.entry(slot).or_default() += 1;
         }
-        let key = record.key();
         if let Some(old) = self.orders.get(&key) {
             for sku in old.lines.iter().filter_map(|l| l.sku.as_ref()) {
                 if let Some(set) = self.backorders.get_mut(sku) {
@@ -325,7 +332,7 @@ impl OrderBook {
                 OrderSetting::Policy(p) => self.policy = Some(p),
                 OrderSetting::Rules(r) => self.rules = r,
             },
-            OrderEvent::Recorded { record, movements } => self.record(record.clone(), movements),
+            OrderEvent::Recorded { record, .. } => self.record(record.clone()),
         }
     }
 }
@@ -580,7 +587,8 @@ impl Draft<'_> {
         Ok(())
     }
 
-    fn finish(self) -> OrderEvent {
+    fn finish(mut self) -> OrderEvent {
+        self.record.decided_at = self.now;
         OrderEvent::Recorded { record: Box::new(self.record), movements: self.movements }
     }
 }
@@ -641,6 +649,7 @@ fn new_record(state: &State, order: Order) -> Result<OrderRecord, OrderRejection
         sourcing: None,
         history: Vec::new(),
         offered,
+        decided_at: Timestamp::from_millis(0),
     })
 }
 
