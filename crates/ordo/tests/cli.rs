@@ -7,7 +7,7 @@
 //! movement of every kind, so the stock and ATS figures at the end are known exactly.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -20,7 +20,8 @@ use ordo_store_sqlite::SqliteStore;
 use ordo_types::{Code, CurrencyCode, Sku, Units};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ordo");
+mod common;
+use common::{BIN, Db, describe};
 
 /// The per-state fields every `ordo stock --json` row must carry, besides sku/location/on_hand.
 const STATE_FIELDS: [&str; 8] =
@@ -32,71 +33,13 @@ fn fixture(name: &str) -> PathBuf {
 
 // ----- running the binary ------------------------------------------------------------------
 
-/// One test's database file in a temporary directory of its own.
-struct Db {
-    dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
 impl Db {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("x.db");
-        let db = Self { dir, path };
-        db.ok(&["init"]);
-        db
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.arg("--db")
-            .arg(&self.path)
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("ORDO_DB")
-            .env_remove("ORDO_DATABASE_URL")
-            .stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run the ordo binary")
-    }
-
-    /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "`ordo {}` failed ({}):\n{}", args.join(" "), out.status, describe(&out));
-        String::from_utf8(out.stdout).expect("stdout is UTF-8")
-    }
-
-    /// Runs a command that must be refused with exit code 1 and print nothing on stdout;
-    /// returns its stderr.
-    fn refused(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(1), "`ordo {}` should be refused:\n{}", args.join(" "), describe(&out));
-        assert!(out.stdout.is_empty(), "a refused command prints nothing on stdout:\n{}", describe(&out));
-        String::from_utf8(out.stderr).expect("stderr is UTF-8")
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let stdout = self.ok(args);
-        serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("`ordo {}` is not JSON ({e}):\n{stdout}", args.join(" ")))
-    }
-
     fn stock(&self) -> Value {
         self.json(&["stock", "--json"])
     }
 
     fn verify(&self) -> Value {
         self.json(&["verify", "--json"])
-    }
-
-    fn journal_seq(&self) -> u64 {
-        let v = self.verify();
-        assert_eq!(v["ok"], json!(true), "verify: {v:#}");
-        v["journal_seq"].as_u64().expect("journal_seq is a number")
     }
 
     /// Everything a refused command must leave untouched.
@@ -130,15 +73,6 @@ struct Observation {
     items: Value,
     locations: Value,
     journal_seq: u64,
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// The journal sequence from `ok: recorded at journal sequence N`.

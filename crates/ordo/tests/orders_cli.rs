@@ -11,12 +11,12 @@
 //! policy). Orders are the canonical order JSON of `ordo_domain::orders::model::Order`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ordo");
+mod common;
+use common::Db;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures").join("orders").join(name)
@@ -33,63 +33,7 @@ fn now_millis() -> i64 {
 
 // ----- running the binary ------------------------------------------------------------------
 
-/// One test's database file in a temporary directory of its own.
-struct Db {
-    dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
 impl Db {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("x.db");
-        let db = Self { dir, path };
-        db.ok(&["init"]);
-        db
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .arg("--db")
-            .arg(&self.path)
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_remove("ORDO_DB")
-            .env_remove("ORDO_DATABASE_URL")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run the ordo binary")
-    }
-
-    /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "`ordo {}` failed ({}):\n{}", args.join(" "), out.status, describe(&out));
-        String::from_utf8(out.stdout).expect("stdout is UTF-8")
-    }
-
-    /// Runs a command that must be refused with exit code 1 and print nothing on stdout;
-    /// returns its stderr.
-    fn refused(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(1), "`ordo {}` should be refused:\n{}", args.join(" "), describe(&out));
-        assert!(out.stdout.is_empty(), "a refused command prints nothing on stdout:\n{}", describe(&out));
-        String::from_utf8(out.stderr).expect("stderr is UTF-8")
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let stdout = self.ok(args);
-        serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("`ordo {}` is not JSON ({e}):\n{stdout}", args.join(" ")))
-    }
-
-    fn journal_seq(&self) -> u64 {
-        let v = self.json(&["verify", "--json"]);
-        assert_eq!(v["ok"], json!(true), "verify: {v:#}");
-        assert_eq!(v["problems"], json!([]), "verify: {v:#}");
-        v["journal_seq"].as_u64().expect("journal_seq is a number")
-    }
-
     /// `ordo order show KEY --json`.
     fn show(&self, key: &str) -> Value {
         self.json(&["order", "show", key, "--json"])
@@ -154,15 +98,6 @@ impl Db {
         assert_eq!(rows.as_array().map(Vec::len), Some(1), "{rows:#}");
         rows[0]["ats"].as_i64().expect("ats is an integer")
     }
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// `CHANNEL/ID` of an order record as `--json` prints it.
