@@ -375,7 +375,9 @@ pub const MAX_UNITS_PER_MOVEMENT: Units = 1_000_000_000;
 pub enum MoveRejection {
     #[error("quantity must be positive, got {0}")]
     QuantityNotPositive(Units),
-    #[error("reservation {0} belongs to an order: reservations named RSV-… are made and voided by orders only")]
+    #[error(
+        "reservation {0} belongs to an order: reservations named RSV-… are made, voided, picked and shipped by its order (ordo order pack/ship/cancel)"
+    )]
     OrderReservation(Reference),
     #[error("quantity is out of range (at most {MAX_UNITS_PER_MOVEMENT} units per movement)")]
     QuantityOutOfRange,

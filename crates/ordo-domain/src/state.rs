@@ -150,6 +150,8 @@ pub(crate) struct Inventory {
     pub expectations: HashMap<Reference, Expectation>,
     /// Per SKU, its expectations with units still open.
     pub open_expectations: Vec<BTreeSet<Reference>>,
+    /// Per SKU, its transfers with units still in transit.
+    pub open_transfers: Vec<BTreeSet<Reference>>,
     /// Reversible movements by journal sequence, in sequence order (appended as applied).
     reversible: Vec<(u64, ReversibleMovement)>,
 }
@@ -247,8 +249,15 @@ impl Book<Account> for SkuLedger<'_, &mut Inventory> {
             Account::InTransit { transfer } => {
                 let t = self.inventory.transfers.get_mut(transfer).expect("transfer recorded before posting");
                 t.in_transit += delta;
+                let in_transit = t.in_transit;
                 let l = self.catalog.location_ids[&t.to];
                 self.inventory.buckets_mut(sku, l).in_transit_inbound += delta;
+                let set = &mut self.inventory.open_transfers[sku as usize];
+                if in_transit > 0 {
+                    set.insert(transfer.clone());
+                } else {
+                    set.remove(transfer);
+                }
             }
             Account::Incoming { expectation } => {
                 let e = self.inventory.expectations.get_mut(expectation).expect("expectation recorded before posting");
@@ -756,7 +765,10 @@ impl State {
     fn decide_move(&self, command: &MoveCommand) -> Result<Movement, MoveRejection> {
         let order_owned = |r: &Reference| r.as_str().starts_with(crate::inventory::ORDER_RESERVATION_PREFIX);
         match command {
-            MoveCommand::Commit { reservation, .. } | MoveCommand::Release { reservation, .. }
+            MoveCommand::Commit { reservation, .. }
+            | MoveCommand::Release { reservation, .. }
+            | MoveCommand::Pick { reservation, .. }
+            | MoveCommand::Ship { reservation, .. }
                 if order_owned(reservation) =>
             {
                 Err(MoveRejection::OrderReservation(reservation.clone()))
@@ -909,6 +921,7 @@ impl State {
                 self.inventory.stock.push(Vec::new());
                 self.inventory.outside.push([0; 4]);
                 self.inventory.open_expectations.push(BTreeSet::new());
+                self.inventory.open_transfers.push(BTreeSet::new());
                 self.ats.push(vec![0; self.catalog.channels.len()]);
                 id
             }
@@ -1196,6 +1209,16 @@ impl State {
 
     pub fn expectation(&self, reference: &Reference) -> Option<&Expectation> {
         self.inventory.expectations.get(reference)
+    }
+
+    /// What of `sku` may still arrive: open purchase expectations and transfers in transit.
+    pub fn open_supply(&self, sku: &Sku) -> (Vec<&Expectation>, Vec<&Transfer>) {
+        let Some(&s) = self.catalog.sku_ids.get(sku) else { return Default::default() };
+        let inv = &self.inventory;
+        (
+            inv.open_expectations[s as usize].iter().map(|r| &inv.expectations[r]).collect(),
+            inv.open_transfers[s as usize].iter().map(|r| &inv.transfers[r]).collect(),
+        )
     }
 
     pub fn buckets(&self, sku: &Sku, location: &LocationCode) -> Buckets {

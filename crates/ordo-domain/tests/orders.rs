@@ -4,7 +4,7 @@
 
 mod support;
 
-use ordo_domain::orders::book::{OrderCommand, OrderRejection, OrderSetting};
+use ordo_domain::orders::book::{OrderCommand, OrderRejection, OrderSetting, ShipmentRequest, ShippedLine};
 use ordo_domain::orders::lifecycle::{Actor, HoldCode, OrderStatus};
 use ordo_domain::orders::model::{Order, PaymentStatus};
 use ordo_domain::{Command, Rejection, State};
@@ -272,4 +272,336 @@ fn daily_capacity_is_used_once_per_order_and_node_and_freed_by_cancel() {
     w.run(cmd(OrderCommand::Cancel { key: key_of("A"), actor: Actor::User("cs".into()), reason: "asked".into() }));
     w.run(with_id("C"));
     assert_eq!(w.state.orders().get(&key_of("C")).unwrap().status, OrderStatus::Allocated);
+}
+
+fn ops() -> Actor {
+    Actor::User("ops".into())
+}
+
+fn shipment(id: &str, location: &str, lines: &[(&str, i64)]) -> ShipmentRequest {
+    ShipmentRequest {
+        shipment_id: id.into(),
+        location: code(location),
+        carrier: "UPS".into(),
+        service: "ground".into(),
+        tracking: format!("1Z{id}"),
+        lines: lines.iter().map(|(l, u)| ShippedLine { line_id: (*l).into(), units: *u }).collect(),
+    }
+}
+
+fn order_rejection(r: Rejection) -> OrderRejection {
+    match r {
+        Rejection::Order(r) => *r,
+        other => panic!("expected an order rejection, got {other:?}"),
+    }
+}
+
+/// The whole way from capture to closed, with the ledger following every step:
+/// committed → picked on pack, picked → customer per shipment, partial shipments allowed.
+#[test]
+fn an_order_goes_from_allocated_to_closed_through_the_floor_and_two_shipments() {
+    let mut w = world(10, 0);
+    w.run(cmd(OrderCommand::Capture(Box::new(order()))));
+    // Shipping before the floor has it, or packing before picking, is not in the table.
+    assert!(matches!(
+        order_rejection(w.reject(cmd(OrderCommand::Ship {
+            key: key(),
+            actor: ops(),
+            shipment: shipment("S1", "EAST", &[])
+        }))),
+        OrderRejection::Illegal(_)
+    ));
+    w.run(cmd(OrderCommand::Dispatch { key: key(), actor: ops(), ship_partial: false }));
+    assert!(matches!(
+        order_rejection(w.reject(cmd(OrderCommand::Pack { key: key(), actor: ops() }))),
+        OrderRejection::Illegal(_)
+    ));
+    w.run(cmd(OrderCommand::StartPicking { key: key(), actor: ops() }));
+    w.run(cmd(OrderCommand::Pack { key: key(), actor: ops() }));
+    assert_eq!(w.b("TEE", "EAST"), buckets([7, 0, 3, 0, 0, 0], 0, 0));
+    assert_eq!(w.b("MUG", "EAST"), buckets([4, 0, 1, 0, 0, 0], 0, 0));
+    // Picked units cannot be cancelled here (they go back to stock first), nor moved by hand.
+    assert!(matches!(
+        order_rejection(w.reject(cmd(OrderCommand::Cancel { key: key(), actor: ops(), reason: "late".into() }))),
+        OrderRejection::PickedUnits { .. }
+    ));
+    let rsv = record(&w).lines[0].reservations[0].reservation.to_string();
+    assert!(matches!(w.reject_move(ship(&rsv, 1)), ordo_domain::inventory::MoveRejection::OrderReservation(_)));
+
+    // First parcel: 2 of the 3 TEE. More than was picked, or an unknown line, is refused.
+    assert!(matches!(
+        order_rejection(w.reject(cmd(OrderCommand::Ship {
+            key: key(),
+            actor: ops(),
+            shipment: shipment("S1", "EAST", &[("1", 4)])
+        }))),
+        OrderRejection::ShipExceedsPicked { asked: 4, left: 3, .. }
+    ));
+    assert!(matches!(
+        order_rejection(w.reject(cmd(OrderCommand::Ship {
+            key: key(),
+            actor: ops(),
+            shipment: shipment("S1", "EAST", &[("9", 1)])
+        }))),
+        OrderRejection::UnknownLine { .. }
+    ));
+    assert!(matches!(
+        order_rejection(w.reject(cmd(OrderCommand::Ship {
+            key: key(),
+            actor: ops(),
+            shipment: shipment("S1", "WEST", &[])
+        }))),
+        OrderRejection::NothingToShip { .. }
+    ));
+    w.run(cmd(OrderCommand::Ship { key: key(), actor: ops(), shipment: shipment("S1", "EAST", &[("1", 2)]) }));
+    assert_eq!(record(&w).status, OrderStatus::PartiallyShipped);
+    assert_eq!(w.b("TEE", "EAST"), buckets([7, 0, 1, 0, 0, 0], 0, 0));
+    assert_eq!(w.outside("TEE", ordo_domain::inventory::OutsideAccount::Customer), 2);
+    assert!(matches!(
+        order_rejection(w.reject(cmd(OrderCommand::Ship {
+            key: key(),
+            actor: ops(),
+            shipment: shipment("S1", "EAST", &[])
+        }))),
+        OrderRejection::DuplicateShipment { .. }
+    ));
+    // The second parcel takes everything still picked at EAST.
+    w.run(cmd(OrderCommand::Ship { key: key(), actor: ops(), shipment: shipment("S2", "EAST", &[]) }));
+    let r = record(&w);
+    assert_eq!(r.status, OrderStatus::Shipped);
+    assert_eq!(r.shipments.len(), 2);
+    assert_eq!(
+        r.shipments[1].lines.iter().map(|l| (l.line_id.as_str(), l.units)).collect::<Vec<_>>(),
+        [("1", 1), ("2", 1)]
+    );
+    assert_eq!((r.lines[0].picked, r.lines[0].shipped), (3, 3));
+    assert_eq!(w.b("TEE", "EAST"), buckets([7, 0, 0, 0, 0, 0], 0, 0));
+    assert_eq!(w.b("MUG", "EAST"), buckets([4, 0, 0, 0, 0, 0], 0, 0));
+    w.assert_conserved("TEE");
+    w.assert_conserved("MUG");
+    let reservation = w.state.reservation_record(&r.lines[0].reservations[0].reservation).unwrap();
+    assert_eq!((reservation.committed, reservation.picked, reservation.shipped), (0, 0, 3));
+
+    // Delivered once every shipment is; then closed.
+    w.run(cmd(OrderCommand::ConfirmDelivery {
+        key: key(),
+        actor: Actor::Connector("UPS".into()),
+        shipment_id: "S1".into(),
+    }));
+    assert_eq!(record(&w).status, OrderStatus::Shipped);
+    assert!(matches!(
+        order_rejection(w.reject(cmd(OrderCommand::ConfirmDelivery {
+            key: key(),
+            actor: ops(),
+            shipment_id: "S1".into()
+        }))),
+        OrderRejection::AlreadyDelivered { .. }
+    ));
+    w.run(cmd(OrderCommand::ConfirmDelivery { key: key(), actor: ops(), shipment_id: "S2".into() }));
+    assert_eq!(record(&w).status, OrderStatus::Delivered);
+    w.run(cmd(OrderCommand::Close { key: key(), actor: ops(), reason: "return window over".into() }));
+    let r = record(&w);
+    assert_eq!(r.status, OrderStatus::Closed);
+    let path: Vec<OrderStatus> = r.history.iter().filter(|c| c.from != c.to).map(|c| c.to).collect();
+    use OrderStatus as S;
+    assert_eq!(
+        path,
+        [
+            S::Validated,
+            S::Allocated,
+            S::Released,
+            S::Picking,
+            S::Packed,
+            S::PartiallyShipped,
+            S::Shipped,
+            S::Delivered,
+            S::Closed
+        ]
+    );
+    for change in &r.history {
+        assert!(change.from == change.to || change.from.successors().contains(&change.to), "{change:?}");
+    }
+}
+
+/// A partially allocated order ships complete by default; `ship_partial` ships what is
+/// reserved and cancels the rest, which stops waiting for stock.
+#[test]
+fn a_partially_allocated_order_is_dispatched_only_with_ship_partial() {
+    let mut w = world(2, 0);
+    let mut rules = ordo_domain::orders::validation::ValidationRules::default();
+    rules.enabled.remove(&HoldCode::StockDiscrepancy);
+    w.run(setting(OrderSetting::Rules(rules)));
+    w.run(cmd(OrderCommand::Capture(Box::new(order()))));
+    assert_eq!(record(&w).status, OrderStatus::PartiallyAllocated);
+    assert!(matches!(
+        order_rejection(w.reject(cmd(OrderCommand::Dispatch { key: key(), actor: ops(), ship_partial: false }))),
+        OrderRejection::NotFullyAllocated { .. }
+    ));
+    w.run(cmd(OrderCommand::Dispatch { key: key(), actor: ops(), ship_partial: true }));
+    let r = record(&w);
+    assert_eq!(r.status, OrderStatus::Released);
+    assert_eq!((r.lines[0].open(), r.lines[0].cancelled, r.lines[0].backordered), (2, 1, 0));
+    assert!(ordo_domain::orders::book::backorders_waiting_for(&w.state, &[sku("TEE")].into()).is_empty());
+    // Stock arriving later is not taken by the released order.
+    w.mv(receipt("TEE", "EAST", 5));
+    assert_eq!(w.b("TEE", "EAST"), buckets([5, 2, 0, 0, 0, 0], 0, 0));
+}
+
+/// Cancelling one line voids only its reservation; cancelling the cause of a hold clears it;
+/// cancelling the last open line cancels the order.
+#[test]
+fn line_cancels_release_their_reservations_and_can_clear_a_hold() {
+    let mut w = world(10, 0);
+    w.run(cmd(OrderCommand::Capture(Box::new(order()))));
+    w.run(cmd(OrderCommand::CancelLine {
+        key: key(),
+        line_id: "2".into(),
+        actor: ops(),
+        reason: "out of mugs".into(),
+    }));
+    let r = record(&w);
+    assert_eq!(r.status, OrderStatus::Allocated);
+    assert_eq!((r.lines[1].cancelled, r.lines[1].reserved()), (1, 0));
+    assert_eq!(w.b("MUG", "EAST"), buckets([5, 0, 0, 0, 0, 0], 0, 0));
+    assert_eq!(w.b("TEE", "EAST"), buckets([7, 3, 0, 0, 0, 0], 0, 0));
+    assert!(matches!(
+        order_rejection(w.reject(cmd(OrderCommand::CancelLine {
+            key: key(),
+            line_id: "2".into(),
+            actor: ops(),
+            reason: "again".into()
+        }))),
+        OrderRejection::LineAlreadyCancelled { .. }
+    ));
+    assert!(matches!(
+        order_rejection(w.reject(cmd(OrderCommand::CancelLine {
+            key: key(),
+            line_id: "7".into(),
+            actor: ops(),
+            reason: "x".into()
+        }))),
+        OrderRejection::UnknownLine { .. }
+    ));
+    w.run(cmd(OrderCommand::CancelLine {
+        key: key(),
+        line_id: "1".into(),
+        actor: ops(),
+        reason: "customer asked".into(),
+    }));
+    assert_eq!(record(&w).status, OrderStatus::Cancelled);
+    assert_eq!(w.b("TEE", "EAST"), buckets([10, 0, 0, 0, 0, 0], 0, 0));
+
+    // An order held for a line naming no item goes ahead once that line is cancelled.
+    let mut w = world(10, 0);
+    let mut o = order();
+    o.lines[1].item = ordo_domain::orders::model::LineItem::Listing("NOPE".into());
+    w.run(cmd(OrderCommand::Capture(Box::new(o))));
+    assert_eq!(record(&w).status, OrderStatus::OnHold);
+    w.run(cmd(OrderCommand::CancelLine { key: key(), line_id: "2".into(), actor: ops(), reason: "not ours".into() }));
+    let r = record(&w);
+    assert_eq!(r.status, OrderStatus::Allocated, "{:?}", r.findings);
+    assert_eq!(w.b("TEE", "EAST"), buckets([7, 3, 0, 0, 0, 0], 0, 0));
+}
+
+/// A bundle holds no stock: its order line reserves the components.
+#[test]
+fn a_bundle_line_reserves_its_components() {
+    let mut w = world(10, 0);
+    w.run(bundle("GIFT", &[("TEE", 2), ("MUG", 1)]));
+    w.run(setting(OrderSetting::Price {
+        channel: code("WEB"),
+        sku: sku("GIFT"),
+        currency: ordo_types::CurrencyCode::new("USD").unwrap(),
+        unit_price_minor: 4500,
+    }));
+    let mut o = order();
+    o.lines.truncate(1);
+    o.lines[0].item = ordo_domain::orders::model::LineItem::Sku(sku("GIFT"));
+    o.lines[0].quantity = 2;
+    o.lines[0].unit_price_minor = 4500;
+    o.lines[0].tax_lines[0].amount_minor = 563;
+    w.run(cmd(OrderCommand::Capture(Box::new(o))));
+    let r = record(&w);
+    assert_eq!(r.status, OrderStatus::Allocated, "{:?}", r.findings);
+    let lines: Vec<(&str, &str, i64)> =
+        r.lines.iter().map(|l| (l.line_id.as_str(), l.order_line_id.as_str(), l.reserved())).collect();
+    assert_eq!(lines, [("1/TEE", "1", 4), ("1/MUG", "1", 2)]);
+    assert_eq!(w.b("TEE", "EAST"), buckets([6, 4, 0, 0, 0, 0], 0, 0));
+    assert_eq!(w.b("MUG", "EAST"), buckets([3, 2, 0, 0, 0, 0], 0, 0));
+    // Cancelling the order line cancels both components.
+    w.run(cmd(OrderCommand::CancelLine {
+        key: key(),
+        line_id: "1".into(),
+        actor: ops(),
+        reason: "changed mind".into(),
+    }));
+    assert_eq!(record(&w).status, OrderStatus::Cancelled);
+    assert_eq!(w.b("TEE", "EAST"), buckets([10, 0, 0, 0, 0, 0], 0, 0));
+}
+
+/// A backorder's expected date is the purchase expectation that covers it after the
+/// backorders already waiting.
+#[test]
+fn backorders_carry_the_date_of_the_supply_that_covers_them() {
+    let mut w = world(0, 0);
+    let mut rules = ordo_domain::orders::validation::ValidationRules::default();
+    rules.enabled.remove(&HoldCode::StockDiscrepancy);
+    w.run(setting(OrderSetting::Rules(rules)));
+    w.mv(expect("PO-1", "TEE", "EAST", 4, "2027-01-10"));
+    w.mv(expect("PO-2", "TEE", "WEST", 10, "2027-01-20"));
+    let with_id = |id: &str| {
+        let mut o = order();
+        o.channel_order_id = id.into();
+        o.lines.truncate(1);
+        cmd(OrderCommand::Capture(Box::new(o)))
+    };
+    let key_of = |id: &str| ordo_domain::orders::model::OrderKey { channel: code("WEB"), channel_order_id: id.into() };
+    w.run(with_id("A"));
+    w.run(with_id("B"));
+    w.run(with_id("C"));
+    w.run(with_id("D"));
+    w.run(with_id("E"));
+    let expected: Vec<Option<ordo_types::Date>> = ["A", "B", "C", "D", "E"]
+        .iter()
+        .map(|id| w.state.orders().get(&key_of(id)).unwrap().lines[0].expected_on)
+        .collect();
+    // 3 units each against 4 on Jan 10 and 10 more on Jan 20 (14): A by the 10th, B, C and D
+    // (12 units in all) by the 20th, E (15) not covered by anything open.
+    let (jan10, jan20) = (Some(date("2027-01-10")), Some(date("2027-01-20")));
+    assert_eq!(expected, [jan10, jan20, jan20, jan20, None]);
+    assert_eq!(record_of(&w, "A").status, OrderStatus::Backordered);
+}
+
+fn record_of<'a>(w: &'a World, id: &str) -> &'a ordo_domain::orders::book::OrderRecord {
+    let key = ordo_domain::orders::model::OrderKey { channel: code("WEB"), channel_order_id: id.into() };
+    w.state.orders().get(&key).unwrap()
+}
+
+/// A failed payment holds a decided order (keeping its reservations); an operator's hold can
+/// be added to an order already held for something else and outlives that cause.
+#[test]
+fn failed_payments_hold_decided_orders_and_manual_holds_stack() {
+    let mut w = world(10, 0);
+    w.run(cmd(OrderCommand::Capture(Box::new(order()))));
+    w.run(cmd(OrderCommand::UpdatePayment {
+        key: key(),
+        status: PaymentStatus::Failed,
+        actor: Actor::Connector("WEB".into()),
+    }));
+    let r = record(&w);
+    assert_eq!(r.status, OrderStatus::OnHold);
+    assert_eq!(r.holds.iter().copied().collect::<Vec<_>>(), [HoldCode::PaymentNotCaptured]);
+    assert_eq!(w.b("TEE", "EAST"), buckets([7, 3, 0, 0, 0, 0], 0, 0), "reservations are kept while held");
+    w.run(cmd(OrderCommand::Hold { key: key(), actor: ops(), reason: "call the customer".into() }));
+    assert_eq!(record(&w).holds.iter().copied().collect::<Vec<_>>(), [HoldCode::PaymentNotCaptured, HoldCode::Manual]);
+    w.run(cmd(OrderCommand::UpdatePayment {
+        key: key(),
+        status: PaymentStatus::Captured,
+        actor: Actor::Connector("WEB".into()),
+    }));
+    let r = record(&w);
+    assert_eq!((r.status, r.holds.iter().copied().collect::<Vec<_>>()), (OrderStatus::OnHold, vec![HoldCode::Manual]));
+    w.run(cmd(OrderCommand::Release { key: key(), actor: ops(), reason: "customer confirmed".into() }));
+    assert_eq!(record(&w).status, OrderStatus::Allocated);
+    assert_eq!(w.b("TEE", "EAST"), buckets([7, 3, 0, 0, 0, 0], 0, 0));
 }

@@ -10,9 +10,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ordo_ledger::Posting;
-use ordo_types::{ChannelCode, Code, CurrencyCode, LocationCode, Sku, Timestamp, Units};
+use ordo_types::{ChannelCode, Code, CurrencyCode, Date, LocationCode, Sku, Timestamp, Units};
 use serde::{Deserialize, Serialize};
 
+use super::allocation::{Supply, expected_date};
 use super::lifecycle::{Actor, HoldCode, IllegalTransition, OrderStatus, StatusChange};
 use super::model::{AccountStatus, LineItem, Order, OrderKey, PaymentStatus};
 use super::sourcing::{self, DemandLine, NodeCandidate, SourcingOutcome, SourcingPolicy, ZoneBand};
@@ -79,22 +80,74 @@ pub enum OrderSetting {
     Rules(ValidationRules),
 }
 
-/// One line's fulfilment state.
+/// One line's fulfilment state. An order line of a bundle becomes one record per component
+/// (`line_id` `"<order line>/<component sku>"`), since only components hold stock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineRecord {
     pub line_id: String,
+    /// The channel's order line this record fulfils.
+    pub order_line_id: String,
     /// `None` when the line's item did not resolve (the order is then held `SKU_UNKNOWN`).
     pub sku: Option<Sku>,
     /// Base units ordered.
     pub units: Units,
     pub reservations: Vec<LineReservation>,
     pub backordered: Units,
+    /// When the backordered units are expected: the earliest open purchase expectation or
+    /// in-transit transfer that covers them after every backorder already waiting (see
+    /// [`super::allocation::expected_date`]); `None` when no open supply covers them.
+    pub expected_on: Option<Date>,
+    /// Units cancelled (by a line cancel, or the remainder of a partial dispatch).
+    pub cancelled: Units,
+    /// Units the warehouse picked (`committed → picked`).
+    pub picked: Units,
+    /// Units that left in a shipment (`picked → customer`).
+    pub shipped: Units,
 }
 
 impl LineRecord {
     pub fn reserved(&self) -> Units {
         self.reservations.iter().map(|r| r.units).sum()
     }
+
+    /// Units still wanted: ordered less cancelled.
+    pub fn open(&self) -> Units {
+        self.units - self.cancelled
+    }
+}
+
+/// One parcel (or set of parcels under one tracking number) that left a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentRecord {
+    pub shipment_id: String,
+    pub location: LocationCode,
+    pub carrier: String,
+    pub service: String,
+    pub tracking: String,
+    pub lines: Vec<ShippedLine>,
+    pub shipped_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShippedLine {
+    /// A [`LineRecord::line_id`].
+    pub line_id: String,
+    pub units: Units,
+}
+
+/// What the warehouse reports when a shipment leaves. `lines` empty means every picked unit at
+/// `location` not yet shipped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipmentRequest {
+    pub shipment_id: String,
+    pub location: LocationCode,
+    pub carrier: String,
+    pub service: String,
+    pub tracking: String,
+    #[serde(default)]
+    pub lines: Vec<ShippedLine>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +173,7 @@ pub struct OrderRecord {
     pub offered: BTreeMap<Sku, Units>,
     /// When this record was decided (its reservations count against node capacity that day).
     pub decided_at: Timestamp,
+    pub shipments: Vec<ShipmentRecord>,
 }
 
 impl OrderRecord {
@@ -159,6 +213,48 @@ pub enum OrderCommand {
     Reallocate {
         key: OrderKey,
     },
+    /// Cancels one order line (every component of a bundle line), voiding its reservations;
+    /// cancelling the last open line cancels the order.
+    CancelLine {
+        key: OrderKey,
+        line_id: String,
+        actor: Actor,
+        reason: String,
+    },
+    /// Releases an allocated order to the warehouse floor. A partially allocated order is
+    /// released only with `ship_partial`, which cancels what is still backordered.
+    Dispatch {
+        key: OrderKey,
+        actor: Actor,
+        ship_partial: bool,
+    },
+    /// The warehouse started picking (pick list issued).
+    StartPicking {
+        key: OrderKey,
+        actor: Actor,
+    },
+    /// Picked and packed: every reserved unit moves `committed → picked`.
+    Pack {
+        key: OrderKey,
+        actor: Actor,
+    },
+    /// A shipment left: its units move `picked → customer` (posting the reservation).
+    Ship {
+        key: OrderKey,
+        actor: Actor,
+        shipment: ShipmentRequest,
+    },
+    /// The carrier delivered one shipment; the order is delivered when all shipped are.
+    ConfirmDelivery {
+        key: OrderKey,
+        actor: Actor,
+        shipment_id: String,
+    },
+    Close {
+        key: OrderKey,
+        actor: Actor,
+        reason: String,
+    },
 }
 
 /// What the journal records for orders.
@@ -185,6 +281,10 @@ pub enum OrderRejection {
     UnknownChannel(ChannelCode),
     #[error("unknown order {0}")]
     UnknownOrder(OrderKey),
+    #[error("order {key} has no line {line_id:?}")]
+    UnknownLine { key: OrderKey, line_id: String },
+    #[error("order {key} has no shipment {shipment_id:?}")]
+    UnknownShipment { key: OrderKey, shipment_id: String },
     #[error("order {0} is already captured with exactly this content")]
     AlreadyCaptured(OrderKey),
     #[error("order {key}: this delivery (updated {got}) is not newer than the one held (updated {held})")]
@@ -199,6 +299,20 @@ pub enum OrderRejection {
     CannotOverride { key: OrderKey, hold: HoldCode },
     #[error("a reason is required")]
     MissingReason,
+    #[error("{field} is required")]
+    MissingField { field: &'static str },
+    #[error("order {key}: line {line_id:?} is already cancelled")]
+    LineAlreadyCancelled { key: OrderKey, line_id: String },
+    #[error("order {key} is only partially allocated; dispatch it with ship_partial to cancel the rest")]
+    NotFullyAllocated { key: OrderKey },
+    #[error("order {key} already has a shipment {shipment_id:?}")]
+    DuplicateShipment { key: OrderKey, shipment_id: String },
+    #[error("order {key}: nothing picked at {location} is waiting to ship")]
+    NothingToShip { key: OrderKey, location: LocationCode },
+    #[error("order {key}: line {line_id:?} has {left} picked unit(s) at {location} waiting to ship, not {asked}")]
+    ShipExceedsPicked { key: OrderKey, line_id: String, location: LocationCode, asked: Units, left: Units },
+    #[error("order {key}: shipment {shipment_id:?} is already delivered")]
+    AlreadyDelivered { key: OrderKey, shipment_id: String },
     #[error("order {key} waits for stock that is still not available")]
     NothingToAllocate { key: OrderKey },
     #[error(transparent)]
@@ -228,6 +342,8 @@ pub struct OrderBook {
     next_reservation: u64,
     /// Per SKU, the orders waiting for it (backordered lines).
     backorders: BTreeMap<Sku, BTreeSet<OrderKey>>,
+    /// Per SKU, the units those orders wait for (a new backorder queues behind them).
+    backordered_units: BTreeMap<Sku, Units>,
 }
 
 /// The sourcing policy used until one is configured: three zones by distance.
@@ -289,6 +405,16 @@ impl OrderBook {
             *self.planned.entry(slot).or_default() += 1;
         }
         if let Some(old) = self.orders.get(&key) {
+            for line in old.lines.iter().filter(|l| l.backordered > 0) {
+                if let (Some(sku), Some(n)) =
+                    (&line.sku, line.sku.as_ref().and_then(|s| self.backordered_units.get_mut(s)))
+                {
+                    *n -= line.backordered;
+                    if *n <= 0 {
+                        self.backordered_units.remove(sku);
+                    }
+                }
+            }
             for sku in old.lines.iter().filter_map(|l| l.sku.as_ref()) {
                 if let Some(set) = self.backorders.get_mut(sku) {
                     set.remove(&key);
@@ -302,6 +428,7 @@ impl OrderBook {
             for line in record.lines.iter().filter(|l| l.backordered > 0) {
                 if let Some(sku) = &line.sku {
                     self.backorders.entry(sku.clone()).or_default().insert(key.clone());
+                    *self.backordered_units.entry(sku.clone()).or_default() += line.backordered;
                 }
             }
         }
@@ -382,11 +509,11 @@ fn resolve(state: &State, channel: &ChannelCode, item: &LineItem) -> Option<Sku>
 }
 
 /// A decision in progress: the record being built and the movements it makes.
-struct Draft<'a> {
-    state: &'a State,
-    record: OrderRecord,
-    movements: Vec<Movement>,
-    now: Timestamp,
+pub(super) struct Draft<'a> {
+    pub(super) state: &'a State,
+    pub(super) record: OrderRecord,
+    pub(super) movements: Vec<Movement>,
+    pub(super) now: Timestamp,
     next_reservation: u64,
     /// Units this decision released earlier (an update voids the order's own reservations):
     /// still committed in `state`, but available to the order being decided.
@@ -394,7 +521,20 @@ struct Draft<'a> {
 }
 
 impl Draft<'_> {
-    fn transition(&mut self, to: OrderStatus, actor: &Actor, reason: &str) -> Result<(), OrderRejection> {
+    /// Records an action that keeps the status (a line cancelled, a hold added, a delivery):
+    /// a history entry whose `from` equals its `to`.
+    pub(super) fn note(&mut self, actor: &Actor, reason: &str) {
+        let status = self.record.status;
+        self.record.history.push(StatusChange {
+            from: status,
+            to: status,
+            actor: actor.clone(),
+            reason: reason.to_owned(),
+            at: self.now,
+        });
+    }
+
+    pub(super) fn transition(&mut self, to: OrderStatus, actor: &Actor, reason: &str) -> Result<(), OrderRejection> {
         let from = self.record.status;
         from.transition(to)?;
         self.record.status = to;
@@ -408,10 +548,24 @@ impl Draft<'_> {
         Ok(())
     }
 
-    /// Re-validates; returns whether the order may proceed (no holds left).
-    fn validate(&mut self) -> bool {
+    /// Re-validates; returns whether the order may proceed (no holds left). Cancelled order
+    /// lines are not validated: cancelling a line is how an operator drops an unfixable one.
+    pub(super) fn validate(&mut self) -> bool {
         let ctx = Context { state: self.state, offered: &self.record.offered };
-        let findings = validation::validate(&self.record.order, &self.state.orders.rules, &ctx);
+        let cancelled: BTreeSet<&str> = self
+            .record
+            .lines
+            .iter()
+            .filter(|l| l.cancelled > 0 && l.open() == 0)
+            .map(|l| l.order_line_id.as_str())
+            .collect();
+        let findings = if cancelled.is_empty() {
+            validation::validate(&self.record.order, &self.state.orders.rules, &ctx)
+        } else {
+            let mut open = self.record.order.clone();
+            open.lines.retain(|l| !cancelled.contains(l.line_id.as_str()));
+            validation::validate(&open, &self.state.orders.rules, &ctx)
+        };
         self.record.findings = findings;
         let found = validation::hold_codes(&self.record.findings);
         // Person-only holds stay until a person releases them.
@@ -422,7 +576,7 @@ impl Draft<'_> {
         self.record.holds.is_empty()
     }
 
-    fn hold(&mut self, actor: &Actor) -> Result<(), OrderRejection> {
+    pub(super) fn hold(&mut self, actor: &Actor) -> Result<(), OrderRejection> {
         let codes: Vec<&str> = self.record.holds.iter().map(|h| h.as_str()).collect();
         let reason = format!("held: {}", codes.join(", "));
         if self.record.status != OrderStatus::OnHold {
@@ -432,8 +586,8 @@ impl Draft<'_> {
     }
 
     /// Sources what is not yet reserved and reserves it (two-phase commit movements).
-    fn source_and_reserve(&mut self, actor: &Actor) -> Result<(), OrderRejection> {
-        if self.record.lines.iter().all(|l| l.sku.is_none() || l.reserved() >= l.units) {
+    pub(super) fn source_and_reserve(&mut self, actor: &Actor) -> Result<(), OrderRejection> {
+        if self.record.lines.iter().all(|l| l.sku.is_none() || l.reserved() >= l.open()) {
             // Everything is already reserved (e.g. a hold released on an allocated order).
             return self.settle_status(actor, "every line is already reserved");
         }
@@ -446,7 +600,7 @@ impl Draft<'_> {
             .lines
             .iter()
             .filter_map(|l| {
-                let open = l.units - l.reserved();
+                let open = l.open() - l.reserved();
                 Some(DemandLine { line_id: l.line_id.clone(), sku: l.sku.clone()?, units: open })
                     .filter(|d| d.units > 0)
             })
@@ -504,7 +658,11 @@ impl Draft<'_> {
         let no_node = matches!(outcome, SourcingOutcome::NoEligibleNode { .. });
         self.record.sourcing = Some(outcome);
         if pickup_short || no_node {
-            self.record.holds.insert(if pickup_short { HoldCode::PickupStoreCannotFill } else { HoldCode::Manual });
+            self.record.holds.insert(if pickup_short {
+                HoldCode::PickupStoreCannotFill
+            } else {
+                HoldCode::NoEligibleNode
+            });
             return self.hold(actor);
         }
         for (line_id, sku, location, units) in assigned {
@@ -528,9 +686,6 @@ impl Draft<'_> {
             line.reservations.push(LineReservation { reservation, location, units });
         }
         self.check_combined()?;
-        for line in &mut self.record.lines {
-            line.backordered = if line.sku.is_some() { line.units - line.reserved() } else { 0 };
-        }
         let reason = match &self.record.sourcing {
             Some(o) => o.decision().map_or_else(String::new, |d| d.reason.clone()),
             None => String::new(),
@@ -539,11 +694,22 @@ impl Draft<'_> {
     }
 
     /// Moves the order to allocated, partially allocated or backordered, as its lines say.
-    fn settle_status(&mut self, actor: &Actor, reason: &str) -> Result<(), OrderRejection> {
+    pub(super) fn settle_status(&mut self, actor: &Actor, reason: &str) -> Result<(), OrderRejection> {
+        let state = self.state;
+        let channel = &self.record.order.channel;
         for line in &mut self.record.lines {
-            line.backordered = if line.sku.is_some() { (line.units - line.reserved()).max(0) } else { 0 };
+            let before = line.backordered;
+            line.backordered = if line.sku.is_some() { (line.open() - line.reserved()).max(0) } else { 0 };
+            line.expected_on = match &line.sku {
+                Some(sku) if line.backordered > 0 => {
+                    // This order's own earlier backorder is not ahead of itself.
+                    let waiting = state.orders.backordered_units.get(sku).copied().unwrap_or(0) - before;
+                    expected_arrival(state, channel, sku, waiting.max(0), line.backordered, self.now)
+                }
+                _ => None,
+            };
         }
-        let wanted: Units = self.record.lines.iter().map(|l| l.units).sum();
+        let wanted: Units = self.record.lines.iter().map(LineRecord::open).sum();
         let reserved: Units = self.record.lines.iter().map(LineRecord::reserved).sum();
         let to = if reserved == wanted {
             OrderStatus::Allocated
@@ -559,7 +725,7 @@ impl Draft<'_> {
     }
 
     /// Commits decided one by one must also hold together (two lines of one SKU at one node).
-    fn check_combined(&self) -> Result<(), OrderRejection> {
+    pub(super) fn check_combined(&self) -> Result<(), OrderRejection> {
         let mut by_sku: BTreeMap<&Sku, Vec<Posting<Account>>> = BTreeMap::new();
         for m in &self.movements {
             by_sku.entry(&m.sku).or_default().extend(m.postings.iter().cloned());
@@ -572,16 +738,21 @@ impl Draft<'_> {
 
     /// Voids every open reservation of the order.
     fn release_reservations(&mut self) -> Result<(), OrderRejection> {
-        for line in &mut self.record.lines {
-            for r in line.reservations.drain(..) {
-                let open = self.state.reservation_record(&r.reservation).map_or(0, |x| x.committed);
-                if open > 0 {
-                    let m = self
-                        .state
-                        .decide_move_pub(&MoveCommand::Release { reservation: r.reservation, units: None })?;
-                    *self.freed.entry((m.sku.clone(), r.location.clone())).or_default() += open;
-                    self.movements.push(m);
-                }
+        for i in 0..self.record.lines.len() {
+            self.release_line(i)?;
+        }
+        Ok(())
+    }
+
+    /// Voids the open reservations of line record `i`.
+    pub(super) fn release_line(&mut self, i: usize) -> Result<(), OrderRejection> {
+        for r in std::mem::take(&mut self.record.lines[i].reservations) {
+            let open = self.state.reservation_record(&r.reservation).map_or(0, |x| x.committed);
+            if open > 0 {
+                let m =
+                    self.state.decide_move_pub(&MoveCommand::Release { reservation: r.reservation, units: None })?;
+                *self.freed.entry((m.sku.clone(), r.location.clone())).or_default() += open;
+                self.movements.push(m);
             }
         }
         Ok(())
@@ -591,6 +762,40 @@ impl Draft<'_> {
         self.record.decided_at = self.now;
         OrderEvent::Recorded { record: Box::new(self.record), movements: self.movements }
     }
+}
+
+/// When `units` more of `sku` may be expected at the channel's nodes, after `ahead` units other
+/// backorders already wait for: open purchase expectations by their date, transfers in transit
+/// after the zone transit days for the distance they travel (transfers carry no date of their own).
+fn expected_arrival(
+    state: &State,
+    channel: &ChannelCode,
+    sku: &Sku,
+    ahead: Units,
+    units: Units,
+    now: Timestamp,
+) -> Option<Date> {
+    let nodes = &state.channel(channel)?.locations;
+    let (expectations, transfers) = state.open_supply(sku);
+    if expectations.is_empty() && transfers.is_empty() {
+        return None;
+    }
+    let policy = state.orders.policy.clone().unwrap_or_else(default_policy);
+    let today = now.date();
+    let mut supplies: Vec<Supply> = expectations
+        .into_iter()
+        .filter(|e| nodes.contains(&e.location))
+        .map(|e| Supply { due: e.expected_on.max(today), units: e.open })
+        .collect();
+    for t in transfers.into_iter().filter(|t| nodes.contains(&t.to)) {
+        let km = match (state.location(&t.from).and_then(|l| l.geo), state.location(&t.to).and_then(|l| l.geo)) {
+            (Some(a), Some(b)) => sourcing::great_circle_km(a, b),
+            _ => u32::MAX,
+        };
+        let days = policy.zones.iter().find(|z| km <= z.max_km).or(policy.zones.last()).map_or(1, |z| z.transit_days);
+        supplies.push(Supply { due: today.add_days(i32::from(days)), units: t.in_transit });
+    }
+    expected_date(ahead, units, &supplies)
 }
 
 /// Whether the warehouse has already picked or shipped any of the order's units: from then on
@@ -619,22 +824,37 @@ fn new_record(state: &State, order: Order) -> Result<OrderRecord, OrderRejection
     if state.channel(&order.channel).is_none() {
         return Err(OrderRejection::UnknownChannel(order.channel.clone()));
     }
-    let lines = order
-        .lines
-        .iter()
-        .map(|l| {
-            let sku = resolve(state, &order.channel, &l.item);
-            let units = sku
-                .as_ref()
-                .and_then(|s| state.item(s))
-                .and_then(|i| i.to_base_units(l.quantity, &l.uom).ok())
-                .unwrap_or(l.quantity);
-            LineRecord { line_id: l.line_id.clone(), sku, units, reservations: Vec::new(), backordered: 0 }
-        })
-        .collect::<Vec<_>>();
-    let offered = lines
-        .iter()
-        .filter_map(|l| l.sku.clone())
+    let mut lines = Vec::with_capacity(order.lines.len());
+    let mut ordered_skus = Vec::with_capacity(order.lines.len());
+    for l in &order.lines {
+        let sku = resolve(state, &order.channel, &l.item);
+        let item = sku.as_ref().and_then(|s| state.item(s));
+        let units = item.and_then(|i| i.to_base_units(l.quantity, &l.uom).ok()).unwrap_or(l.quantity);
+        let line = |line_id: String, sku: Option<Sku>, units: Units| LineRecord {
+            line_id,
+            order_line_id: l.line_id.clone(),
+            sku,
+            units,
+            reservations: Vec::new(),
+            backordered: 0,
+            expected_on: None,
+            cancelled: 0,
+            picked: 0,
+            shipped: 0,
+        };
+        match item {
+            Some(bundle) if bundle.is_bundle() => {
+                for c in &bundle.components {
+                    let component_units = units.saturating_mul(Units::from(c.quantity));
+                    lines.push(line(format!("{}/{}", l.line_id, c.sku), Some(c.sku.clone()), component_units));
+                }
+            }
+            _ => lines.push(line(l.line_id.clone(), sku.clone(), units)),
+        }
+        ordered_skus.extend(sku);
+    }
+    let offered = ordered_skus
+        .into_iter()
         .map(|s| {
             let figure = state.ats(&s, &order.channel).unwrap_or(0);
             (s, figure)
@@ -650,6 +870,7 @@ fn new_record(state: &State, order: Order) -> Result<OrderRecord, OrderRejection
         history: Vec::new(),
         offered,
         decided_at: Timestamp::from_millis(0),
+        shipments: Vec::new(),
     })
 }
 
@@ -747,9 +968,16 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
         OrderCommand::Hold { key, actor, reason } => {
             need_reason(reason)?;
             let mut d = draft(find(key)?);
-            d.record.status.transition(OrderStatus::OnHold)?;
-            d.record.holds.insert(HoldCode::Manual);
-            d.transition(OrderStatus::OnHold, actor, reason)?;
+            if d.record.status == OrderStatus::OnHold {
+                // Held already for another cause: the operator's hold is added beside it, so
+                // the order stays held after that cause clears.
+                d.record.holds.insert(HoldCode::Manual);
+                d.note(actor, reason);
+            } else {
+                d.record.status.transition(OrderStatus::OnHold)?;
+                d.record.holds.insert(HoldCode::Manual);
+                d.transition(OrderStatus::OnHold, actor, reason)?;
+            }
             d
         }
         OrderCommand::Release { key, actor, reason } => {
@@ -771,12 +999,23 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
         OrderCommand::UpdatePayment { key, status, actor } => {
             let mut d = draft(find(key)?);
             d.record.order.payment_status = *status;
-            if d.record.status == OrderStatus::OnHold {
-                // Re-validate the whole order: the payment hold clears, any new finding holds.
-                if d.validate() {
-                    d.transition(OrderStatus::Validated, actor, "hold cleared: payment updated")?;
-                    d.source_and_reserve(&Actor::System)?;
+            use OrderStatus as S;
+            match d.record.status {
+                S::OnHold => {
+                    // Re-validate the whole order: the payment hold clears, any new finding holds.
+                    if d.validate() {
+                        d.transition(S::Validated, actor, "hold cleared: payment updated")?;
+                        d.source_and_reserve(&Actor::System)?;
+                    }
                 }
+                S::Allocated | S::PartiallyAllocated | S::Backordered => {
+                    // A failed or refunded payment holds a decided order before it is released
+                    // to the floor; its reservations stay until the hold is worked.
+                    if !d.validate() {
+                        d.hold(actor)?;
+                    }
+                }
+                _ => d.note(actor, &format!("payment {status:?}").to_lowercase()),
             }
             d
         }
@@ -791,6 +1030,43 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
             }
             d
         }
+        OrderCommand::CancelLine { key, line_id, actor, reason } => {
+            need_reason(reason)?;
+            let mut d = draft(find(key)?);
+            d.cancel_line(line_id, actor, reason)?;
+            d
+        }
+        OrderCommand::Dispatch { key, actor, ship_partial } => {
+            let mut d = draft(find(key)?);
+            d.dispatch(actor, *ship_partial)?;
+            d
+        }
+        OrderCommand::StartPicking { key, actor } => {
+            let mut d = draft(find(key)?);
+            d.start_picking(actor)?;
+            d
+        }
+        OrderCommand::Pack { key, actor } => {
+            let mut d = draft(find(key)?);
+            d.pack(actor)?;
+            d
+        }
+        OrderCommand::Ship { key, actor, shipment } => {
+            let mut d = draft(find(key)?);
+            d.ship(actor, shipment)?;
+            d
+        }
+        OrderCommand::ConfirmDelivery { key, actor, shipment_id } => {
+            let mut d = draft(find(key)?);
+            d.confirm_delivery(actor, shipment_id)?;
+            d
+        }
+        OrderCommand::Close { key, actor, reason } => {
+            need_reason(reason)?;
+            let mut d = draft(find(key)?);
+            d.transition(OrderStatus::Closed, actor, reason)?;
+            d
+        }
         OrderCommand::Cancel { key, actor, reason } => {
             need_reason(reason)?;
             let mut d = draft(find(key)?);
@@ -801,6 +1077,8 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
             d.release_reservations()?;
             for line in &mut d.record.lines {
                 line.backordered = 0;
+                line.expected_on = None;
+                line.cancelled = line.units;
             }
             d.transition(OrderStatus::Cancelled, actor, reason)?;
             d

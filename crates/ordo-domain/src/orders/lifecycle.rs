@@ -127,12 +127,15 @@ pub enum HoldCode {
     StockDiscrepancy,
     /// The chosen pickup store cannot fill the order; it is not sent elsewhere silently.
     PickupStoreCannotFill,
+    /// No node may serve the order at all (none ships to the address, none holds the SKUs, the
+    /// drop-ship supplier is unknown). Clears itself when the order is decided again.
+    NoEligibleNode,
     /// An operator put the order on hold by hand.
     Manual,
 }
 
 impl HoldCode {
-    pub const ALL: [HoldCode; 11] = [
+    pub const ALL: [HoldCode; 12] = [
         Self::PaymentNotCaptured,
         Self::FraudReview,
         Self::AddressIncomplete,
@@ -143,6 +146,7 @@ impl HoldCode {
         Self::PriceMismatch,
         Self::StockDiscrepancy,
         Self::PickupStoreCannotFill,
+        Self::NoEligibleNode,
         Self::Manual,
     ];
 
@@ -158,6 +162,7 @@ impl HoldCode {
             Self::PriceMismatch => "PRICE_MISMATCH",
             Self::StockDiscrepancy => "STOCK_DISCREPANCY",
             Self::PickupStoreCannotFill => "PICKUP_STORE_CANNOT_FILL",
+            Self::NoEligibleNode => "NO_ELIGIBLE_NODE",
             Self::Manual => "MANUAL",
         }
     }

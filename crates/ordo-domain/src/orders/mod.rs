@@ -4,6 +4,7 @@
 
 pub mod allocation;
 pub mod book;
+pub mod fulfilment;
 pub mod lifecycle;
 pub mod model;
 pub mod sourcing;
