@@ -145,8 +145,68 @@ enum OrderCmd {
         #[arg(long, env = "USER", default_value = "cli")]
         user: String,
     },
-    /// Cancel an order, voiding its reservations.
+    /// Cancel an order (or with --line one order line), voiding its reservations.
     Cancel {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        /// Cancel only this order line (every component of a bundle line).
+        #[arg(long)]
+        line: Option<String>,
+        #[arg(long, env = "USER", default_value = "cli")]
+        user: String,
+    },
+    /// Release an allocated order to the warehouse floor.
+    Dispatch {
+        id: String,
+        /// Release a partially allocated order, cancelling what is still backordered.
+        #[arg(long)]
+        ship_partial: bool,
+        #[arg(long, env = "USER", default_value = "cli")]
+        user: String,
+    },
+    /// The pick list is issued.
+    Pick {
+        id: String,
+        #[arg(long, env = "USER", default_value = "cli")]
+        user: String,
+    },
+    /// Picked and packed: reserved units move committed → picked.
+    Pack {
+        id: String,
+        #[arg(long, env = "USER", default_value = "cli")]
+        user: String,
+    },
+    /// A shipment leaves a node: picked → customer (all picked units there unless --line).
+    Ship {
+        id: String,
+        #[arg(long)]
+        location: String,
+        #[arg(long)]
+        carrier: String,
+        #[arg(long, default_value = "ground")]
+        service: String,
+        #[arg(long)]
+        tracking: String,
+        /// Defaults to ORDER_ID-N (the order's Nth shipment).
+        #[arg(long)]
+        shipment: Option<String>,
+        /// LINE=UNITS, repeatable; LINE is a line record id (`1`, or `1/SKU` for a bundle part).
+        #[arg(long = "line")]
+        lines: Vec<String>,
+        #[arg(long, env = "USER", default_value = "cli")]
+        user: String,
+    },
+    /// The carrier delivered a shipment.
+    Deliver {
+        id: String,
+        #[arg(long)]
+        shipment: String,
+        #[arg(long, env = "USER", default_value = "cli")]
+        user: String,
+    },
+    /// Close a shipped or delivered order.
+    Close {
         id: String,
         #[arg(long)]
         reason: String,
@@ -210,8 +270,58 @@ fn order_command(engine: &mut Engine<AnyStore>, command: OrderCmd) -> Result<Exi
         OrderCmd::Release { id, reason, user } => {
             submit(engine, order(OrderCommand::Release { key: order_key(&id)?, actor: Actor::User(user), reason }))
         }
-        OrderCmd::Cancel { id, reason, user } => {
+        OrderCmd::Cancel { id, reason, line: None, user } => {
             submit(engine, order(OrderCommand::Cancel { key: order_key(&id)?, actor: Actor::User(user), reason }))
+        }
+        OrderCmd::Cancel { id, reason, line: Some(line_id), user } => submit(
+            engine,
+            order(OrderCommand::CancelLine { key: order_key(&id)?, line_id, actor: Actor::User(user), reason }),
+        ),
+        OrderCmd::Dispatch { id, ship_partial, user } => submit(
+            engine,
+            order(OrderCommand::Dispatch { key: order_key(&id)?, actor: Actor::User(user), ship_partial }),
+        ),
+        OrderCmd::Pick { id, user } => {
+            submit(engine, order(OrderCommand::StartPicking { key: order_key(&id)?, actor: Actor::User(user) }))
+        }
+        OrderCmd::Pack { id, user } => {
+            submit(engine, order(OrderCommand::Pack { key: order_key(&id)?, actor: Actor::User(user) }))
+        }
+        OrderCmd::Ship { id, location, carrier, service, tracking, shipment, lines, user } => {
+            use ordo_domain::orders::book::{ShipmentRequest, ShippedLine};
+            let key = order_key(&id)?;
+            let lines = lines
+                .iter()
+                .map(|raw| {
+                    let (line_id, units) = raw.split_once('=').context("--line is LINE=UNITS")?;
+                    let units = units.parse().with_context(|| format!("--line {raw}: units must be a whole number"))?;
+                    Ok(ShippedLine { line_id: line_id.to_owned(), units })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let shipment_id = shipment.unwrap_or_else(|| {
+                let n = engine.state().orders().get(&key).map_or(0, |r| r.shipments.len()) + 1;
+                format!("{}-{n}", key.channel_order_id)
+            });
+            let shipment = ShipmentRequest {
+                shipment_id,
+                location: code("location", &location)?,
+                carrier,
+                service,
+                tracking,
+                lines,
+            };
+            submit(engine, order(OrderCommand::Ship { key, actor: Actor::User(user), shipment }))
+        }
+        OrderCmd::Deliver { id, shipment, user } => submit(
+            engine,
+            order(OrderCommand::ConfirmDelivery {
+                key: order_key(&id)?,
+                actor: Actor::User(user),
+                shipment_id: shipment,
+            }),
+        ),
+        OrderCmd::Close { id, reason, user } => {
+            submit(engine, order(OrderCommand::Close { key: order_key(&id)?, actor: Actor::User(user), reason }))
         }
         OrderCmd::Payment { id, status, user } => {
             let status = serde_json::from_value(serde_json::Value::String(status.clone()))

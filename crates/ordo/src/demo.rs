@@ -363,6 +363,14 @@ pub fn run(target: &Target, seed: u64) -> Result<ExitCode> {
             }
         }
     }
+    let floor = crate::demo_orders::afternoon_on_the_floor(engine.state());
+    for chunk in floor.chunks(200) {
+        for r in engine.execute(chunk.iter().cloned().map(Request::One).collect()).results {
+            if let Err(e) = r {
+                order_refusals.push(e.to_string());
+            }
+        }
+    }
     print_summary(&mut engine, target, attempted, accepted, &rejected, started.elapsed())?;
     print_orders(&engine, &order_refusals);
     Ok(ExitCode::SUCCESS)
@@ -395,6 +403,10 @@ fn print_orders(engine: &Engine<AnyStore>, refusals: &[String]) {
     if let Some(r) = book.all().find(|r| r.status == OrderStatus::Allocated) {
         println!();
         println!("Try: ordo order show {}   # the sourcing decision and every candidate", r.key());
+    }
+    if let Some(r) = book.all().find(|r| r.shipments.len() > 1).or_else(|| book.all().find(|r| !r.shipments.is_empty()))
+    {
+        println!("     ordo order show {}   # its shipments, tracking and the floor's history", r.key());
     }
 }
 

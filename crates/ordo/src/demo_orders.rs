@@ -211,3 +211,58 @@ pub fn day_of_orders(skus: &[Sku], now: Timestamp, count: usize, seed: u64) -> V
     }
     out
 }
+
+/// The afternoon on the floor: half the allocated orders (by key) are released, picked, packed
+/// and shipped, one shipment per node they were reserved at; a third of those are already
+/// delivered and a sixth closed.
+pub fn afternoon_on_the_floor(state: &ordo_domain::State) -> Vec<Command> {
+    use ordo_domain::orders::book::ShipmentRequest;
+    use ordo_domain::orders::lifecycle::OrderStatus;
+    let floor = Actor::User("floor-lead".into());
+    let mut out = Vec::new();
+    let allocated = state.orders().all().filter(|r| r.status == OrderStatus::Allocated);
+    for (n, r) in allocated.step_by(2).enumerate() {
+        let key = r.key();
+        let order = |c: OrderCommand| Command::Order(c);
+        out.push(order(OrderCommand::Dispatch { key: key.clone(), actor: floor.clone(), ship_partial: false }));
+        out.push(order(OrderCommand::StartPicking { key: key.clone(), actor: floor.clone() }));
+        out.push(order(OrderCommand::Pack { key: key.clone(), actor: floor.clone() }));
+        let nodes: std::collections::BTreeSet<&ordo_types::LocationCode> =
+            r.lines.iter().flat_map(|l| &l.reservations).map(|x| &x.location).collect();
+        let carrier = if n % 4 == 0 { "FedEx" } else { "UPS" };
+        let mut shipments = Vec::new();
+        for (i, node) in nodes.into_iter().enumerate() {
+            let shipment_id = format!("{}-{}", key.channel_order_id, i + 1);
+            shipments.push(shipment_id.clone());
+            out.push(order(OrderCommand::Ship {
+                key: key.clone(),
+                actor: floor.clone(),
+                shipment: ShipmentRequest {
+                    shipment_id,
+                    location: node.clone(),
+                    carrier: carrier.into(),
+                    service: r.order.shipping.method.clone(),
+                    tracking: format!("1Z{:06}{:02}", 100_000 + n, i + 1),
+                    lines: Vec::new(),
+                },
+            }));
+        }
+        if n % 3 == 0 {
+            for shipment_id in shipments {
+                out.push(order(OrderCommand::ConfirmDelivery {
+                    key: key.clone(),
+                    actor: Actor::Connector(carrier.into()),
+                    shipment_id,
+                }));
+            }
+            if n % 6 == 0 {
+                out.push(order(OrderCommand::Close {
+                    key: key.clone(),
+                    actor: Actor::System,
+                    reason: "delivered; nothing open".into(),
+                }));
+            }
+        }
+    }
+    out
+}

@@ -426,16 +426,43 @@ pub fn order(r: &ordo_domain::orders::book::OrderRecord, as_json: bool) {
         .map(|l| {
             let at: Vec<String> =
                 l.reservations.iter().map(|x| format!("{}@{} ({})", x.units, x.location, x.reservation)).collect();
+            let backordered = match (l.backordered, l.expected_on) {
+                (0, _) => "0".to_owned(),
+                (n, Some(on)) => format!("{n} (expected {on})"),
+                (n, None) => format!("{n} (no open supply)"),
+            };
             vec![
                 l.line_id.clone(),
                 l.sku.as_ref().map_or("?".to_owned(), |s| s.to_string()),
                 l.units.to_string(),
                 at.join(" "),
-                l.backordered.to_string(),
+                backordered,
+                l.cancelled.to_string(),
+                l.picked.to_string(),
+                l.shipped.to_string(),
             ]
         })
         .collect();
-    table(&["line", "sku", "units", "reserved", "backordered"], &body);
+    table(&["line", "sku", "units", "reserved", "backordered", "cancelled", "picked", "shipped"], &body);
+    if !r.shipments.is_empty() {
+        println!();
+        let rows: Vec<Vec<String>> = r
+            .shipments
+            .iter()
+            .map(|s| {
+                let lines: Vec<String> = s.lines.iter().map(|l| format!("{}×{}", l.units, l.line_id)).collect();
+                vec![
+                    s.shipment_id.clone(),
+                    s.location.to_string(),
+                    format!("{} {} {}", s.carrier, s.service, s.tracking),
+                    lines.join(" "),
+                    s.shipped_at.to_string(),
+                    s.delivered_at.map_or_else(|| "-".to_owned(), |t| t.to_string()),
+                ]
+            })
+            .collect();
+        table(&["shipment", "from", "carrier / tracking", "lines", "shipped", "delivered"], &rows);
+    }
     if let Some(outcome) = &r.sourcing {
         println!();
         match outcome.decision() {
@@ -461,6 +488,10 @@ pub fn order(r: &ordo_domain::orders::book::OrderRecord, as_json: bool) {
     }
     println!();
     for c in &r.history {
-        println!("  {}  {} → {}  by {:?}: {}", c.at, c.from.as_str(), c.to.as_str(), c.actor, c.reason);
+        if c.from == c.to {
+            println!("  {}  ({})  by {:?}: {}", c.at, c.to.as_str(), c.actor, c.reason);
+        } else {
+            println!("  {}  {} → {}  by {:?}: {}", c.at, c.from.as_str(), c.to.as_str(), c.actor, c.reason);
+        }
     }
 }

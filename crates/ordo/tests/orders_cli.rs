@@ -579,9 +579,9 @@ fn manual_hold_release_and_cancel_record_actors_and_reasons_and_cancel_voids_res
     assert_eq!(db.keys(&["exceptions"]), vec!["WEB/W-3001"]);
     assert_eq!(db.keys(&["orders", "--hold", "MANUAL"]), vec!["WEB/W-3001"]);
 
-    // Holding a held order again is not a transition of the table.
+    // Holding it by hand again is refused.
     let err = db.refused(&["order", "hold", "WEB/W-3001", "--reason", "again", "--user", "alice"]);
-    assert_eq!(err, "rejected: an order cannot go from on_hold to on_hold\n");
+    assert_eq!(err, "rejected: order WEB/W-3001 is already on hold by hand (MANUAL)\n");
 
     db.ok(&["order", "release", "WEB/W-3001", "--reason", "size confirmed", "--user", "bob"]);
     let r = db.show("WEB/W-3001");
@@ -630,6 +630,95 @@ fn manual_hold_release_and_cancel_record_actors_and_reasons_and_cancel_voids_res
     assert_eq!(db.create(&fixture_arg("order-clean.json")), "allocated");
     let err = db.refused(&["order", "release", "WEB/W-1001", "--reason", "nothing to release"]);
     assert_eq!(err, "rejected: order WEB/W-1001 has no holds to release\n");
+}
+
+/// The floor: dispatch, pick, pack, two shipments (one partial), deliveries and close, each
+/// from the CLI, with the stock following (committed → picked → gone to the customer) and a
+/// refused step changing nothing.
+#[test]
+fn an_order_is_dispatched_picked_packed_shipped_in_two_parcels_delivered_and_closed() {
+    let db = Db::new();
+    setup(&db);
+    assert_eq!(db.create(&fixture_arg("order-manual.json")), "allocated");
+    let journal = db.journal_seq();
+    let err = db.refused(&["order", "pack", "WEB/W-3001"]);
+    assert_eq!(err, "rejected: an order cannot go from allocated to packed\n");
+    assert_eq!(db.journal_seq(), journal);
+
+    db.ok(&["order", "dispatch", "WEB/W-3001", "--user", "wave"]);
+    db.ok(&["order", "pick", "WEB/W-3001", "--user", "picker"]);
+    db.ok(&["order", "pack", "WEB/W-3001", "--user", "packer"]);
+    let stock = |sku: &str| {
+        let rows = db.json(&["stock", "--sku", sku, "--location", "EAST", "--json"]);
+        (
+            rows[0]["available"].as_i64().unwrap(),
+            rows[0]["committed"].as_i64().unwrap(),
+            rows[0]["picked"].as_i64().unwrap(),
+        )
+    };
+    assert_eq!(stock("TEE"), (8, 0, 2));
+    assert_eq!(stock("MUG"), (3, 0, 1));
+    // Cancelling picked units is refused (they go back to stock first).
+    let err = db.refused(&["order", "cancel", "WEB/W-3001", "--reason", "late"]);
+    assert!(err.contains("has picked or shipped units"), "{err}");
+
+    // Parcel one: one tee. A bad --line is refused before anything is decided.
+    fn ship<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["order", "ship", "WEB/W-3001", "--location", "EAST", "--carrier", "UPS", "--tracking"];
+        args.extend_from_slice(extra);
+        args
+    }
+    let err = db.refused(&ship(&["1Z1", "--line", "1=5"]));
+    assert_eq!(err, "rejected: order WEB/W-3001: line \"1\" has 2 picked unit(s) at EAST waiting to ship, not 5\n");
+    db.ok(&ship(&["1Z1", "--line", "1=1"]));
+    let r = db.show("WEB/W-3001");
+    assert_eq!(r["status"], "partially_shipped");
+    assert_eq!(r["shipments"][0]["shipment_id"], "W-3001-1");
+    assert_eq!(r["shipments"][0]["lines"], json!([{"line_id": "1", "units": 1}]));
+    assert_eq!(stock("TEE"), (8, 0, 1));
+    // Parcel two: the rest.
+    db.ok(&ship(&["1Z2"]));
+    let r = db.show("WEB/W-3001");
+    assert_eq!(r["status"], "shipped");
+    assert_eq!(r["shipments"][1]["lines"], json!([{"line_id": "1", "units": 1}, {"line_id": "2", "units": 1}]));
+    assert_eq!(stock("TEE"), (8, 0, 0));
+    assert_eq!(stock("MUG"), (3, 0, 0));
+    let err = db.refused(&ship(&["1Z3"]));
+    assert_eq!(err, "rejected: an order cannot go from shipped to shipped\n");
+
+    db.ok(&["order", "deliver", "WEB/W-3001", "--shipment", "W-3001-1"]);
+    assert_eq!(db.show("WEB/W-3001")["status"], "shipped");
+    db.ok(&["order", "deliver", "WEB/W-3001", "--shipment", "W-3001-2"]);
+    assert_eq!(db.show("WEB/W-3001")["status"], "delivered");
+    db.ok(&["order", "close", "WEB/W-3001", "--reason", "return window over"]);
+    let r = db.show("WEB/W-3001");
+    assert_eq!(r["status"], "closed");
+    let path: Vec<&str> = r["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["from"] != c["to"])
+        .map(|c| c["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        path,
+        [
+            "validated",
+            "allocated",
+            "released",
+            "picking",
+            "packed",
+            "partially_shipped",
+            "shipped",
+            "delivered",
+            "closed"
+        ]
+    );
+    // The text view shows the shipments with their tracking.
+    let text = db.ok(&["order", "show", "WEB/W-3001"]);
+    assert!(text.contains("UPS ground 1Z2"), "{text}");
+    let verified = db.ok(&["verify"]);
+    assert!(verified.contains("replay to the same state") && verified.contains("all invariants hold"), "{verified}");
 }
 
 /// The operator's override must let an allocated order that was put on hold by hand go on. It

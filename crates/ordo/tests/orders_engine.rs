@@ -149,7 +149,16 @@ fn captures_in_one_batch_are_served_by_rank_and_arrivals_go_to_backorders_in_ran
     assert!(refused.unwrap_err().to_string().contains("belongs to an order"));
     // Once the warehouse picked, the channel can no longer change the order, nor can it be cancelled.
     let r = w2.lines[0].reservations[0].reservation.clone();
-    engine.execute_one(Command::Move(MoveCommand::Pick { reservation: r, units: 1 })).unwrap();
+    let by_hand = engine.execute_one(Command::Move(MoveCommand::Pick { reservation: r, units: 1 }));
+    assert!(by_hand.unwrap_err().to_string().contains("belongs to an order"));
+    let floor = ordo_domain::orders::lifecycle::Actor::User("floor".into());
+    for step in [
+        OrderCommand::Dispatch { key: key("WEB", "W2"), actor: floor.clone(), ship_partial: false },
+        OrderCommand::StartPicking { key: key("WEB", "W2"), actor: floor.clone() },
+        OrderCommand::Pack { key: key("WEB", "W2"), actor: floor },
+    ] {
+        engine.execute_one(Command::Order(step)).unwrap();
+    }
     let mut update: Order = match order("WEB", "W2", 1, 31) {
         Command::Order(OrderCommand::Capture(o)) => *o,
         _ => unreachable!(),

@@ -295,6 +295,8 @@ pub enum OrderRejection {
     PickedUnits { key: OrderKey },
     #[error("order {key} has no holds to release")]
     NotHeld { key: OrderKey },
+    #[error("order {key} is already on hold by hand (MANUAL)")]
+    AlreadyHeld { key: OrderKey },
     #[error("order {key}: {} cannot be overridden; correct the cause or cancel the order", hold.as_str())]
     CannotOverride { key: OrderKey, hold: HoldCode },
     #[error("a reason is required")]
@@ -968,6 +970,9 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
         OrderCommand::Hold { key, actor, reason } => {
             need_reason(reason)?;
             let mut d = draft(find(key)?);
+            if d.record.holds.contains(&HoldCode::Manual) {
+                return Err(OrderRejection::AlreadyHeld { key: key.clone() });
+            }
             if d.record.status == OrderStatus::OnHold {
                 // Held already for another cause: the operator's hold is added beside it, so
                 // the order stays held after that cause clears.
