@@ -1221,6 +1221,21 @@ impl State {
         )
     }
 
+    /// Dense ids for hot loops that look at many `(sku, location)` pairs: resolve once, then
+    /// [`State::free_units`] per pair without hashing text.
+    pub(crate) fn sku_id(&self, sku: &Sku) -> Option<u32> {
+        self.catalog.sku_ids.get(sku).copied()
+    }
+
+    pub(crate) fn location_dense_id(&self, location: &LocationCode) -> Option<u32> {
+        self.catalog.location_ids.get(location).copied()
+    }
+
+    /// Available units above safety stock at a location, by dense ids.
+    pub(crate) fn free_units(&self, sku: u32, location: u32) -> Units {
+        self.inventory.buckets(sku, location).available() - self.catalog.safety_stock(sku, location)
+    }
+
     pub fn buckets(&self, sku: &Sku, location: &LocationCode) -> Buckets {
         match (self.catalog.sku_ids.get(sku), self.catalog.location_ids.get(location)) {
             (Some(s), Some(l)) => self.inventory.buckets(*s, *l),

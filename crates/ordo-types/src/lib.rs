@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -43,9 +44,12 @@ fn check_text(what: &'static str, value: &str, max: usize) -> Result<(), ParseEr
 }
 
 /// A stock-keeping unit code, as the retailer spells it (case-sensitive, 1–64 characters).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Sku(String);
+///
+/// Shared text (`Arc<str>`): SKUs and codes are copied into every movement, reservation, order
+/// line and sourcing candidate, and a copy should cost a counter increment, not an allocation.
+#[derive(Debug, Clone, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Sku(Arc<str>);
 
 impl Sku {
     pub const MAX_LEN: usize = 64;
@@ -53,7 +57,7 @@ impl Sku {
     pub fn new(value: impl Into<String>) -> Result<Self, ParseError> {
         let value = value.into();
         check_text("SKU", &value, Self::MAX_LEN)?;
-        Ok(Self(value))
+        Ok(Self(value.into()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -63,9 +67,9 @@ impl Sku {
 
 /// A short code naming a location, channel, legal entity, SKU class or reference
 /// (`[A-Za-z0-9._-]`, 1–64 characters) so it is safe in CLI flags, file names and URLs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Code(String);
+#[derive(Debug, Clone, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Code(Arc<str>);
 
 impl Code {
     pub const MAX_LEN: usize = 64;
@@ -81,7 +85,7 @@ impl Code {
                 allowed: "only letters, digits, '.', '_' and '-' are allowed",
             });
         }
-        Ok(Self(value))
+        Ok(Self(value.into()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -110,7 +114,18 @@ macro_rules! text_newtype_impls {
         }
         impl From<$t> for String {
             fn from(v: $t) -> String {
-                v.0
+                v.0.as_ref().to_owned()
+            }
+        }
+        // Copies of one value share one allocation: equal pointers settle equality at once.
+        impl PartialEq for $t {
+            fn eq(&self, other: &Self) -> bool {
+                Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+            }
+        }
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
             }
         }
         impl AsRef<str> for $t {

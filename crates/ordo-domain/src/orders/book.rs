@@ -330,7 +330,8 @@ pub enum OrderRejection {
 /// Order state kept inside [`State`].
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct OrderBook {
-    pub(crate) orders: BTreeMap<OrderKey, OrderRecord>,
+    /// Boxed: a record is large, and a map node shifts its values on every insert.
+    pub(crate) orders: BTreeMap<OrderKey, Box<OrderRecord>>,
     listings: BTreeMap<(ChannelCode, String), Sku>,
     prices: BTreeMap<(ChannelCode, Sku), (CurrencyCode, i64)>,
     shipping_methods: BTreeMap<ChannelCode, BTreeSet<String>>,
@@ -364,11 +365,11 @@ pub fn default_policy() -> SourcingPolicy {
 
 impl OrderBook {
     pub fn get(&self, key: &OrderKey) -> Option<&OrderRecord> {
-        self.orders.get(key)
+        self.orders.get(key).map(|r| &**r)
     }
 
     pub fn all(&self) -> impl Iterator<Item = &OrderRecord> {
-        self.orders.values()
+        self.orders.values().map(|r| &**r)
     }
 
     pub fn rules(&self) -> &ValidationRules {
@@ -377,54 +378,52 @@ impl OrderBook {
 
     /// Stores an order's new record (moved in, not copied) and updates the indexes.
     pub(crate) fn record(&mut self, record: Box<OrderRecord>) {
-        let before: BTreeSet<Code> = self
-            .orders
-            .get(&record.key())
-            .map(|r| r.lines.iter().flat_map(|l| l.reservations.iter().map(|x| x.reservation.clone())).collect())
-            .unwrap_or_default();
-        for line in &record.lines {
-            for r in &line.reservations {
-                if !before.contains(&r.reservation) {
-                    self.next_reservation += 1;
-                }
-            }
-        }
         let key = record.key();
+        let old = self.orders.remove(&key);
         // Capacity: an order counts once per node it holds reservations at, on the day it was
         // last decided; a re-decision moves it, a cancel removes it.
-        let shipments = |r: &OrderRecord| -> BTreeSet<(LocationCode, i32)> {
+        let shipments = |r: &OrderRecord| -> Vec<(LocationCode, i32)> {
             let day = r.decided_at.date().days_since_epoch();
-            r.lines.iter().flat_map(|l| &l.reservations).map(|x| (x.location.clone(), day)).collect()
+            let mut slots: Vec<(LocationCode, i32)> =
+                r.lines.iter().flat_map(|l| &l.reservations).map(|x| (x.location.clone(), day)).collect();
+            slots.sort_unstable();
+            slots.dedup();
+            slots
         };
-        if let Some(old) = self.orders.get(&key) {
-            for slot in shipments(old) {
-                if let Some(n) = self.planned.get_mut(&slot) {
-                    *n = n.saturating_sub(1);
+        match &old {
+            None => self.next_reservation += record.lines.iter().map(|l| l.reservations.len() as u64).sum::<u64>(),
+            Some(old) => {
+                let before: BTreeSet<&Code> =
+                    old.lines.iter().flat_map(|l| l.reservations.iter().map(|x| &x.reservation)).collect();
+                let new = record.lines.iter().flat_map(|l| &l.reservations).filter(|r| !before.contains(&r.reservation));
+                self.next_reservation += new.count() as u64;
+                for slot in shipments(old) {
+                    if let Some(n) = self.planned.get_mut(&slot) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+                for line in old.lines.iter().filter(|l| l.backordered > 0) {
+                    if let (Some(sku), Some(n)) =
+                        (&line.sku, line.sku.as_ref().and_then(|s| self.backordered_units.get_mut(s)))
+                    {
+                        *n -= line.backordered;
+                        if *n <= 0 {
+                            self.backordered_units.remove(sku);
+                        }
+                    }
+                }
+                for sku in old.lines.iter().filter_map(|l| l.sku.as_ref()) {
+                    if let Some(set) = self.backorders.get_mut(sku) {
+                        set.remove(&key);
+                        if set.is_empty() {
+                            self.backorders.remove(sku);
+                        }
+                    }
                 }
             }
         }
         for slot in shipments(&record) {
             *self.planned.entry(slot).or_default() += 1;
-        }
-        if let Some(old) = self.orders.get(&key) {
-            for line in old.lines.iter().filter(|l| l.backordered > 0) {
-                if let (Some(sku), Some(n)) =
-                    (&line.sku, line.sku.as_ref().and_then(|s| self.backordered_units.get_mut(s)))
-                {
-                    *n -= line.backordered;
-                    if *n <= 0 {
-                        self.backordered_units.remove(sku);
-                    }
-                }
-            }
-            for sku in old.lines.iter().filter_map(|l| l.sku.as_ref()) {
-                if let Some(set) = self.backorders.get_mut(sku) {
-                    set.remove(&key);
-                    if set.is_empty() {
-                        self.backorders.remove(sku);
-                    }
-                }
-            }
         }
         if matches!(record.status, OrderStatus::Backordered | OrderStatus::PartiallyAllocated) {
             for line in record.lines.iter().filter(|l| l.backordered > 0) {
@@ -434,7 +433,7 @@ impl OrderBook {
                 }
             }
         }
-        self.orders.insert(key, *record);
+        self.orders.insert(key, record);
     }
 
     pub(crate) fn apply(&mut self, event: &OrderEvent) {
@@ -618,18 +617,23 @@ impl Draft<'_> {
             super::model::FulfillmentIntent::Ship { .. } => {}
         }
         let today = self.now.date().days_since_epoch();
-        let mut nodes = Vec::new();
+        let mut nodes = Vec::with_capacity(node_codes.len());
+        let sku_ids: Vec<Option<u32>> = demand.iter().map(|d| state.sku_id(&d.sku)).collect();
         for code in node_codes {
-            let Some(location) = state.location(code) else { continue };
+            let (Some(location), Some(location_id)) = (state.location(code), state.location_dense_id(code)) else { continue };
             let settings = state.orders.nodes.get(code).cloned().unwrap_or_default();
             let planned = state.orders.planned.get(&(code.clone(), today)).copied().unwrap_or(0);
             let available = demand
                 .iter()
-                .map(|d| {
-                    let b = state.buckets(&d.sku, code);
-                    let safety = state.safety_stock_at(&d.sku, code);
-                    let freed = self.freed.get(&(d.sku.clone(), code.clone())).copied().unwrap_or(0);
-                    (d.sku.clone(), (b.available() + freed - safety).max(0))
+                .zip(&sku_ids)
+                .map(|(d, id)| {
+                    let free = id.map_or(0, |s| state.free_units(s, location_id));
+                    let freed = if self.freed.is_empty() {
+                        0
+                    } else {
+                        self.freed.get(&(d.sku.clone(), code.clone())).copied().unwrap_or(0)
+                    };
+                    (d.sku.clone(), (free + freed).max(0))
                 })
                 .collect();
             nodes.push(NodeCandidate {
@@ -887,7 +891,8 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
         next_reservation: book.next_reservation,
         freed: BTreeMap::new(),
     };
-    let find = |key: &OrderKey| book.orders.get(key).cloned().ok_or_else(|| OrderRejection::UnknownOrder(key.clone()));
+    let find =
+        |key: &OrderKey| book.orders.get(key).map(|r| (**r).clone()).ok_or_else(|| OrderRejection::UnknownOrder(key.clone()));
     let need_reason = |r: &str| if r.trim().is_empty() { Err(OrderRejection::MissingReason) } else { Ok(()) };
     let event = match command {
         OrderCommand::Configure(setting) => {
@@ -932,7 +937,7 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
                     // An update replaces the order: void what it reserved, then decide afresh with
                     // those units counted as available to it (and as offered to the channel).
                     let fresh = new_record(state, order.clone())?;
-                    let mut d = draft(held.clone());
+                    let mut d = draft((**held).clone());
                     d.release_reservations()?;
                     d.record.order = fresh.order;
                     d.record.lines = fresh.lines;

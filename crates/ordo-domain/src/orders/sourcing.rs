@@ -90,13 +90,46 @@ pub struct DemandLine {
     pub units: Units,
 }
 
+/// Units per SKU for the handful of SKUs one order asks for: a short list searched in place,
+/// since a map per node and plan made sourcing mostly allocation. Keys are unique (a repeated
+/// key replaces the earlier entry, as in a map).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SkuUnits(Vec<(Sku, Units)>);
+
+impl SkuUnits {
+    pub fn get(&self, sku: &Sku) -> Option<&Units> {
+        self.0.iter().find(|(s, _)| s == sku).map(|(_, u)| u)
+    }
+
+    pub fn get_mut(&mut self, sku: &Sku) -> Option<&mut Units> {
+        self.0.iter_mut().find(|(s, _)| s == sku).map(|(_, u)| u)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(Sku, Units)> for SkuUnits {
+    fn from_iter<I: IntoIterator<Item = (Sku, Units)>>(iter: I) -> Self {
+        let mut out = SkuUnits(Vec::new());
+        for (sku, units) in iter {
+            match out.get_mut(&sku) {
+                Some(u) => *u = units,
+                None => out.0.push((sku, units)),
+            }
+        }
+        out
+    }
+}
+
 /// A location that could be asked to fulfil the order, with what it can give this order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeCandidate<'a> {
     pub location: &'a Location,
     /// Units this node can give this order per SKU, already net of safety stock and other
     /// reservations. Missing or non-positive entries mean none.
-    pub available: BTreeMap<Sku, Units>,
+    pub available: SkuUnits,
     /// Carrier cut-off, `(hour, minute)` in the node's time zone; `(24, 0)` means it always
     /// ships the same day.
     pub cutoff_local: (u8, u8),
@@ -558,7 +591,7 @@ struct Profile {
     cost_per_shipment: i64,
     cost_per_unit: i64,
     /// Positive stock of demanded SKUs only.
-    stock: BTreeMap<Sku, Units>,
+    stock: SkuUnits,
 }
 
 struct Plan {
@@ -841,7 +874,7 @@ impl Context<'_> {
             let (pa, pb) = (&profiles[a], &profiles[b]);
             (pa.rate, pa.cost_per_shipment, &pa.code).cmp(&(pb.rate, pb.cost_per_shipment, &pb.code))
         });
-        let mut stock: Vec<BTreeMap<Sku, Units>> = ranked.iter().map(|&i| profiles[i].stock.clone()).collect();
+        let mut stock: Vec<SkuUnits> = ranked.iter().map(|&i| profiles[i].stock.clone()).collect();
         let mut given: BTreeMap<usize, Vec<(usize, Units)>> = BTreeMap::new();
         let mut unfilled = Vec::new();
         let mut short: BTreeMap<&Sku, Units> = BTreeMap::new();
