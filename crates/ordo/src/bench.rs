@@ -87,6 +87,10 @@ pub enum BenchCmd {
         nodes: usize,
         #[arg(long, default_value_t = 3)]
         lines: usize,
+        /// Also time the same orders decided and applied in memory only (no journal, no store):
+        /// how much of the pipeline is deciding.
+        #[arg(long)]
+        decide_only: bool,
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
         pg_server: String,
     },
@@ -349,8 +353,8 @@ pub fn run(_target: &Target, cmd: BenchCmd) -> Result<ExitCode> {
                 percentile(&incremental, 0.99).as_secs_f64() * 1e6
             );
         }
-        BenchCmd::Orders { backend, orders, batch, skus, nodes, lines, pg_server } => {
-            crate::bench_orders::pipeline(backend, &pg_server, orders, batch, skus, nodes, lines)?;
+        BenchCmd::Orders { backend, orders, batch, skus, nodes, lines, decide_only, pg_server } => {
+            crate::bench_orders::pipeline(backend, &pg_server, orders, batch, skus, nodes, lines, decide_only)?;
         }
         BenchCmd::FlashSale { units, orders, tasks } => {
             crate::bench_orders::flash_sale(units, orders, tasks)?;

@@ -142,6 +142,7 @@ pub fn pipeline(
     skus: usize,
     nodes: usize,
     lines: usize,
+    decide_only: bool,
 ) -> Result<()> {
     let (target, _dir) = open(backend, pg_server, "orders")?;
     let mut e = engine(&target)?;
@@ -170,6 +171,26 @@ pub fn pipeline(
         .chunks(batch)
         .map(<[Request]>::to_vec)
         .collect();
+    if decide_only {
+        let mut state = e.state().clone();
+        let started = Instant::now();
+        for batch in &prebuilt {
+            for request in batch {
+                let Request::One(command) = request else { continue };
+                if let Ok(event) = state.decide(command, now) {
+                    let seq = state.last_seq() + 1;
+                    state.apply_owned(seq, event);
+                }
+            }
+            state.refresh_availability(now);
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "bench orders (decided and applied in memory, no journal or store): {orders} orders in {:.2} s = {:.0} orders/s",
+            elapsed.as_secs_f64(),
+            orders as f64 / elapsed.as_secs_f64()
+        );
+    }
     e.set_projection_interval(Duration::from_secs(5));
     let handed = std::cell::RefCell::new(std::collections::VecDeque::new());
     let mut latencies = Vec::new();

@@ -395,7 +395,8 @@ impl OrderBook {
             Some(old) => {
                 let before: BTreeSet<&Code> =
                     old.lines.iter().flat_map(|l| l.reservations.iter().map(|x| &x.reservation)).collect();
-                let new = record.lines.iter().flat_map(|l| &l.reservations).filter(|r| !before.contains(&r.reservation));
+                let new =
+                    record.lines.iter().flat_map(|l| &l.reservations).filter(|r| !before.contains(&r.reservation));
                 self.next_reservation += new.count() as u64;
                 for slot in shipments(old) {
                     if let Some(n) = self.planned.get_mut(&slot) {
@@ -620,7 +621,9 @@ impl Draft<'_> {
         let mut nodes = Vec::with_capacity(node_codes.len());
         let sku_ids: Vec<Option<u32>> = demand.iter().map(|d| state.sku_id(&d.sku)).collect();
         for code in node_codes {
-            let (Some(location), Some(location_id)) = (state.location(code), state.location_dense_id(code)) else { continue };
+            let (Some(location), Some(location_id)) = (state.location(code), state.location_dense_id(code)) else {
+                continue;
+            };
             let settings = state.orders.nodes.get(code).cloned().unwrap_or_default();
             let planned = state.orders.planned.get(&(code.clone(), today)).copied().unwrap_or(0);
             let available = demand
@@ -891,8 +894,9 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
         next_reservation: book.next_reservation,
         freed: BTreeMap::new(),
     };
-    let find =
-        |key: &OrderKey| book.orders.get(key).map(|r| (**r).clone()).ok_or_else(|| OrderRejection::UnknownOrder(key.clone()));
+    let find = |key: &OrderKey| {
+        book.orders.get(key).map(|r| (**r).clone()).ok_or_else(|| OrderRejection::UnknownOrder(key.clone()))
+    };
     let need_reason = |r: &str| if r.trim().is_empty() { Err(OrderRejection::MissingReason) } else { Ok(()) };
     let event = match command {
         OrderCommand::Configure(setting) => {
