@@ -47,7 +47,7 @@ fn check_text(what: &'static str, value: &str, max: usize) -> Result<(), ParseEr
 ///
 /// Shared text (`Arc<str>`): SKUs and codes are copied into every movement, reservation, order
 /// line and sourcing candidate, and a copy should cost a counter increment, not an allocation.
-#[derive(Debug, Clone, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(Debug, Clone, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(try_from = "String")]
 pub struct Sku(Arc<str>);
 
@@ -67,7 +67,7 @@ impl Sku {
 
 /// A short code naming a location, channel, legal entity, SKU class or reference
 /// (`[A-Za-z0-9._-]`, 1–64 characters) so it is safe in CLI flags, file names and URLs.
-#[derive(Debug, Clone, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[derive(Debug, Clone, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(try_from = "String")]
 pub struct Code(Arc<str>);
 
@@ -121,6 +121,12 @@ macro_rules! text_newtype_impls {
         impl PartialEq for $t {
             fn eq(&self, other: &Self) -> bool {
                 Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+            }
+        }
+        // By content, as equality is (the pointer test above is only a shortcut).
+        impl std::hash::Hash for $t {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.0.hash(state)
             }
         }
         impl Serialize for $t {
