@@ -354,7 +354,8 @@ pub fn run(_target: &Target, cmd: BenchCmd) -> Result<ExitCode> {
             );
         }
         BenchCmd::Orders { backend, orders, batch, skus, nodes, lines, decide_only, pg_server } => {
-            crate::bench_orders::pipeline(backend, &pg_server, orders, batch, skus, nodes, lines, decide_only)?;
+            let workload = crate::bench_orders::Workload { orders, batch, skus, nodes, lines, decide_only };
+            crate::bench_orders::pipeline(backend, &pg_server, workload)?;
         }
         BenchCmd::FlashSale { units, orders, tasks } => {
             crate::bench_orders::flash_sale(units, orders, tasks)?;

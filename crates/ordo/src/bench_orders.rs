@@ -134,16 +134,19 @@ fn order(id: usize, lines: Vec<(Sku, i64)>, now: Timestamp, rng: &mut StdRng) ->
     Command::Order(OrderCommand::Capture(Box::new(order)))
 }
 
-pub fn pipeline(
-    backend: Backend,
-    pg_server: &str,
-    orders: usize,
-    batch: usize,
-    skus: usize,
-    nodes: usize,
-    lines: usize,
-    decide_only: bool,
-) -> Result<()> {
+/// The order pipeline workload: how many orders, in what batches, over what catalog.
+pub struct Workload {
+    pub orders: usize,
+    pub batch: usize,
+    pub skus: usize,
+    pub nodes: usize,
+    pub lines: usize,
+    /// Also time deciding alone, in memory.
+    pub decide_only: bool,
+}
+
+pub fn pipeline(backend: Backend, pg_server: &str, workload: Workload) -> Result<()> {
+    let Workload { orders, batch, skus, nodes, lines, decide_only } = workload;
     let (target, _dir) = open(backend, pg_server, "orders")?;
     let mut e = engine(&target)?;
     setup(&mut e, catalog(skus, nodes))?;
