@@ -4,6 +4,7 @@
 //! engine hands [`State::decide`] a command and `now`; it gets back the events to journal or a
 //! typed rejection, and [`State::apply`] folds events into state, both live and on replay.
 
+pub mod access;
 pub mod availability;
 pub mod catalog;
 pub mod csv_import;
@@ -12,4 +13,4 @@ pub mod orders;
 mod state;
 
 pub use availability::{AtsExplanation, AvailabilityChanged};
-pub use state::{Command, Event, Rejection, State, StockRow};
+pub use state::{Command, Event, Rejection, State, StockRow, response_of};

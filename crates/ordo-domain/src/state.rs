@@ -41,6 +41,15 @@ pub enum Command {
     },
     Move(MoveCommand),
     Order(crate::orders::book::OrderCommand),
+    Access(crate::access::AccessCommand),
+    /// `command` under an idempotency key: its event and the response it earned are journaled
+    /// together, so a repeat can be answered identically and never runs twice.
+    Idempotent {
+        user: String,
+        key: String,
+        request_sha256_hex: String,
+        command: Box<Command>,
+    },
 }
 
 /// What the journal records. Replaying events in sequence order rebuilds the state exactly.
@@ -54,6 +63,8 @@ pub enum Event {
     ChannelPoolSet { channel: ChannelCode, sku: Sku, units: Units },
     Moved(Movement),
     Order(crate::orders::book::OrderEvent),
+    Access(crate::access::AccessEvent),
+    Idempotent { record: crate::access::IdempotencyRecord, event: Box<Event> },
 }
 
 impl Event {
@@ -68,6 +79,8 @@ impl Event {
             Self::Moved(_) => "moved",
             Self::Order(crate::orders::book::OrderEvent::Recorded { .. }) => "order_recorded",
             Self::Order(crate::orders::book::OrderEvent::Configured(_)) => "order_configured",
+            Self::Access(_) => "access",
+            Self::Idempotent { event, .. } => event.kind_name(),
         }
     }
 }
@@ -80,6 +93,10 @@ pub enum Rejection {
     Move(#[from] MoveRejection),
     #[error(transparent)]
     Order(Box<crate::orders::book::OrderRejection>),
+    #[error(transparent)]
+    Access(#[from] crate::access::AccessRejection),
+    #[error("idempotency key {0:?} was already used for a different request")]
+    IdempotencyKeyReused(String),
 }
 
 /// One `(sku, location)` row of the stock projection.
@@ -190,6 +207,7 @@ pub struct State {
     /// Per SKU, per channel id: the last published available-to-sell.
     pub(crate) ats: Vec<Vec<Units>>,
     pub(crate) orders: crate::orders::book::OrderBook,
+    pub(crate) access: crate::access::Access,
     last_seq: u64,
     #[serde(skip)]
     dirty: Dirty,
@@ -360,6 +378,29 @@ impl State {
             Command::Move(m) => Event::Moved(self.decide_move(m)?),
             Command::Order(c) => {
                 Event::Order(crate::orders::book::decide(self, c, _now).map_err(|e| Rejection::Order(Box::new(e)))?)
+            }
+            Command::Access(c) => Event::Access(self.access.decide(c)?),
+            Command::Idempotent { user, key, request_sha256_hex, command } => {
+                if let Some(held) = self.access.idempotency(user, key) {
+                    // The engine answers repeats before deciding; reaching here means a race
+                    // with the first request, or a different request under the same key.
+                    if held.request_sha256_hex != *request_sha256_hex {
+                        return Err(Rejection::IdempotencyKeyReused(key.clone()));
+                    }
+                }
+                if matches!(**command, Command::Idempotent { .. }) {
+                    return Err(Rejection::IdempotencyKeyReused(key.clone()));
+                }
+                let event = self.decide(command, _now)?;
+                let (status, body) = response_of(&event, self.last_seq + 1);
+                let record = crate::access::IdempotencyRecord {
+                    user: user.clone(),
+                    key: key.clone(),
+                    request_sha256_hex: request_sha256_hex.clone(),
+                    status,
+                    body,
+                };
+                Event::Idempotent { record, event: Box::new(event) }
             }
         })
     }
@@ -792,6 +833,10 @@ impl State {
     }
 
     /// The orders the state holds.
+    pub fn access(&self) -> &crate::access::Access {
+        &self.access
+    }
+
     pub fn orders(&self) -> &crate::orders::book::OrderBook {
         &self.orders
     }
@@ -893,6 +938,12 @@ impl State {
                     }
                 }
                 self.orders.apply(e);
+            }
+            Event::Access(e) => self.access.apply(e),
+            Event::Idempotent { record, event } => {
+                self.last_seq = seq - 1;
+                self.apply(seq, event);
+                self.access.remember(record.clone());
             }
         }
     }
@@ -1348,4 +1399,20 @@ fn adjustment_postings(location: &LocationCode, delta: Units) -> Vec<Posting<Acc
         std::cmp::Ordering::Less => vec![Posting::new(available, outside, -delta)],
         std::cmp::Ordering::Equal => vec![],
     }
+}
+
+/// The HTTP answer a successful command earns: `201` and the resource it recorded, as JSON. One
+/// function for first answers and repeats, so an idempotent repeat is identical byte for byte.
+pub fn response_of(event: &Event, seq: u64) -> (u16, String) {
+    let body = match event {
+        Event::Order(crate::orders::book::OrderEvent::Recorded { record, .. }) => serde_json::to_value(record),
+        Event::Moved(_) => Ok(serde_json::json!({ "kind": "moved" })),
+        Event::Idempotent { event, .. } => return response_of(event, seq),
+        other => serde_json::to_value(serde_json::json!({ "kind": other.kind_name() })),
+    };
+    let mut body = body.expect("events serialize to JSON");
+    if let Some(map) = body.as_object_mut() {
+        map.insert("journal_seq".into(), seq.into());
+    }
+    (201, body.to_string())
 }

@@ -13,10 +13,10 @@ use ordo_domain::State;
 use crate::{CommandError, Engine, Request, Sequences, Store};
 
 type Query = Box<dyn FnOnce(&State) + Send>;
-type Reply = mpsc::Sender<Result<Sequences, CommandError>>;
+type Reply = Box<dyn FnOnce(Result<Sequences, CommandError>) + Send>;
 
 enum Job {
-    Submit(Request, mpsc::Sender<Result<Sequences, CommandError>>),
+    Submit(Request, Reply),
     Query(Query),
 }
 
@@ -90,7 +90,7 @@ impl EngineHandle {
                             let mut replies = replies.borrow_mut();
                             for result in outcome.results {
                                 let tx = replies.pop_front().expect("one reply per request");
-                                let _ = tx.send(result);
+                                tx(result);
                             }
                         },
                     );
@@ -109,8 +109,21 @@ impl EngineHandle {
 
     pub fn submit(&self, request: Request) -> Submission {
         let (tx, rx) = mpsc::channel();
-        self.jobs.send(Job::Submit(request, tx)).expect("engine thread is running");
+        self.submit_then(request, move |result| {
+            let _ = tx.send(result);
+        });
         Submission(rx)
+    }
+
+    /// Submits without waiting: `reply` runs on the engine thread once the request's batch is
+    /// durably committed (or refused). For callers with their own runtime (the HTTP service).
+    pub fn submit_then(&self, request: Request, reply: impl FnOnce(Result<Sequences, CommandError>) + Send + 'static) {
+        self.jobs.send(Job::Submit(request, Box::new(reply))).expect("engine thread is running");
+    }
+
+    /// Like [`EngineHandle::query`] without waiting: `f` runs on the engine thread between batches.
+    pub fn query_then(&self, f: impl FnOnce(&State) + Send + 'static) {
+        self.jobs.send(Job::Query(Box::new(f))).expect("engine thread is running");
     }
 
     /// Runs `f` against the state between batches and returns its answer.

@@ -681,7 +681,11 @@ impl Core {
                 )
             })
         };
-        match &event {
+        let inner = match &event {
+            Event::Idempotent { event, .. } => &**event,
+            other => other,
+        };
+        match inner {
             Event::Moved(m) if into_available(m) => {
                 self.arrived.insert(m.sku.clone());
             }

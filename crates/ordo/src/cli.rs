@@ -105,6 +105,17 @@ enum Cmd {
     },
     /// Write a snapshot so the next start replays only newer events.
     Snapshot,
+    /// Serve the HTTP API (README, "Service") until interrupted.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+    },
+    /// Users of the API: `ordo user add NAME --role ROLE` (password from ORDO_PASSWORD).
+    #[command(subcommand)]
+    User(UserCmd),
+    /// API tokens: `ordo token create --user NAME` prints the token as its last word.
+    #[command(subcommand)]
+    Token(TokenCmd),
     /// Build a small realistic retailer in the database (replacing it) and show it.
     Demo {
         #[arg(long, default_value_t = 7)]
@@ -113,6 +124,33 @@ enum Cmd {
     /// Measure throughput and latency (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(crate::bench::BenchCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCmd {
+    Add {
+        name: String,
+        /// admin, ops_manager, warehouse, finance, customer_service, integration or viewer.
+        #[arg(long)]
+        role: String,
+    },
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCmd {
+    Create {
+        #[arg(long)]
+        user: String,
+        /// Days until it stops working (default: no expiry).
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+    /// Revoke by the token's id (the second field of `ordo_ID_…`, also shown by `token list`).
+    Revoke {
+        id: String,
+    },
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -665,9 +703,95 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             report::stock(&rows, json);
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Serve { addr } => serve(target.open_engine()?, addr),
         command => {
             let mut engine = target.open_engine()?;
             run_with_engine(&mut engine, command)
+        }
+    }
+}
+
+fn serve(engine: Engine<AnyStore>, addr: std::net::SocketAddr) -> Result<ExitCode> {
+    let (handle, thread) = ordo_engine::EngineHandle::spawn(engine, 1_000);
+    let service = ordo_api::Service::new(handle, || ordo_engine::Clock::now(&ordo_engine::SystemClock));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        println!("ordo serving on http://{} (OpenAPI at /api/openapi.json)", listener.local_addr()?);
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        ordo_api::serve(listener, service, shutdown).await.context("serving")
+    })?;
+    drop(thread);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn user_command(engine: &mut Engine<AnyStore>, command: UserCmd) -> Result<ExitCode> {
+    use ordo_domain::access::{AccessCommand, Role, User};
+    match command {
+        UserCmd::Add { name, role } => {
+            let role = Role::parse(&role).with_context(|| {
+                let all: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                format!("unknown role {role:?}; one of {}", all.join(", "))
+            })?;
+            let password = match std::env::var("ORDO_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    eprint!("password for {name}: ");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            if password.chars().count() < 8 {
+                eprintln!("rejected: a password needs at least 8 characters; nothing was recorded");
+                return Ok(ExitCode::from(1));
+            }
+            let user =
+                User { name, role, password_hash: ordo_api::auth::hash_password(&password), created_at: engine.now() };
+            submit(engine, Command::Access(AccessCommand::AddUser(user)))
+        }
+        UserCmd::List => {
+            for u in engine.state().access().users() {
+                println!("{}\t{}", u.name, u.role.as_str());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn token_command(engine: &mut Engine<AnyStore>, command: TokenCmd) -> Result<ExitCode> {
+    use ordo_domain::access::{AccessCommand, Token};
+    match command {
+        TokenCmd::Create { user, expires_days } => {
+            let (id, token, sha256_hex) = ordo_api::auth::new_token();
+            let now = engine.now();
+            let expires_at =
+                expires_days.map(|d| ordo_types::Timestamp::from_millis(now.millis() + i64::from(d) * 86_400_000));
+            let record = Token { id: id.clone(), user, sha256_hex, created_at: now, expires_at, revoked_at: None };
+            match engine.execute_one(Command::Access(AccessCommand::IssueToken(record))) {
+                Ok(_) => {
+                    // The token is shown once; only its hash is kept.
+                    println!("token {id} created; it is shown only now: {token}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("rejected: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        TokenCmd::Revoke { id } => {
+            let at = engine.now();
+            submit(engine, Command::Access(AccessCommand::RevokeToken { id, at }))
+        }
+        TokenCmd::List => {
+            for t in engine.state().access().tokens() {
+                let state = if t.revoked_at.is_some() { "revoked" } else { "live" };
+                println!("{}\t{}\t{}", t.id, t.user, state);
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
@@ -856,7 +980,11 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
             println!("ok: snapshot at journal sequence {seq}");
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Init | Cmd::Demo { .. } | Cmd::Bench(_) | Cmd::Stock { .. } => unreachable!("handled before opening"),
+        Cmd::User(c) => user_command(engine, c),
+        Cmd::Token(c) => token_command(engine, c),
+        Cmd::Init | Cmd::Demo { .. } | Cmd::Bench(_) | Cmd::Stock { .. } | Cmd::Serve { .. } => {
+            unreachable!("handled before opening")
+        }
     }
 }
 

@@ -1,0 +1,573 @@
+//! The one route table (method, path, permission, documentation) and the handlers. The router
+//! and the OpenAPI document are both built from [`ROUTES`], so neither can miss a route, and the
+//! permission a route needs is declared here and nowhere else.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request as HttpRequest, State as Extract};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use axum::{Json, Router};
+use ordo_domain::access::Permission;
+use ordo_domain::orders::book::OrderCommand;
+use ordo_domain::orders::lifecycle::{Actor, HoldCode, OrderStatus};
+use ordo_domain::orders::model::{Order, OrderKey};
+use ordo_domain::{Command, State};
+use ordo_engine::Request;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::{Caller, sha256_hex};
+use crate::problem::{Code, Problem};
+use crate::{DEFAULT_PAGE, MAX_PAGE, Service, command_problem};
+
+/// One route: what it is, who may call it, what it takes.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    /// axum path syntax (`{name}` parameters), which is also OpenAPI's.
+    pub path: &'static str,
+    /// `None`: open to anyone (health, readiness, metrics, the document itself).
+    pub permission: Option<Permission>,
+    pub summary: &'static str,
+    /// Query parameters, each `(name, description)`.
+    pub query: &'static [(&'static str, &'static str)],
+    /// A JSON body is required (described in `summary` and README).
+    pub body: bool,
+    /// Honours `Idempotency-Key`.
+    pub idempotent: bool,
+}
+
+const PAGE: [(&str, &str); 2] =
+    [("limit", "page size, 1–500 (default 100)"), ("cursor", "the `next_cursor` of the previous page")];
+
+const fn read(path: &'static str, summary: &'static str, query: &'static [(&'static str, &'static str)]) -> Route {
+    Route { method: "GET", path, permission: Some(Permission::Read), summary, query, body: false, idempotent: false }
+}
+
+const fn write(path: &'static str, permission: Permission, summary: &'static str, idempotent: bool) -> Route {
+    Route { method: "POST", path, permission: Some(permission), summary, query: &[], body: true, idempotent }
+}
+
+const fn open(path: &'static str, summary: &'static str) -> Route {
+    Route { method: "GET", path, permission: None, summary, query: &[], body: false, idempotent: false }
+}
+
+pub const ROUTES: &[Route] = &[
+    open("/healthz", "Liveness: the process answers."),
+    open("/readyz", "Readiness: the engine answers a query."),
+    open("/metrics", "Prometheus metrics."),
+    open("/api/openapi.json", "This document."),
+    read("/api/v1/items", "Items (master data), by SKU.", &PAGE),
+    read("/api/v1/locations", "Locations.", &[]),
+    read("/api/v1/channels", "Channels.", &[]),
+    read(
+        "/api/v1/stock",
+        "Stock positions per SKU and location (the ledger).",
+        &[("sku", "one SKU"), ("location", "one location")],
+    ),
+    read("/api/v1/ats", "Available-to-sell per SKU and channel.", &[("sku", "one SKU"), ("channel", "one channel")]),
+    read(
+        "/api/v1/orders",
+        "Orders by channel and id.",
+        &[
+            ("state", "an order status"),
+            ("hold", "a hold code"),
+            ("limit", "page size, 1–500 (default 100)"),
+            ("cursor", "the `next_cursor` of the previous page"),
+        ],
+    ),
+    read("/api/v1/orders/{channel}/{order_id}", "One order: status, holds, lines, sourcing decision, history.", &[]),
+    read("/api/v1/exceptions", "Held orders in working order (promise risk, value, channel priority, age).", &[]),
+    write("/api/v1/orders", Permission::CaptureOrders, "Capture a canonical order (README, \"Orders\").", true),
+    write(
+        "/api/v1/orders/{channel}/{order_id}/hold",
+        Permission::ManageOrders,
+        "Hold an order: {\"reason\": …}.",
+        true,
+    ),
+    write(
+        "/api/v1/orders/{channel}/{order_id}/release",
+        Permission::ManageOrders,
+        "Release every hold (an override): {\"reason\": …}.",
+        true,
+    ),
+    write(
+        "/api/v1/orders/{channel}/{order_id}/cancel",
+        Permission::ManageOrders,
+        "Cancel an order: {\"reason\": …}.",
+        true,
+    ),
+    write(
+        "/api/v1/movements",
+        Permission::MoveStock,
+        "Record a stock movement (a `MoveCommand`, README \"Movements\").",
+        true,
+    ),
+];
+
+/// Builds the router from [`ROUTES`]; a route without a handler is a startup panic (and a test).
+pub(crate) fn build(service: Arc<Service>) -> Router {
+    let mut router = Router::new();
+    for route in ROUTES {
+        let handler = handler(route).unwrap_or_else(|| panic!("no handler for {} {}", route.method, route.path));
+        let layered = handler.layer(middleware::from_fn_with_state((service.clone(), *route), guard));
+        router = router.route(route.path, layered);
+    }
+    router.fallback(|| async { Problem::new(Code::NotFound, "no such route") }).with_state(service)
+}
+
+fn handler(route: &Route) -> Option<MethodRouter<Arc<Service>>> {
+    Some(match (route.method, route.path) {
+        ("GET", "/healthz") => get(|| async { "ok\n" }),
+        ("GET", "/readyz") => get(readyz),
+        ("GET", "/metrics") => get(metrics),
+        ("GET", "/api/openapi.json") => get(|| async { Json(crate::openapi::document()) }),
+        ("GET", "/api/v1/items") => get(items),
+        ("GET", "/api/v1/locations") => get(locations),
+        ("GET", "/api/v1/channels") => get(channels),
+        ("GET", "/api/v1/stock") => get(stock),
+        ("GET", "/api/v1/ats") => get(ats),
+        ("GET", "/api/v1/orders") => get(orders),
+        ("GET", "/api/v1/orders/{channel}/{order_id}") => get(order),
+        ("GET", "/api/v1/exceptions") => get(exceptions),
+        ("POST", "/api/v1/orders") => post(capture),
+        ("POST", "/api/v1/orders/{channel}/{order_id}/hold") => {
+            post(|s, c, p, h, b| order_action(s, c, p, h, b, "hold"))
+        }
+        ("POST", "/api/v1/orders/{channel}/{order_id}/release") => {
+            post(|s, c, p, h, b| order_action(s, c, p, h, b, "release"))
+        }
+        ("POST", "/api/v1/orders/{channel}/{order_id}/cancel") => {
+            post(|s, c, p, h, b| order_action(s, c, p, h, b, "cancel"))
+        }
+        ("POST", "/api/v1/movements") => post(movement),
+        _ => return None,
+    })
+}
+
+/// Authentication and the route's permission, then metrics.
+async fn guard(
+    Extract((service, route)): Extract<(Arc<Service>, Route)>,
+    mut request: HttpRequest,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let response = match authorize(&service, &route, request.headers()).await {
+        Ok(caller) => {
+            if let Some(caller) = caller {
+                request.extensions_mut().insert(caller);
+            }
+            next.run(request).await
+        }
+        Err(p) => p.into_response(),
+    };
+    service.metrics.observe_request(method.as_str(), route.path, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn authorize(service: &Service, route: &Route, headers: &HeaderMap) -> Result<Option<Caller>, Problem> {
+    let Some(permission) = route.permission else { return Ok(None) };
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| Problem::new(Code::Unauthenticated, "send an API token as `Authorization: Bearer TOKEN`"))?;
+    let hash = sha256_hex(token.as_bytes());
+    let now = service.now();
+    let caller = service
+        .read(move |s| {
+            s.access().authenticate_token(&hash, now).map(|(t, u)| Caller {
+                user: u.name.clone(),
+                role: u.role,
+                token_id: t.id.clone(),
+            })
+        })
+        .await
+        .ok_or_else(|| Problem::new(Code::Unauthenticated, "the token is unknown, expired or revoked"))?;
+    if !caller.may(permission) {
+        return Err(Problem::new(
+            Code::Forbidden,
+            format!(
+                "role {} may not {} (route {} {})",
+                caller.role.as_str(),
+                permission.as_str(),
+                route.method,
+                route.path
+            ),
+        ));
+    }
+    Ok(Some(caller))
+}
+
+// ----- reads ------------------------------------------------------------------------------------
+
+async fn readyz(Extract(service): Extract<Arc<Service>>) -> Response {
+    let seq = service.read(|s| s.last_seq()).await;
+    Json(json!({"ready": true, "journal_seq": seq})).into_response()
+}
+
+async fn metrics(Extract(service): Extract<Arc<Service>>) -> Response {
+    let seq = service.read(|s| s.last_seq()).await;
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], service.metrics.render(seq)).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+    state: Option<String>,
+    hold: Option<String>,
+}
+
+fn page_size(limit: Option<usize>) -> Result<usize, Problem> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(Problem::new(Code::InvalidParameter, format!("limit must be 1–{MAX_PAGE}, got {n}"))),
+    }
+}
+
+/// A page of `rows` keyed by `key`, after `cursor`, with the cursor of the next page.
+fn page(rows: Vec<(String, Value)>, cursor: Option<&str>, limit: usize) -> Value {
+    let mut after: Vec<(String, Value)> =
+        rows.into_iter().filter(|(k, _)| cursor.is_none_or(|c| k.as_str() > c)).collect();
+    let more = after.len() > limit;
+    after.truncate(limit);
+    let next = if more { after.last().map(|(k, _)| k.clone()) } else { None };
+    json!({"items": after.into_iter().map(|(_, v)| v).collect::<Vec<_>>(), "next_cursor": next})
+}
+
+fn query_or_problem<T: serde::de::DeserializeOwned>(
+    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, Problem> {
+    q.map(|Query(t)| t).map_err(|e| Problem::new(Code::InvalidParameter, e.body_text()))
+}
+
+async fn items(
+    Extract(service): Extract<Arc<Service>>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let q = query_or_problem(q)?;
+    let limit = page_size(q.limit)?;
+    let rows = service
+        .read(|s| {
+            s.items()
+                .iter()
+                .map(|i| (i.sku.to_string(), serde_json::to_value(i).expect("items serialize")))
+                .collect::<Vec<_>>()
+        })
+        .await;
+    let mut rows = rows;
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(Json(page(rows, q.cursor.as_deref(), limit)))
+}
+
+async fn locations(Extract(service): Extract<Arc<Service>>) -> Json<Value> {
+    Json(service.read(|s| serde_json::to_value(s.locations()).expect("serialize")).await)
+}
+
+async fn channels(Extract(service): Extract<Arc<Service>>) -> Json<Value> {
+    Json(service.read(|s| serde_json::to_value(s.channels()).expect("serialize")).await)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StockQuery {
+    sku: Option<String>,
+    location: Option<String>,
+    channel: Option<String>,
+}
+
+async fn stock(
+    Extract(service): Extract<Arc<Service>>,
+    q: Result<Query<StockQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let q = query_or_problem(q)?;
+    let rows = service
+        .read(move |s| {
+            s.stock_rows()
+                .into_iter()
+                .filter(|r| q.sku.as_deref().is_none_or(|x| r.sku.as_str() == x))
+                .filter(|r| q.location.as_deref().is_none_or(|x| r.location.as_str() == x))
+                .map(|r| {
+                    let b = r.buckets;
+                    json!({
+                        "sku": r.sku, "location": r.location,
+                        "available": b.get(ordo_domain::inventory::StockState::Available),
+                        "committed": b.get(ordo_domain::inventory::StockState::Committed),
+                        "picked": b.get(ordo_domain::inventory::StockState::Picked),
+                        "reserved": b.get(ordo_domain::inventory::StockState::Reserved),
+                        "quality_control": b.get(ordo_domain::inventory::StockState::QualityControl),
+                        "damaged": b.get(ordo_domain::inventory::StockState::Damaged),
+                        "in_transit": b.in_transit_inbound, "incoming": b.incoming,
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+    Ok(Json(Value::Array(rows)))
+}
+
+async fn ats(
+    Extract(service): Extract<Arc<Service>>,
+    q: Result<Query<StockQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let q = query_or_problem(q)?;
+    if q.location.is_some() {
+        return Err(Problem::new(Code::InvalidParameter, "ats takes sku and channel, not location"));
+    }
+    let rows = service
+        .read(move |s| {
+            let mut out = Vec::new();
+            for item in s.items().iter().filter(|i| q.sku.as_deref().is_none_or(|x| i.sku.as_str() == x)) {
+                for ch in s.channels().iter().filter(|c| q.channel.as_deref().is_none_or(|x| c.code.as_str() == x)) {
+                    out.push(
+                        json!({"sku": item.sku, "channel": ch.code, "ats": s.ats(&item.sku, &ch.code).unwrap_or(0)}),
+                    );
+                }
+            }
+            out
+        })
+        .await;
+    Ok(Json(Value::Array(rows)))
+}
+
+fn order_json(s: &State, key: &OrderKey) -> Option<Value> {
+    s.orders().get(key).map(|r| serde_json::to_value(r).expect("orders serialize"))
+}
+
+async fn orders(
+    Extract(service): Extract<Arc<Service>>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let q = query_or_problem(q)?;
+    let limit = page_size(q.limit)?;
+    let status = match &q.state {
+        Some(raw) => Some(
+            OrderStatus::parse(raw)
+                .ok_or_else(|| Problem::new(Code::InvalidParameter, format!("unknown state {raw:?}")))?,
+        ),
+        None => None,
+    };
+    let hold = match &q.hold {
+        Some(raw) => Some(
+            HoldCode::parse(raw)
+                .ok_or_else(|| Problem::new(Code::InvalidParameter, format!("unknown hold code {raw:?}")))?,
+        ),
+        None => None,
+    };
+    let cursor = q.cursor.clone();
+    let value = service
+        .read(move |s| {
+            // Keys are "CHANNEL/ID", the book's own order, so the cursor is a plain string bound.
+            let rows: Vec<(String, Value)> = s
+                .orders()
+                .all()
+                .filter(|r| status.is_none_or(|st| r.status == st))
+                .filter(|r| hold.is_none_or(|h| r.holds.contains(&h)))
+                .map(|r| (r.key().to_string(), r))
+                .filter(|(k, _)| cursor.as_deref().is_none_or(|c| k.as_str() > c))
+                .take(limit + 1)
+                .map(|(k, r)| (k, serde_json::to_value(r).expect("orders serialize")))
+                .collect();
+            page(rows, None, limit)
+        })
+        .await;
+    Ok(Json(value))
+}
+
+fn key_of(channel: &str, order_id: &str) -> Result<OrderKey, Problem> {
+    let channel = ordo_types::Code::new(channel).map_err(|e| Problem::new(Code::NotFound, format!("no order: {e}")))?;
+    Ok(OrderKey { channel, channel_order_id: order_id.to_owned() })
+}
+
+async fn order(
+    Extract(service): Extract<Arc<Service>>,
+    Path((channel, order_id)): Path<(String, String)>,
+) -> Result<Json<Value>, Problem> {
+    let key = key_of(&channel, &order_id)?;
+    let shown = key.to_string();
+    service
+        .read(move |s| order_json(s, &key))
+        .await
+        .map(Json)
+        .ok_or_else(|| Problem::new(Code::NotFound, format!("unknown order {shown}")))
+}
+
+async fn exceptions(Extract(service): Extract<Arc<Service>>) -> Json<Value> {
+    let now = service.now();
+    Json(
+        service
+            .read(move |s| serde_json::to_value(ordo_domain::orders::book::exceptions(s, now)).expect("serialize"))
+            .await,
+    )
+}
+
+// ----- writes -----------------------------------------------------------------------------------
+
+fn caller(request_caller: Option<axum::Extension<Caller>>) -> Caller {
+    request_caller.map(|axum::Extension(c)| c).expect("the guard puts the caller on every protected route")
+}
+
+/// What identifies a request for idempotency: a repeat must match all of it.
+struct RequestText<'a> {
+    method: &'a str,
+    path: &'a str,
+    body: &'a [u8],
+}
+
+/// Runs `command` for `caller`, honouring an `Idempotency-Key`; answers `201` with the
+/// resource, identical for a repeat. `respond` builds the first answer from committed state
+/// when no key was sent.
+async fn submit(
+    service: &Service,
+    caller: &Caller,
+    headers: &HeaderMap,
+    request: RequestText<'_>,
+    command: Command,
+    respond: impl FnOnce(&State, u64) -> Value + Send + 'static,
+) -> Result<Response, Problem> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => match v.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= 255) {
+            Some(k) => Some(k.to_owned()),
+            None => {
+                return Err(Problem::new(Code::InvalidParameter, "Idempotency-Key must be 1–255 visible characters"));
+            }
+        },
+    };
+    let Some(key) = key else {
+        let seqs = service.write(Request::One(command)).await.map_err(command_problem)?;
+        let seq = seqs.last().copied().unwrap_or(0);
+        let value = service.read(move |s| respond(s, seq)).await;
+        return Ok((StatusCode::CREATED, Json(value)).into_response());
+    };
+    let RequestText { method, path, body } = request;
+    let mut fingerprint = Vec::with_capacity(body.len() + path.len() + 8);
+    fingerprint.extend_from_slice(method.as_bytes());
+    fingerprint.push(b' ');
+    fingerprint.extend_from_slice(path.as_bytes());
+    fingerprint.push(b'\n');
+    fingerprint.extend_from_slice(body);
+    let hash = sha256_hex(&fingerprint);
+    let slot = (caller.user.clone(), key.clone());
+    if !service.in_flight.lock().expect("in-flight lock").insert(slot.clone()) {
+        return Err(Problem::new(
+            Code::IdempotencyKeyInFlight,
+            format!("a request with idempotency key {key:?} is still being processed"),
+        ));
+    }
+    struct Release<'a>(&'a Service, (String, String));
+    impl Drop for Release<'_> {
+        fn drop(&mut self) {
+            self.0.in_flight.lock().expect("in-flight lock").remove(&self.1);
+        }
+    }
+    let _release = Release(service, slot);
+    let (user, k) = (caller.user.clone(), key.clone());
+    let held = service.read(move |s| s.access().idempotency(&user, &k).cloned()).await;
+    if let Some(record) = held {
+        if record.request_sha256_hex != hash {
+            return Err(Problem::new(
+                Code::IdempotencyKeyReused,
+                format!("idempotency key {key:?} was already used with a different request"),
+            ));
+        }
+        return Ok(replay(record.status, record.body));
+    }
+    let wrapped = Command::Idempotent {
+        user: caller.user.clone(),
+        key: key.clone(),
+        request_sha256_hex: hash,
+        command: Box::new(command),
+    };
+    service.write(Request::One(wrapped)).await.map_err(command_problem)?;
+    let (user, k) = (caller.user.clone(), key.clone());
+    let record =
+        service.read(move |s| s.access().idempotency(&user, &k).cloned()).await.expect("recorded with its effect");
+    Ok(replay(record.status, record.body))
+}
+
+fn replay(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED);
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(body).map_err(|e| Problem::invalid_json(&e))
+}
+
+/// The answer a recorded order gets: the same shape [`ordo_domain::response_of`] journals.
+fn order_response(key: OrderKey) -> impl FnOnce(&State, u64) -> Value + Send + 'static {
+    move |s, seq| {
+        let mut v = order_json(s, &key).unwrap_or(Value::Null);
+        if let Some(m) = v.as_object_mut() {
+            m.insert("journal_seq".into(), seq.into());
+        }
+        v
+    }
+}
+
+async fn capture(
+    Extract(service): Extract<Arc<Service>>,
+    request_caller: Option<axum::Extension<Caller>>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let caller = caller(request_caller);
+    let order: Order = parse(&body)?;
+    let key = order.key();
+    let command = Command::Order(OrderCommand::Capture(Box::new(order)));
+    let request = RequestText { method: method.as_str(), path: "/api/v1/orders", body: &body };
+    submit(&service, &caller, &headers, request, command, order_response(key)).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reason {
+    reason: String,
+}
+
+async fn order_action(
+    Extract(service): Extract<Arc<Service>>,
+    request_caller: Option<axum::Extension<Caller>>,
+    Path((channel, order_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+    action: &'static str,
+) -> Result<Response, Problem> {
+    let caller = caller(request_caller);
+    let key = key_of(&channel, &order_id)?;
+    let Reason { reason } = parse(&body)?;
+    let actor = Actor::User(caller.user.clone());
+    let command = match action {
+        "hold" => OrderCommand::Hold { key: key.clone(), actor, reason },
+        "release" => OrderCommand::Release { key: key.clone(), actor, reason },
+        _ => OrderCommand::Cancel { key: key.clone(), actor, reason },
+    };
+    let path = format!("/api/v1/orders/{channel}/{order_id}/{action}");
+    let request = RequestText { method: "POST", path: &path, body: &body };
+    submit(&service, &caller, &headers, request, Command::Order(command), order_response(key)).await
+}
+
+async fn movement(
+    Extract(service): Extract<Arc<Service>>,
+    request_caller: Option<axum::Extension<Caller>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let caller = caller(request_caller);
+    let command: ordo_domain::inventory::MoveCommand = parse(&body)?;
+    let respond = |_: &State, seq: u64| json!({"kind": "moved", "journal_seq": seq});
+    let request = RequestText { method: "POST", path: "/api/v1/movements", body: &body };
+    submit(&service, &caller, &headers, request, Command::Move(command), respond).await
+}
