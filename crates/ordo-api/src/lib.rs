@@ -19,7 +19,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use ordo_domain::State;
-use ordo_engine::{CommandError, EngineHandle, Request, Sequences};
+use ordo_engine::{Answer, CommandError, EngineHandle, Request, Sequences};
 use ordo_types::Timestamp;
 use problem::{Code, Problem};
 
@@ -29,6 +29,8 @@ pub use routes::{ROUTES, Route};
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// A request still unanswered after this is cut off with 503.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an authenticated token is trusted before it is looked up again.
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
 /// Page size when none is asked for, and the most one page may hold.
 pub const DEFAULT_PAGE: usize = 100;
 pub const MAX_PAGE: usize = 500;
@@ -39,6 +41,8 @@ pub struct Service {
     clock: Box<dyn Fn() -> Timestamp + Send + Sync>,
     /// `(user, idempotency key)` pairs whose first request is still running.
     in_flight: Mutex<HashSet<(String, String)>>,
+    /// Token hash → caller, and when it was looked up.
+    tokens: std::sync::RwLock<std::collections::HashMap<String, (auth::Caller, std::time::Instant)>>,
     metrics: metrics::Metrics,
 }
 
@@ -48,6 +52,7 @@ impl Service {
             engine,
             clock: Box::new(clock),
             in_flight: Mutex::new(HashSet::new()),
+            tokens: Default::default(),
             metrics: metrics::Metrics::default(),
         })
     }
@@ -65,16 +70,50 @@ impl Service {
         rx.await.expect("the engine thread answers every query")
     }
 
-    /// Submits and waits (asynchronously) for the durable commit.
-    pub(crate) async fn write(&self, request: Request) -> Result<Sequences, CommandError> {
+    /// Submits `command` and waits (asynchronously) for the durable commit; the answer the
+    /// event earned comes with the acknowledgement, so no query follows.
+    pub(crate) async fn write(&self, command: ordo_domain::Command) -> Result<(Sequences, Answer), CommandError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let started = std::time::Instant::now();
-        self.engine.submit_then(request, move |r| {
-            let _ = tx.send(r);
+        self.engine.submit_then(Request::Answered(command), move |r, answer| {
+            let _ = tx.send((r, answer));
         });
-        let result = rx.await.expect("the engine thread answers every submission");
+        let (result, answer) = rx.await.expect("the engine thread answers every submission");
         self.metrics.observe_commit(started.elapsed());
-        result
+        let seqs = result?;
+        Ok((seqs, answer.expect("an accepted answered request carries its answer")))
+    }
+
+    /// The caller a bearer token's hash belongs to, from a short-lived cache so that
+    /// authentication does not stop the engine's pipeline for a query on every request. A
+    /// revoked or expired token stops working within [`TOKEN_CACHE_TTL`].
+    pub(crate) async fn caller(&self, sha256_hex: String) -> Option<auth::Caller> {
+        if let Some((caller, fetched)) = self.tokens.read().expect("token cache lock").get(&sha256_hex)
+            && fetched.elapsed() < TOKEN_CACHE_TTL
+        {
+            return Some(caller.clone());
+        }
+        let now = self.now();
+        let key = sha256_hex.clone();
+        let caller = self
+            .read(move |s| {
+                s.access().authenticate_token(&key, now).map(|(t, u)| auth::Caller {
+                    user: u.name.clone(),
+                    role: u.role,
+                    token_id: t.id.clone(),
+                })
+            })
+            .await;
+        let mut cache = self.tokens.write().expect("token cache lock");
+        match &caller {
+            Some(c) => {
+                cache.insert(sha256_hex, (c.clone(), std::time::Instant::now()));
+            }
+            None => {
+                cache.remove(&sha256_hex);
+            }
+        }
+        caller
     }
 }
 

@@ -17,7 +17,6 @@ use ordo_domain::orders::book::OrderCommand;
 use ordo_domain::orders::lifecycle::{Actor, HoldCode, OrderStatus};
 use ordo_domain::orders::model::{Order, OrderKey};
 use ordo_domain::{Command, State};
-use ordo_engine::Request;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -179,16 +178,8 @@ async fn authorize(service: &Service, route: &Route, headers: &HeaderMap) -> Res
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .ok_or_else(|| Problem::new(Code::Unauthenticated, "send an API token as `Authorization: Bearer TOKEN`"))?;
-    let hash = sha256_hex(token.as_bytes());
-    let now = service.now();
     let caller = service
-        .read(move |s| {
-            s.access().authenticate_token(&hash, now).map(|(t, u)| Caller {
-                user: u.name.clone(),
-                role: u.role,
-                token_id: t.id.clone(),
-            })
-        })
+        .caller(sha256_hex(token.as_bytes()))
         .await
         .ok_or_else(|| Problem::new(Code::Unauthenticated, "the token is unknown, expired or revoked"))?;
     if !caller.may(permission) {
@@ -425,15 +416,13 @@ struct RequestText<'a> {
 }
 
 /// Runs `command` for `caller`, honouring an `Idempotency-Key`; answers `201` with the
-/// resource, identical for a repeat. `respond` builds the first answer from committed state
-/// when no key was sent.
+/// resource as the domain's [`ordo_domain::response_of`] renders it — the same bytes for a repeat.
 async fn submit(
     service: &Service,
     caller: &Caller,
     headers: &HeaderMap,
     request: RequestText<'_>,
     command: Command,
-    respond: impl FnOnce(&State, u64) -> Value + Send + 'static,
 ) -> Result<Response, Problem> {
     let key = match headers.get("idempotency-key") {
         None => None,
@@ -445,10 +434,8 @@ async fn submit(
         },
     };
     let Some(key) = key else {
-        let seqs = service.write(Request::One(command)).await.map_err(command_problem)?;
-        let seq = seqs.last().copied().unwrap_or(0);
-        let value = service.read(move |s| respond(s, seq)).await;
-        return Ok((StatusCode::CREATED, Json(value)).into_response());
+        let (_, (status, body)) = service.write(command).await.map_err(command_problem)?;
+        return Ok(replay(status, body));
     };
     let RequestText { method, path, body } = request;
     let mut fingerprint = Vec::with_capacity(body.len() + path.len() + 8);
@@ -472,28 +459,15 @@ async fn submit(
         }
     }
     let _release = Release(service, slot);
-    let (user, k) = (caller.user.clone(), key.clone());
-    let held = service.read(move |s| s.access().idempotency(&user, &k).cloned()).await;
-    if let Some(record) = held {
-        if record.request_sha256_hex != hash {
-            return Err(Problem::new(
-                Code::IdempotencyKeyReused,
-                format!("idempotency key {key:?} was already used with a different request"),
-            ));
+    let wrapped =
+        Command::Idempotent { user: caller.user.clone(), key, request_sha256_hex: hash, command: Box::new(command) };
+    match service.write(wrapped).await {
+        Ok((_, (status, body))) => Ok(replay(status, body)),
+        Err(ordo_engine::CommandError::Rejected(ordo_domain::Rejection::AlreadyAnswered { status, body, .. })) => {
+            Ok(replay(status, body))
         }
-        return Ok(replay(record.status, record.body));
+        Err(e) => Err(command_problem(e)),
     }
-    let wrapped = Command::Idempotent {
-        user: caller.user.clone(),
-        key: key.clone(),
-        request_sha256_hex: hash,
-        command: Box::new(command),
-    };
-    service.write(Request::One(wrapped)).await.map_err(command_problem)?;
-    let (user, k) = (caller.user.clone(), key.clone());
-    let record =
-        service.read(move |s| s.access().idempotency(&user, &k).cloned()).await.expect("recorded with its effect");
-    Ok(replay(record.status, record.body))
 }
 
 fn replay(status: u16, body: String) -> Response {
@@ -505,17 +479,6 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
     serde_json::from_slice(body).map_err(|e| Problem::invalid_json(&e))
 }
 
-/// The answer a recorded order gets: the same shape [`ordo_domain::response_of`] journals.
-fn order_response(key: OrderKey) -> impl FnOnce(&State, u64) -> Value + Send + 'static {
-    move |s, seq| {
-        let mut v = order_json(s, &key).unwrap_or(Value::Null);
-        if let Some(m) = v.as_object_mut() {
-            m.insert("journal_seq".into(), seq.into());
-        }
-        v
-    }
-}
-
 async fn capture(
     Extract(service): Extract<Arc<Service>>,
     request_caller: Option<axum::Extension<Caller>>,
@@ -525,10 +488,9 @@ async fn capture(
 ) -> Result<Response, Problem> {
     let caller = caller(request_caller);
     let order: Order = parse(&body)?;
-    let key = order.key();
     let command = Command::Order(OrderCommand::Capture(Box::new(order)));
     let request = RequestText { method: method.as_str(), path: "/api/v1/orders", body: &body };
-    submit(&service, &caller, &headers, request, command, order_response(key)).await
+    submit(&service, &caller, &headers, request, command).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -556,7 +518,7 @@ async fn order_action(
     };
     let path = format!("/api/v1/orders/{channel}/{order_id}/{action}");
     let request = RequestText { method: "POST", path: &path, body: &body };
-    submit(&service, &caller, &headers, request, Command::Order(command), order_response(key)).await
+    submit(&service, &caller, &headers, request, Command::Order(command)).await
 }
 
 async fn movement(
@@ -567,7 +529,6 @@ async fn movement(
 ) -> Result<Response, Problem> {
     let caller = caller(request_caller);
     let command: ordo_domain::inventory::MoveCommand = parse(&body)?;
-    let respond = |_: &State, seq: u64| json!({"kind": "moved", "journal_seq": seq});
     let request = RequestText { method: "POST", path: "/api/v1/movements", body: &body };
-    submit(&service, &caller, &headers, request, Command::Move(command), respond).await
+    submit(&service, &caller, &headers, request, Command::Move(command)).await
 }

@@ -97,6 +97,9 @@ pub enum Rejection {
     Access(#[from] crate::access::AccessRejection),
     #[error("idempotency key {0:?} was already used for a different request")]
     IdempotencyKeyReused(String),
+    /// The same request under the same key was already carried out: here is its answer.
+    #[error("this request was already carried out (idempotency key {key:?})")]
+    AlreadyAnswered { key: String, status: u16, body: String },
 }
 
 /// One `(sku, location)` row of the stock projection.
@@ -382,11 +385,15 @@ impl State {
             Command::Access(c) => Event::Access(self.access.decide(c)?),
             Command::Idempotent { user, key, request_sha256_hex, command } => {
                 if let Some(held) = self.access.idempotency(user, key) {
-                    // The engine answers repeats before deciding; reaching here means a race
-                    // with the first request, or a different request under the same key.
+                    // Never a second effect: a repeat is refused with the first answer.
                     if held.request_sha256_hex != *request_sha256_hex {
                         return Err(Rejection::IdempotencyKeyReused(key.clone()));
                     }
+                    return Err(Rejection::AlreadyAnswered {
+                        key: key.clone(),
+                        status: held.status,
+                        body: held.body.clone(),
+                    });
                 }
                 if matches!(**command, Command::Idempotent { .. }) {
                     return Err(Rejection::IdempotencyKeyReused(key.clone()));
@@ -875,6 +882,10 @@ impl State {
                     self.apply_movement(seq, m);
                 }
                 self.orders.record(record);
+            }
+            Event::Idempotent { record, event } => {
+                self.apply_owned(seq, *event);
+                self.access.remember(record);
             }
             other => self.apply(seq, &other),
         }
@@ -1401,18 +1412,22 @@ fn adjustment_postings(location: &LocationCode, delta: Units) -> Vec<Posting<Acc
     }
 }
 
-/// The HTTP answer a successful command earns: `201` and the resource it recorded, as JSON. One
-/// function for first answers and repeats, so an idempotent repeat is identical byte for byte.
+/// The HTTP answer a successful command earns: `201` and a summary of what it recorded (an
+/// order's key, status and holds — the full record is a `GET` away), as JSON. One function for
+/// first answers and repeats, so an idempotent repeat is identical byte for byte; kept small
+/// because it is journaled with the effect.
 pub fn response_of(event: &Event, seq: u64) -> (u16, String) {
     let body = match event {
-        Event::Order(crate::orders::book::OrderEvent::Recorded { record, .. }) => serde_json::to_value(record),
-        Event::Moved(_) => Ok(serde_json::json!({ "kind": "moved" })),
+        Event::Order(crate::orders::book::OrderEvent::Recorded { record, .. }) => serde_json::json!({
+            "kind": "order",
+            "channel": record.order.channel,
+            "channel_order_id": record.order.channel_order_id,
+            "status": record.status,
+            "holds": record.holds,
+            "journal_seq": seq,
+        }),
         Event::Idempotent { event, .. } => return response_of(event, seq),
-        other => serde_json::to_value(serde_json::json!({ "kind": other.kind_name() })),
+        other => serde_json::json!({ "kind": other.kind_name(), "journal_seq": seq }),
     };
-    let mut body = body.expect("events serialize to JSON");
-    if let Some(map) = body.as_object_mut() {
-        map.insert("journal_seq".into(), seq.into());
-    }
     (201, body.to_string())
 }

@@ -13,7 +13,7 @@ use ordo_domain::State;
 use crate::{CommandError, Engine, Request, Sequences, Store};
 
 type Query = Box<dyn FnOnce(&State) + Send>;
-type Reply = Box<dyn FnOnce(Result<Sequences, CommandError>) + Send>;
+type Reply = Box<dyn FnOnce(Result<Sequences, CommandError>, Option<crate::Answer>) + Send>;
 
 enum Job {
     Submit(Request, Reply),
@@ -88,9 +88,10 @@ impl EngineHandle {
                         },
                         |outcome| {
                             let mut replies = replies.borrow_mut();
-                            for result in outcome.results {
+                            let answers = outcome.answers.into_iter().chain(std::iter::repeat(None));
+                            for (result, answer) in outcome.results.into_iter().zip(answers) {
                                 let tx = replies.pop_front().expect("one reply per request");
-                                tx(result);
+                                tx(result, answer);
                             }
                         },
                     );
@@ -109,7 +110,7 @@ impl EngineHandle {
 
     pub fn submit(&self, request: Request) -> Submission {
         let (tx, rx) = mpsc::channel();
-        self.submit_then(request, move |result| {
+        self.submit_then(request, move |result, _| {
             let _ = tx.send(result);
         });
         Submission(rx)
@@ -117,7 +118,11 @@ impl EngineHandle {
 
     /// Submits without waiting: `reply` runs on the engine thread once the request's batch is
     /// durably committed (or refused). For callers with their own runtime (the HTTP service).
-    pub fn submit_then(&self, request: Request, reply: impl FnOnce(Result<Sequences, CommandError>) + Send + 'static) {
+    pub fn submit_then(
+        &self,
+        request: Request,
+        reply: impl FnOnce(Result<Sequences, CommandError>, Option<crate::Answer>) + Send + 'static,
+    ) {
         self.jobs.send(Job::Submit(request, Box::new(reply))).expect("engine thread is running");
     }
 

@@ -71,7 +71,16 @@ impl Clock for FixedClock {
 pub enum Request {
     One(Command),
     Group(Vec<Command>),
+    /// Like `One`, and the outcome carries the answer the event earned
+    /// ([`ordo_domain::response_of`]), so a caller needs no query after the commit.
+    Answered(Command),
 }
+
+/// An HTTP-style answer: status and JSON body.
+pub type Answer = (u16, String);
+
+/// A batch decided in memory: each request's result and answer, and the journal records.
+type Decided = (Vec<Result<Sequences, CommandError>>, Vec<Option<Answer>>, Vec<JournalRecord>);
 
 /// Why a request was not applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,6 +101,8 @@ pub type Sequences = Vec<u64>;
 #[derive(Debug, Default)]
 pub struct BatchOutcome {
     pub results: Vec<Result<Sequences, CommandError>>,
+    /// Per request: the answer of an accepted `Request::Answered`.
+    pub answers: Vec<Option<Answer>>,
     /// Set when the batch as a whole failed to commit (every result then carries it too).
     pub error: Option<StoreError>,
     /// The pipeline had decided this batch on a state the journal no longer matched (another
@@ -140,6 +151,7 @@ struct Core {
 struct Prepared {
     first_seq: u64,
     results: Vec<Result<Sequences, CommandError>>,
+    answers: Vec<Option<Answer>>,
     records: Vec<JournalRecord>,
     stock: Vec<ordo_domain::StockRow>,
     availability: Vec<AvailabilityChanged>,
@@ -454,6 +466,7 @@ impl<S: Store> Engine<S> {
     fn failed(requests: &[Request], e: StoreError, attempts: u32) -> BatchOutcome {
         BatchOutcome {
             results: requests.iter().map(|_| Err(CommandError::Store(e.clone()))).collect(),
+            answers: vec![None; requests.len()],
             error: Some(e),
             commit_attempts: attempts,
             ..Default::default()
@@ -505,6 +518,7 @@ impl Prepared {
     fn outcome(self, caught_up: u64, commit_attempts: u32) -> BatchOutcome {
         BatchOutcome {
             results: self.results,
+            answers: self.answers,
             availability: self.availability,
             caught_up,
             commit_attempts,
@@ -521,7 +535,7 @@ impl Core {
         let now = self.clock.now();
         let first_seq = self.state.last_seq() + 1;
         self.arrived.clear();
-        let (results, mut records) = self.decide_batch(requests, now);
+        let (results, answers, mut records) = self.decide_batch(requests, now);
         if now.date() != self.ats_date && !records.is_empty() {
             // Incoming windows are counted in days: a new date can change any figure. Only a
             // batch that journals something moves the date forward, so the figures written are
@@ -556,6 +570,7 @@ impl Core {
         Prepared {
             first_seq,
             results,
+            answers,
             records,
             stock,
             availability,
@@ -577,17 +592,25 @@ impl Core {
             .collect()
     }
 
-    fn decide_batch(
-        &mut self,
-        requests: &[Request],
-        now: Timestamp,
-    ) -> (Vec<Result<Sequences, CommandError>>, Vec<JournalRecord>) {
+    fn decide_batch(&mut self, requests: &[Request], now: Timestamp) -> Decided {
         let mut records = Vec::new();
         let mut results: Vec<Option<Result<Sequences, CommandError>>> = vec![None; requests.len()];
+        let mut answers: Vec<Option<Answer>> = vec![None; requests.len()];
         for index in self.decision_order(requests) {
             let request = &requests[index];
             let results = &mut results[index];
             match request {
+                Request::Answered(command) => match self.state.decide(command, now) {
+                    Ok(event) => {
+                        let seq = self.state.last_seq() + 1;
+                        answers[index] = Some(match &event {
+                            Event::Idempotent { record, .. } => (record.status, record.body.clone()),
+                            other => ordo_domain::response_of(other, seq),
+                        });
+                        *results = Some(Ok(vec![self.append(event, now, &mut records)]));
+                    }
+                    Err(r) => *results = Some(Err(CommandError::Rejected(r))),
+                },
                 Request::One(command) => match self.state.decide(command, now) {
                     Ok(event) => *results = Some(Ok(vec![self.append(event, now, &mut records)])),
                     Err(r) => *results = Some(Err(CommandError::Rejected(r))),
@@ -621,7 +644,7 @@ impl Core {
             }
         }
         let results = results.into_iter().map(|r| r.expect("every request decided")).collect();
-        (results, records)
+        (results, answers, records)
     }
 
     /// The order requests are decided in: as given, except that within each run of consecutive
@@ -629,11 +652,23 @@ impl Core {
     /// promise, age), so orders arriving together compete for short stock fairly.
     fn decision_order(&self, requests: &[Request]) -> Vec<usize> {
         use ordo_domain::orders::book::OrderCommand;
-        let rank = |r: &Request| match r {
-            Request::One(Command::Order(OrderCommand::Capture(order))) => {
-                Some(ordo_domain::orders::book::rank(&self.state, order))
+        let capture = |c: &Command| -> Option<ordo_domain::orders::allocation::AllocationRank> {
+            match c {
+                Command::Order(OrderCommand::Capture(order)) => {
+                    Some(ordo_domain::orders::book::rank(&self.state, order))
+                }
+                Command::Idempotent { command, .. } => match &**command {
+                    Command::Order(OrderCommand::Capture(order)) => {
+                        Some(ordo_domain::orders::book::rank(&self.state, order))
+                    }
+                    _ => None,
+                },
+                _ => None,
             }
-            _ => None,
+        };
+        let rank = |r: &Request| match r {
+            Request::One(c) | Request::Answered(c) => capture(c),
+            Request::Group(_) => None,
         };
         let mut order: Vec<usize> = (0..requests.len()).collect();
         let mut start = 0;

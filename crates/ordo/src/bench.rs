@@ -94,6 +94,15 @@ pub enum BenchCmd {
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
         pg_server: String,
     },
+    /// Order capture over HTTP: authenticated, one idempotency key per request, many connections.
+    Http {
+        #[arg(long, default_value_t = 50_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value_t = 10_000)]
+        skus: usize,
+    },
     /// Flash sale: one SKU with a fixed number of units, many orders from many threads at once.
     FlashSale {
         #[arg(long, default_value_t = 10_000)]
@@ -357,6 +366,7 @@ pub fn run(_target: &Target, cmd: BenchCmd) -> Result<ExitCode> {
             let workload = crate::bench_orders::Workload { orders, batch, skus, nodes, lines, decide_only };
             crate::bench_orders::pipeline(backend, &pg_server, workload)?;
         }
+        BenchCmd::Http { orders, connections, skus } => crate::bench_http::run(orders, connections, skus)?,
         BenchCmd::FlashSale { units, orders, tasks } => {
             crate::bench_orders::flash_sale(units, orders, tasks)?;
         }

@@ -30,7 +30,7 @@ fn code(s: &str) -> Code {
 }
 
 /// Nodes spread over the continental US, one channel selling from all of them.
-fn catalog(skus: usize, nodes: usize) -> Vec<Command> {
+pub(crate) fn catalog(skus: usize, nodes: usize) -> Vec<Command> {
     let mut out = vec![Command::DefineLegalEntity(LegalEntity {
         code: code("BENCH"),
         name: "Bench Retail".into(),
@@ -80,7 +80,7 @@ fn catalog(skus: usize, nodes: usize) -> Vec<Command> {
     out
 }
 
-fn order(id: usize, lines: Vec<(Sku, i64)>, now: Timestamp, rng: &mut StdRng) -> Command {
+pub(crate) fn order(id: usize, lines: Vec<(Sku, i64)>, now: Timestamp, rng: &mut StdRng) -> Command {
     let order = Order {
         channel: code("WEB"),
         channel_order_id: format!("B-{id}"),
