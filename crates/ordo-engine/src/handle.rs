@@ -96,6 +96,8 @@ impl EngineHandle {
                         },
                     );
                     if let Some(q) = query.take() {
+                        // Queries answer from the journal's committed end, other writers included.
+                        let _ = engine.catch_up_reads();
                         q(engine.state());
                         continue;
                     }

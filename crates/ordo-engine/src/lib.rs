@@ -488,6 +488,22 @@ impl<S: Store> Engine<S> {
         Ok(self.core.state.last_seq() - before)
     }
 
+    /// Applies what other writers (another process, the CLI beside a server) appended since
+    /// this engine's last batch, without taking the write lock: reads see the journal's
+    /// committed end. Returns how many events were applied.
+    pub fn catch_up_reads(&mut self) -> Result<u64, StoreError> {
+        if self.stale {
+            return Ok(0);
+        }
+        let before = self.core.state.last_seq();
+        replay_into(&mut self.store, &mut self.core.state)?;
+        let applied = self.core.state.last_seq() - before;
+        if applied > 0 {
+            self.core.state.refresh_availability(self.core.clock.now());
+        }
+        Ok(applied)
+    }
+
     /// Discards in-memory state and rebuilds it from the store.
     pub fn reload(&mut self) -> Result<(), StoreError> {
         match Self::load(&mut self.store, true) {
