@@ -21,6 +21,7 @@ use ordo_domain::{AvailabilityChanged, Command, Event, Rejection, State};
 use ordo_types::Timestamp;
 
 pub use codec::{decode_event, encode_event};
+pub mod chain;
 pub use handle::{EngineHandle, Submission};
 pub use store::{
     AvailabilityRow, CommitBatch, JournalRecord, Store, StoreError, availability_message, parse_availability_message,
@@ -145,6 +146,10 @@ struct Core {
     /// Projection rows are known to lag the journal; the next batch writes all pending rows.
     projections_lag: bool,
     last_projection_flush: Instant,
+    /// The journal chain's last link (the next row is linked to it) and the key links are made
+    /// with (see [`chain`]).
+    chain_head: chain::Link,
+    audit_key: Vec<u8>,
 }
 
 /// A decided batch, owning everything its commit writes.
@@ -193,6 +198,8 @@ impl<S: Store> Engine<S> {
             arrived: std::collections::BTreeSet::new(),
             projections_lag: false,
             last_projection_flush: Instant::now(),
+            chain_head: [0; 32],
+            audit_key: Vec::new(),
         };
         let mut engine = Self { core, store, startup: StartupReport::default(), stale: false };
         engine.finish_rebuild()?;
@@ -230,6 +237,7 @@ impl<S: Store> Engine<S> {
     /// Recomputes all availability as of the last journal record, which is what the
     /// projections hold; the first batch on a later date refreshes everything (see `execute`).
     fn finish_rebuild(&mut self) -> Result<(), StoreError> {
+        self.load_chain_head()?;
         let as_of = self.projection_time()?;
         self.core.state.mark_all_dirty();
         self.core.state.refresh_availability(as_of);
@@ -482,10 +490,36 @@ impl<S: Store> Engine<S> {
         }
         let before = self.core.state.last_seq();
         replay_into(&mut self.store, &mut self.core.state)?;
+        self.load_chain_head()?;
         // The rows the other writer touched stay dirty: rewriting them is idempotent, and it
         // keeps the projections whole even if that writer had not flushed its own yet.
         self.core.state.refresh_availability(self.core.clock.now());
         Ok(self.core.state.last_seq() - before)
+    }
+
+    fn load_chain_head(&mut self) -> Result<(), StoreError> {
+        self.core.chain_head = match self.store.chain_head()? {
+            Some(link) => link
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("the journal's last chain link is not 32 bytes".into()))?,
+            None => [0; 32],
+        };
+        Ok(())
+    }
+
+    /// The key journal rows are linked with from now on (`ORDO_AUDIT_KEY`; empty when unset).
+    /// Every writer of one journal must use the same key, or `verify_chain` reports the rows.
+    pub fn set_audit_key(&mut self, key: &[u8]) {
+        self.core.audit_key = key.to_vec();
+    }
+
+    /// Recomputes the journal chain with this engine's key: every changed, inserted, deleted or
+    /// reordered row is reported. Returns `(rows checked, problems)`.
+    pub fn verify_chain(&mut self) -> Result<(u64, Vec<String>), StoreError> {
+        let mut check = chain::ChainCheck::default();
+        let key = self.core.audit_key.clone();
+        self.store.audit(&mut |row| check.visit(&key, row))?;
+        Ok((check.rows, check.problems))
     }
 
     /// Applies what other writers (another process, the CLI beside a server) appended since
@@ -500,6 +534,7 @@ impl<S: Store> Engine<S> {
         let applied = self.core.state.last_seq() - before;
         if applied > 0 {
             self.core.state.refresh_availability(self.core.clock.now());
+            self.load_chain_head()?;
         }
         Ok(applied)
     }
@@ -746,7 +781,9 @@ impl Core {
             _ => {}
         }
         let seq = self.state.last_seq() + 1;
-        records.push(JournalRecord::new(seq, now, &event));
+        let mut record = JournalRecord::new(seq, now, &event);
+        self.chain_head = chain::seal(&self.audit_key, &self.chain_head, &mut record);
+        records.push(record);
         self.state.apply_owned(seq, event);
         seq
     }

@@ -18,6 +18,8 @@ pub struct JournalRecord {
     pub kind: &'static str,
     pub sku: Option<String>,
     pub payload: Vec<u8>,
+    /// The row's link in the journal chain ([`crate::chain`]); set by the engine before commit.
+    pub chain: Vec<u8>,
 }
 
 impl JournalRecord {
@@ -28,7 +30,7 @@ impl JournalRecord {
             Event::ChannelPoolSet { sku, .. } => Some(sku.to_string()),
             _ => None,
         };
-        Self { seq, recorded_at, kind: event.kind_name(), sku, payload: crate::encode_event(event) }
+        Self { seq, recorded_at, kind: event.kind_name(), sku, payload: crate::encode_event(event), chain: Vec::new() }
     }
 }
 
@@ -164,6 +166,13 @@ pub trait Store: Send {
     /// When the last journal record was written (`None` for an empty journal). Availability
     /// depends on the date (incoming windows), and the projections hold figures as of then.
     fn last_recorded_at(&mut self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// The chain link of the journal's last row (`None` for an empty journal or a row written
+    /// before the chain existed).
+    fn chain_head(&mut self) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Every journal row in sequence order, with the columns the chain covers.
+    fn audit(&mut self, visit: &mut dyn FnMut(crate::chain::AuditRow<'_>)) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

@@ -47,8 +47,10 @@ CREATE TABLE IF NOT EXISTS journal (
     recorded_at BIGINT NOT NULL,
     kind        TEXT NOT NULL,
     sku         TEXT,
-    payload     BYTEA NOT NULL
+    payload     BYTEA NOT NULL,
+    chain       BYTEA
 );
+ALTER TABLE journal ADD COLUMN IF NOT EXISTS chain BYTEA;
 CREATE INDEX IF NOT EXISTS journal_by_sku ON journal (sku, seq);
 CREATE OR REPLACE FUNCTION ordo_journal_is_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -101,8 +103,8 @@ CREATE TABLE IF NOT EXISTS snapshot (
 // One statement per table per batch, whatever the batch size: arrays travel as single
 // parameters and UNNEST turns them back into rows server-side, so a 10,000-event batch costs the
 // same four statements (one round trip each) as a one-event batch.
-const INSERT_JOURNAL: &str = "INSERT INTO journal (seq, recorded_at, kind, sku, payload)
-     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bytea[])";
+const INSERT_JOURNAL: &str = "INSERT INTO journal (seq, recorded_at, kind, sku, payload, chain)
+     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bytea[], $6::bytea[])";
 
 const UPSERT_STOCK: &str = "INSERT INTO stock_balance (sku, location, available, committed, picked, reserved,
          quality_control, damaged, in_transit, incoming, on_hand, updated_seq)
@@ -247,6 +249,7 @@ impl PostgresStore {
             let mut kinds = Vec::with_capacity(n);
             let mut skus = Vec::with_capacity(n);
             let mut payloads = Vec::with_capacity(n);
+            let mut chains = Vec::with_capacity(n);
             for (i, r) in batch.records.iter().enumerate() {
                 assert_eq!(r.seq, batch.first_seq + i as u64, "batch sequences are contiguous");
                 seqs.push(to_i64(r.seq)?);
@@ -254,16 +257,17 @@ impl PostgresStore {
                 kinds.push(r.kind);
                 skus.push(r.sku.as_deref());
                 payloads.push(r.payload.as_slice());
+                chains.push(r.chain.as_slice());
             }
-            self.client.execute(&self.prepared.insert_journal, &[&seqs, &recorded, &kinds, &skus, &payloads]).map_err(
-                |e| {
-                    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
-                        StoreError::Conflict { seq: batch.first_seq }
-                    } else {
-                        db(e)
-                    }
-                },
-            )?;
+            let params: [&(dyn postgres::types::ToSql + Sync); 6] =
+                [&seqs, &recorded, &kinds, &skus, &payloads, &chains];
+            self.client.execute(&self.prepared.insert_journal, &params).map_err(|e| {
+                if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                    StoreError::Conflict { seq: batch.first_seq }
+                } else {
+                    db(e)
+                }
+            })?;
         }
 
         if !batch.stock.is_empty() {
@@ -493,6 +497,33 @@ impl Store for PostgresStore {
         let row =
             self.client.query_opt("SELECT recorded_at FROM journal ORDER BY seq DESC LIMIT 1", &[]).map_err(db)?;
         row.map(|r| r.try_get(0).map(Timestamp::from_millis)).transpose().map_err(db)
+    }
+
+    fn chain_head(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = self.client.query_opt("SELECT chain FROM journal ORDER BY seq DESC LIMIT 1", &[]).map_err(db)?;
+        Ok(match row {
+            Some(r) => r.try_get::<_, Option<Vec<u8>>>(0).map_err(db)?,
+            None => None,
+        })
+    }
+
+    fn audit(&mut self, visit: &mut dyn FnMut(ordo_engine::chain::AuditRow<'_>)) -> Result<(), StoreError> {
+        let mut rows = self
+            .client
+            .query_raw(
+                "SELECT seq, recorded_at, kind, payload, chain FROM journal ORDER BY seq",
+                std::iter::empty::<i64>(),
+            )
+            .map_err(db)?;
+        while let Some(row) = rows.next().map_err(db)? {
+            let seq: i64 = row.try_get(0).map_err(db)?;
+            let recorded_at: i64 = row.try_get(1).map_err(db)?;
+            let kind: &str = row.try_get(2).map_err(db)?;
+            let payload: &[u8] = row.try_get(3).map_err(db)?;
+            let chain: Option<&[u8]> = row.try_get(4).map_err(db)?;
+            visit(ordo_engine::chain::AuditRow { seq: seq as u64, recorded_at, kind, payload, chain });
+        }
+        Ok(())
     }
 
     fn outbox_pending(&mut self) -> Result<u64, StoreError> {

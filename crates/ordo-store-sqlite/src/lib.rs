@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS journal (
     recorded_at INTEGER NOT NULL,
     kind        TEXT NOT NULL,
     sku         TEXT,
-    payload     BLOB NOT NULL
+    payload     BLOB NOT NULL,
+    chain       BLOB
 );
 CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
 BEGIN SELECT RAISE(ABORT, 'journal rows cannot be updated'); END;
@@ -96,6 +97,13 @@ impl SqliteStore {
         conn.pragma_update(None, "temp_store", "MEMORY").map_err(db)?;
         conn.pragma_update(None, "wal_autocheckpoint", 16_384).map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
+        // Journals written before the chain existed gain the column; their rows have no link.
+        let has_chain: bool = conn
+            .query_row("SELECT COUNT(*) FROM pragma_table_info('journal') WHERE name = 'chain'", [], |r| r.get(0))
+            .map_err(db)?;
+        if !has_chain {
+            conn.execute_batch("ALTER TABLE journal ADD COLUMN chain BLOB").map_err(db)?;
+        }
         let version: Option<String> = conn
             .query_row("SELECT value FROM ordo_meta WHERE key = 'schema_version'", [], |r| r.get(0))
             .optional()
@@ -134,8 +142,8 @@ impl SqliteStore {
         let conn = &self.conn;
         chunked(
             conn,
-            "INSERT INTO journal (seq, recorded_at, kind, sku, payload) VALUES ",
-            5,
+            "INSERT INTO journal (seq, recorded_at, kind, sku, payload, chain) VALUES ",
+            6,
             "",
             batch.records,
             |st, r, p| {
@@ -143,7 +151,8 @@ impl SqliteStore {
                 st.raw_bind_parameter(p + 1, r.recorded_at.millis())?;
                 st.raw_bind_parameter(p + 2, r.kind)?;
                 st.raw_bind_parameter(p + 3, r.sku.as_deref())?;
-                st.raw_bind_parameter(p + 4, r.payload.as_slice())
+                st.raw_bind_parameter(p + 4, r.payload.as_slice())?;
+                st.raw_bind_parameter(p + 5, r.chain.as_slice())
             },
         )
         .map_err(|e| match e.sqlite_error_code() {
@@ -375,6 +384,32 @@ impl Store for SqliteStore {
             .optional()
             .map_err(db)?;
         Ok(at.map(Timestamp::from_millis))
+    }
+
+    fn chain_head(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        let chain: Option<Option<Vec<u8>>> = self
+            .conn
+            .query_row("SELECT chain FROM journal ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        Ok(chain.flatten())
+    }
+
+    fn audit(&mut self, visit: &mut dyn FnMut(ordo_engine::chain::AuditRow<'_>)) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, recorded_at, kind, payload, chain FROM journal ORDER BY seq")
+            .map_err(db)?;
+        let mut rows = stmt.query([]).map_err(db)?;
+        while let Some(row) = rows.next().map_err(db)? {
+            let seq: i64 = row.get(0).map_err(db)?;
+            let recorded_at: i64 = row.get(1).map_err(db)?;
+            let kind = row.get_ref(2).map_err(db)?.as_str().map_err(|e| db(e.into()))?;
+            let payload = row.get_ref(3).map_err(db)?.as_blob().map_err(|e| db(e.into()))?;
+            let chain = row.get_ref(4).map_err(db)?.as_blob_or_null().map_err(|e| db(e.into()))?;
+            visit(ordo_engine::chain::AuditRow { seq: seq as u64, recorded_at, kind, payload, chain });
+        }
+        Ok(())
     }
 
     fn outbox_pending(&mut self) -> Result<u64, StoreError> {

@@ -55,6 +55,12 @@ impl Store for AnyStore {
     fn last_recorded_at(&mut self) -> Result<Option<ordo_types::Timestamp>, StoreError> {
         delegate!(self, s => s.last_recorded_at())
     }
+    fn chain_head(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        delegate!(self, s => s.chain_head())
+    }
+    fn audit(&mut self, visit: &mut dyn FnMut(ordo_engine::chain::AuditRow<'_>)) -> Result<(), StoreError> {
+        delegate!(self, s => s.audit(visit))
+    }
 }
 
 /// Where the data lives, as given on the command line.
@@ -98,6 +104,9 @@ impl Target {
     }
 
     fn engine_over(&self, store: AnyStore) -> Result<Engine<AnyStore>> {
-        Engine::open(store, Box::new(SystemClock)).context("rebuilding state from the journal")
+        let mut engine = Engine::open(store, Box::new(SystemClock)).context("rebuilding state from the journal")?;
+        // The journal chain's key: configuration, never the database (see ordo_engine::chain).
+        engine.set_audit_key(std::env::var("ORDO_AUDIT_KEY").unwrap_or_default().as_bytes());
+        Ok(engine)
     }
 }

@@ -305,6 +305,10 @@ fn sorted(mut rows: Vec<StockRow>) -> Vec<StockRow> {
 pub fn verify(engine: &mut Engine<AnyStore>, as_json: bool) -> Result<ExitCode> {
     let as_of = engine.availability_as_of()?;
     let mut problems = engine.state().check_invariants(as_of);
+    // First the chain: an edited, inserted, deleted or reordered journal row, even one that
+    // replays cleanly (a changed timestamp), breaks its HMAC link.
+    let (chained, chain_problems) = engine.verify_chain()?;
+    problems.extend(chain_problems);
     let replayed = engine.replay_from_scratch()?;
     if &replayed != engine.state() {
         problems.push("replaying the whole journal does not reproduce the state opened from the snapshot".into());
@@ -343,10 +347,12 @@ pub fn verify(engine: &mut Engine<AnyStore>, as_json: bool) -> Result<ExitCode> 
     }
     let ok = problems.is_empty();
     if as_json {
-        print_json(&json!({"ok": ok, "journal_seq": state.last_seq(), "stock_rows": live.len(), "problems": problems}));
+        print_json(&json!({
+            "ok": ok, "journal_seq": state.last_seq(), "chain_rows": chained, "stock_rows": live.len(), "problems": problems
+        }));
     } else if ok {
         println!(
-            "ok: {} journal events replay to the same state; {} stock rows and every ATS figure match the projections; all invariants hold",
+            "ok: {} journal events replay to the same state and their chain holds; {} stock rows and every ATS figure match the projections; all invariants hold",
             state.last_seq(),
             live.len()
         );

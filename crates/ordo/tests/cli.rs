@@ -884,6 +884,68 @@ fn verify_passes_on_a_healthy_database_and_after_the_demo() {
     assert_eq!(demo.verify()["ok"], true);
 }
 
+/// Someone with write access to the database drops the append-only triggers and edits the
+/// journal: a changed timestamp (which replays cleanly), a deleted row, a reordering — each
+/// breaks the HMAC chain; and the chain only verifies with the key it was written with.
+#[test]
+fn verify_detects_an_edited_deleted_or_reordered_journal_row_through_the_keyed_chain() {
+    let db = Db::new();
+    build_worked_ledger(&db);
+    let keyed = |args: &[&str], key: &str| db.command(args).env("ORDO_AUDIT_KEY", key).output().unwrap();
+    db.ok(&["move", "receipt", "--sku", "MUG", "--location", "WH1", "--quantity", "3"]);
+    db.ok(&["move", "receipt", "--sku", "MUG", "--location", "WH1", "--quantity", "4"]);
+    let seq = db.journal_seq() as i64;
+    // The links are keyed: under another key no row verifies.
+    let out = keyed(&["verify", "--json"], "another key");
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["problems"].as_array().unwrap().len(), 20.min(seq as usize), "{v:#}");
+    let check = |key: &str| -> (Option<i32>, String) {
+        let out = keyed(&["verify", "--json"], key);
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string())
+    };
+
+    let conn = rusqlite::Connection::open(&db.path).unwrap();
+    // Every open re-creates the append-only triggers, so they are dropped before each edit.
+    let unguard = || {
+        conn.execute_batch("DROP TRIGGER IF EXISTS journal_no_update; DROP TRIGGER IF EXISTS journal_no_delete;")
+            .unwrap()
+    };
+    unguard();
+    // A timestamp moved by a second: the state replays the same, the chain does not hold.
+    conn.execute("UPDATE journal SET recorded_at = recorded_at + 1000 WHERE seq = ?1", [seq]).unwrap();
+    let (code, out) = check("");
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains(&format!("journal row {seq} does not match its chain link")), "{out}");
+    unguard();
+    conn.execute("UPDATE journal SET recorded_at = recorded_at - 1000 WHERE seq = ?1", [seq]).unwrap();
+    // A deleted row leaves a gap.
+    let row: (i64, i64, String, Vec<u8>, Vec<u8>) = conn
+        .query_row("SELECT seq, recorded_at, kind, payload, chain FROM journal WHERE seq = ?1", [seq - 1], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap();
+    assert_eq!(check("").0, Some(0), "restored");
+    unguard();
+    conn.execute("DELETE FROM journal WHERE seq = ?1", [seq - 1]).unwrap();
+    // A gap stops the engine from even opening the journal: refused, naming the gap.
+    let out = keyed(&["verify", "--json"], "");
+    assert_ne!(out.status.code(), Some(0), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains(&format!("{}", seq - 1)), "{err}");
+    // The two receipts swapped (both replay fine in either order): the links break.
+    unguard();
+    conn.execute("UPDATE journal SET seq = ?1 WHERE seq = ?2", [seq - 1, seq]).unwrap();
+    conn.execute(
+        "INSERT INTO journal (seq, recorded_at, kind, sku, payload, chain) VALUES (?1, ?2, ?3, 'MUG', ?4, ?5)",
+        rusqlite::params![seq, row.1, row.2, row.3, row.4],
+    )
+    .unwrap();
+    let out = keyed(&["verify", "--json"], "");
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("does not match its chain link"), "{}", describe(&out));
+}
+
 #[test]
 fn verify_detects_a_tampered_projection_and_the_journal_is_append_only() {
     let db = Db::new();

@@ -708,6 +708,9 @@ fn interleaved_writers_never_fork<B: Backend>() {
     assert_same_state(fresh.state(), &replayed, "fresh engine vs replay");
     assert_projections_match(fresh.store_mut(), &replayed);
     assert_eq!(fresh.store_mut().outbox_pending().expect("outbox count"), published);
+    // The journal chain runs unbroken across both writers (each links to the other's rows).
+    assert_eq!(fresh.verify_chain().expect("chain check"), (total, vec![]));
+    assert!(fresh.store_mut().chain_head().expect("chain head").is_some_and(|c| c.len() == 32));
 
     // No unit lost or doubled: 10 received at WH1, all of them reserved, 8 + 2.
     let wh1 = replayed.buckets(&sku("SKU-A"), &code("WH1"));

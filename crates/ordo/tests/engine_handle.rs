@@ -276,6 +276,15 @@ impl Store for FailingStore {
     fn last_recorded_at(&mut self) -> Result<Option<Timestamp>, ordo_engine::StoreError> {
         self.inner.last_recorded_at()
     }
+    fn chain_head(&mut self) -> Result<Option<Vec<u8>>, ordo_engine::StoreError> {
+        self.inner.chain_head()
+    }
+    fn audit(
+        &mut self,
+        visit: &mut dyn FnMut(ordo_engine::chain::AuditRow<'_>),
+    ) -> Result<(), ordo_engine::StoreError> {
+        self.inner.audit(visit)
+    }
 }
 
 /// Regression (review of #2): with projections lagging, a store that refuses every commit used
