@@ -102,12 +102,59 @@ pub const ROUTES: &[Route] = &[
         true,
     ),
     write(
+        "/api/v1/orders/{channel}/{order_id}/lines/cancel",
+        Permission::ManageOrders,
+        "Cancel one order line (every part of a bundle line): {\"line_id\": …, \"reason\": …}.",
+        true,
+    ),
+    write(
+        "/api/v1/orders/{channel}/{order_id}/payment",
+        Permission::CaptureOrders,
+        "The channel's payment status: {\"status\": \"captured\"} (pending, authorized, captured, failed, refunded).",
+        true,
+    ),
+    write(
+        "/api/v1/orders/{channel}/{order_id}/dispatch",
+        Permission::Fulfil,
+        "Release an allocated order to the floor: {} or {\"ship_partial\": true}.",
+        true,
+    ),
+    write("/api/v1/orders/{channel}/{order_id}/pick", Permission::Fulfil, "The pick list is issued: {}.", true),
+    write(
+        "/api/v1/orders/{channel}/{order_id}/pack",
+        Permission::Fulfil,
+        "Picked and packed (committed → picked): {}.",
+        true,
+    ),
+    write(
+        "/api/v1/orders/{channel}/{order_id}/ship",
+        Permission::Fulfil,
+        "A shipment left: {\"shipment_id\", \"location\", \"carrier\", \"service\", \"tracking\", \"lines\": [{\"line_id\", \"units\"}] (empty: all picked there)}.",
+        true,
+    ),
+    write(
+        "/api/v1/orders/{channel}/{order_id}/deliver",
+        Permission::Fulfil,
+        "The carrier delivered a shipment: {\"shipment_id\": …}.",
+        true,
+    ),
+    write(
+        "/api/v1/orders/{channel}/{order_id}/close",
+        Permission::ManageOrders,
+        "Close a shipped or delivered order: {\"reason\": …}.",
+        true,
+    ),
+    write(
         "/api/v1/movements",
         Permission::MoveStock,
         "Record a stock movement (a `MoveCommand`, README \"Movements\").",
         true,
     ),
 ];
+
+const ORDER_ACTION: &str = "/api/v1/orders/{channel}/{order_id}/";
+const ORDER_ACTIONS: [&str; 11] =
+    ["hold", "release", "cancel", "lines/cancel", "payment", "dispatch", "pick", "pack", "ship", "deliver", "close"];
 
 /// Builds the router from [`ROUTES`]; a route without a handler is a startup panic (and a test).
 pub(crate) fn build(service: Arc<Service>) -> Router {
@@ -135,14 +182,12 @@ fn handler(route: &Route) -> Option<MethodRouter<Arc<Service>>> {
         ("GET", "/api/v1/orders/{channel}/{order_id}") => get(order),
         ("GET", "/api/v1/exceptions") => get(exceptions),
         ("POST", "/api/v1/orders") => post(capture),
-        ("POST", "/api/v1/orders/{channel}/{order_id}/hold") => {
-            post(|s, c, p, h, b| order_action(s, c, p, h, b, "hold"))
-        }
-        ("POST", "/api/v1/orders/{channel}/{order_id}/release") => {
-            post(|s, c, p, h, b| order_action(s, c, p, h, b, "release"))
-        }
-        ("POST", "/api/v1/orders/{channel}/{order_id}/cancel") => {
-            post(|s, c, p, h, b| order_action(s, c, p, h, b, "cancel"))
+        ("POST", path) if path.starts_with(ORDER_ACTION) => {
+            let action = &path[ORDER_ACTION.len()..];
+            if !ORDER_ACTIONS.contains(&action) {
+                return None;
+            }
+            post(move |s, c, p, h, b| order_action(s, c, p, h, b, action))
         }
         ("POST", "/api/v1/movements") => post(movement),
         _ => return None,
@@ -499,6 +544,36 @@ struct Reason {
     reason: String,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineCancel {
+    line_id: String,
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Payment {
+    status: ordo_domain::orders::model::PaymentStatus,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Dispatch {
+    #[serde(default)]
+    ship_partial: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Delivery {
+    shipment_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
 async fn order_action(
     Extract(service): Extract<Arc<Service>>,
     request_caller: Option<axum::Extension<Caller>>,
@@ -509,12 +584,32 @@ async fn order_action(
 ) -> Result<Response, Problem> {
     let caller = caller(request_caller);
     let key = key_of(&channel, &order_id)?;
-    let Reason { reason } = parse(&body)?;
     let actor = Actor::User(caller.user.clone());
     let command = match action {
-        "hold" => OrderCommand::Hold { key: key.clone(), actor, reason },
-        "release" => OrderCommand::Release { key: key.clone(), actor, reason },
-        _ => OrderCommand::Cancel { key: key.clone(), actor, reason },
+        "hold" => OrderCommand::Hold { key, actor, reason: parse::<Reason>(&body)?.reason },
+        "release" => OrderCommand::Release { key, actor, reason: parse::<Reason>(&body)?.reason },
+        "cancel" => OrderCommand::Cancel { key, actor, reason: parse::<Reason>(&body)?.reason },
+        "lines/cancel" => {
+            let LineCancel { line_id, reason } = parse(&body)?;
+            OrderCommand::CancelLine { key, line_id, actor, reason }
+        }
+        "payment" => {
+            let Payment { status } = parse(&body)?;
+            OrderCommand::UpdatePayment { key, status, actor }
+        }
+        "dispatch" => OrderCommand::Dispatch { key, actor, ship_partial: parse::<Dispatch>(&body)?.ship_partial },
+        "pick" => {
+            parse::<Empty>(&body)?;
+            OrderCommand::StartPicking { key, actor }
+        }
+        "pack" => {
+            parse::<Empty>(&body)?;
+            OrderCommand::Pack { key, actor }
+        }
+        "ship" => OrderCommand::Ship { key, actor, shipment: parse(&body)? },
+        "deliver" => OrderCommand::ConfirmDelivery { key, actor, shipment_id: parse::<Delivery>(&body)?.shipment_id },
+        "close" => OrderCommand::Close { key, actor, reason: parse::<Reason>(&body)?.reason },
+        other => unreachable!("order action {other} is not routed"),
     };
     let path = format!("/api/v1/orders/{channel}/{order_id}/{action}");
     let request = RequestText { method: "POST", path: &path, body: &body };

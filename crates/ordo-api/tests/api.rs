@@ -362,3 +362,58 @@ fn revoked_tokens_are_refused_and_pages_follow_their_cursor() {
     assert_ne!(hash, s.token(Role::Admin));
     assert!(hash_password("p4ssword!").starts_with("$argon2id$"));
 }
+
+/// The floor over HTTP: the warehouse dispatches, picks, packs and ships; the carrier's
+/// delivery and the close follow; each answer is the order's new status, and stock follows.
+#[test]
+fn an_order_goes_across_the_floor_over_http() {
+    let s = Server::start();
+    let (status, body) = s.post("/api/v1/orders", Role::Integration, None, &order_body("F-1", 3));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let step = |action: &str, role: Role, body: &str| -> Value {
+        let (status, answer) = s.post(&format!("/api/v1/orders/WEB/F-1/{action}"), role, None, body);
+        assert_eq!(status, StatusCode::CREATED, "{action}: {answer}");
+        serde_json::from_str(&answer).unwrap()
+    };
+    // Packing before picking is refused by the state machine, and changes nothing.
+    let before = s.journal_seq();
+    let (status, body) = s.post("/api/v1/orders/WEB/F-1/pack", Role::Warehouse, None, "{}");
+    assert_eq!((status, problem_code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "rejected".to_owned()), "{body}");
+    assert_eq!(s.journal_seq(), before);
+    assert_eq!(step("dispatch", Role::Warehouse, "{}")["status"], "released");
+    assert_eq!(step("pick", Role::Warehouse, "{}")["status"], "picking");
+    assert_eq!(step("pack", Role::Warehouse, "{}")["status"], "packed");
+    let (_, stock) = s.get("/api/v1/stock?sku=TEE", Some(Role::Viewer));
+    assert_eq!((stock[0]["available"].as_i64(), stock[0]["picked"].as_i64()), (Some(7), Some(3)));
+    let parcel = |id: &str, units: i64| {
+        json!({"shipment_id": id, "location": "WH", "carrier": "UPS", "service": "ground", "tracking": format!("1Z{id}"),
+               "lines": [{"line_id": "1", "units": units}]})
+        .to_string()
+    };
+    assert_eq!(step("ship", Role::Warehouse, &parcel("S1", 1))["status"], "partially_shipped");
+    assert_eq!(step("ship", Role::Warehouse, &parcel("S2", 2))["status"], "shipped");
+    assert_eq!(step("deliver", Role::Integration, "{\"shipment_id\": \"S1\"}")["status"], "shipped");
+    assert_eq!(step("deliver", Role::Integration, "{\"shipment_id\": \"S2\"}")["status"], "delivered");
+    assert_eq!(step("close", Role::OpsManager, "{\"reason\": \"done\"}")["status"], "closed");
+    let (_, stock) = s.get("/api/v1/stock?sku=TEE", Some(Role::Viewer));
+    assert_eq!((stock[0]["available"].as_i64(), stock[0]["picked"].as_i64()), (Some(7), Some(0)));
+    let (_, order) = s.get("/api/v1/orders/WEB/F-1", Some(Role::Viewer));
+    assert_eq!(order["shipments"].as_array().map(Vec::len), Some(2));
+    // A line cancel and a payment update on another order.
+    let (status, _) = s.post("/api/v1/orders", Role::Integration, None, &order_body("F-2", 1));
+    assert_eq!(status, StatusCode::CREATED);
+    let failed = step_on(&s, "F-2", "payment", Role::Integration, "{\"status\": \"failed\"}");
+    assert_eq!(
+        (failed["status"].as_str(), failed["holds"][0].as_str()),
+        (Some("on_hold"), Some("PAYMENT_NOT_CAPTURED"))
+    );
+    let cancelled =
+        step_on(&s, "F-2", "lines/cancel", Role::CustomerService, "{\"line_id\": \"1\", \"reason\": \"fraud\"}");
+    assert_eq!(cancelled["status"], "cancelled");
+}
+
+fn step_on(s: &Server, id: &str, action: &str, role: Role, body: &str) -> Value {
+    let (status, answer) = s.post(&format!("/api/v1/orders/WEB/{id}/{action}"), role, None, body);
+    assert_eq!(status, StatusCode::CREATED, "{action}: {answer}");
+    serde_json::from_str(&answer).unwrap()
+}
