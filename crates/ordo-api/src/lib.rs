@@ -11,6 +11,7 @@ mod metrics;
 pub mod openapi;
 pub mod problem;
 mod routes;
+pub mod session;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -43,6 +44,7 @@ pub struct Service {
     in_flight: Mutex<HashSet<(String, String)>>,
     /// Token hash → caller, and when it was looked up.
     tokens: std::sync::RwLock<std::collections::HashMap<String, (auth::Caller, std::time::Instant)>>,
+    sessions: session::Sessions,
     metrics: metrics::Metrics,
 }
 
@@ -53,6 +55,7 @@ impl Service {
             clock: Box::new(clock),
             in_flight: Mutex::new(HashSet::new()),
             tokens: Default::default(),
+            sessions: Default::default(),
             metrics: metrics::Metrics::default(),
         })
     }

@@ -36,7 +36,19 @@ pub fn document() -> Value {
         }
         let problem = json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}});
         let mut responses = Map::new();
-        if route.method == "POST" {
+        if route.method == "POST" && route.permission.is_none() {
+            responses.insert(
+                "200".into(),
+                json!({"description": route.summary, "content": {"application/json": {"schema": {"type": "object"}}}}),
+            );
+            for (status, what) in [
+                ("400", "malformed body"),
+                ("401", "unknown user or wrong password"),
+                ("429", "too many failed sign-ins"),
+            ] {
+                responses.insert(status.into(), json!({"description": what, "content": problem}));
+            }
+        } else if route.method == "POST" {
             responses.insert("201".into(), json!({"description": "recorded; the resource as JSON", "content": {"application/json": {"schema": {"type": "object"}}}}));
             for (status, what) in [
                 ("400", "malformed body"),

@@ -13,6 +13,10 @@ pub enum Code {
     Unauthenticated,
     /// Authenticated, but the role lacks the route's permission.
     Forbidden,
+    /// A session-authenticated change without the session's `X-CSRF-Token`.
+    CsrfFailed,
+    /// Too many failed logins for this user lately; `Retry-After` says when to try again.
+    TooManyRequests,
     NotFound,
     /// The body is not valid JSON of the expected shape; `errors` says where.
     InvalidBody,
@@ -30,9 +34,11 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 10] = [
+    pub const ALL: [Code; 12] = [
         Code::Unauthenticated,
         Code::Forbidden,
+        Code::CsrfFailed,
+        Code::TooManyRequests,
         Code::NotFound,
         Code::InvalidBody,
         Code::InvalidParameter,
@@ -46,7 +52,8 @@ impl Code {
     pub fn status(self) -> StatusCode {
         match self {
             Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Code::Forbidden => StatusCode::FORBIDDEN,
+            Code::Forbidden | Code::CsrfFailed => StatusCode::FORBIDDEN,
+            Code::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Code::NotFound => StatusCode::NOT_FOUND,
             Code::InvalidBody | Code::InvalidParameter => StatusCode::BAD_REQUEST,
             Code::Rejected | Code::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -60,6 +67,8 @@ impl Code {
         match self {
             Code::Unauthenticated => "unauthenticated",
             Code::Forbidden => "forbidden",
+            Code::CsrfFailed => "csrf_failed",
+            Code::TooManyRequests => "too_many_requests",
             Code::NotFound => "not_found",
             Code::InvalidBody => "invalid_body",
             Code::InvalidParameter => "invalid_parameter",
@@ -102,6 +111,8 @@ impl Problem {
         let title = match code {
             Code::Unauthenticated => "Authentication required",
             Code::Forbidden => "Not allowed for this role",
+            Code::CsrfFailed => "CSRF token missing or wrong",
+            Code::TooManyRequests => "Too many attempts",
             Code::NotFound => "Not found",
             Code::InvalidBody => "Invalid request body",
             Code::InvalidParameter => "Invalid parameter",

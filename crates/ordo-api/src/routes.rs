@@ -56,11 +56,20 @@ const fn open(path: &'static str, summary: &'static str) -> Route {
     Route { method: "GET", path, permission: None, summary, query: &[], body: false, idempotent: false }
 }
 
+const fn open_post(path: &'static str, summary: &'static str) -> Route {
+    Route { method: "POST", path, permission: None, summary, query: &[], body: true, idempotent: false }
+}
+
 pub const ROUTES: &[Route] = &[
     open("/healthz", "Liveness: the process answers."),
     open("/readyz", "Readiness: the engine answers a query."),
     open("/metrics", "Prometheus metrics."),
     open("/api/openapi.json", "This document."),
+    open_post(
+        "/api/v1/login",
+        "Sign in a person: {\"user\", \"password\"} → session cookie (HttpOnly, SameSite=Strict) and a CSRF token to send as X-CSRF-Token on changes.",
+    ),
+    open_post("/api/v1/logout", "End the session of the cookie sent: {}."),
     read("/api/v1/items", "Items (master data), by SKU.", &PAGE),
     read("/api/v1/locations", "Locations.", &[]),
     read("/api/v1/channels", "Channels.", &[]),
@@ -182,6 +191,8 @@ fn handler(route: &Route) -> Option<MethodRouter<Arc<Service>>> {
         ("GET", "/api/v1/orders/{channel}/{order_id}") => get(order),
         ("GET", "/api/v1/exceptions") => get(exceptions),
         ("POST", "/api/v1/orders") => post(capture),
+        ("POST", "/api/v1/login") => post(login),
+        ("POST", "/api/v1/logout") => post(logout),
         ("POST", path) if path.starts_with(ORDER_ACTION) => {
             let action = &path[ORDER_ACTION.len()..];
             if !ORDER_ACTIONS.contains(&action) {
@@ -202,7 +213,7 @@ async fn guard(
 ) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
-    let response = match authorize(&service, &route, request.headers()).await {
+    let response = match authorize(&service, &route, &method, request.headers()).await {
         Ok(caller) => {
             if let Some(caller) = caller {
                 request.extensions_mut().insert(caller);
@@ -215,18 +226,43 @@ async fn guard(
     response
 }
 
-async fn authorize(service: &Service, route: &Route, headers: &HeaderMap) -> Result<Option<Caller>, Problem> {
+async fn authorize(
+    service: &Service,
+    route: &Route,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Option<Caller>, Problem> {
     let Some(permission) = route.permission else { return Ok(None) };
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| Problem::new(Code::Unauthenticated, "send an API token as `Authorization: Bearer TOKEN`"))?;
-    let caller = service
-        .caller(sha256_hex(token.as_bytes()))
-        .await
-        .ok_or_else(|| Problem::new(Code::Unauthenticated, "the token is unknown, expired or revoked"))?;
+    let bearer =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let cookie = headers.get(header::COOKIE).and_then(|v| v.to_str().ok()).and_then(crate::session::session_cookie);
+    let caller = match (bearer, cookie) {
+        (Some(token), _) => service
+            .caller(sha256_hex(token.trim().as_bytes()))
+            .await
+            .ok_or_else(|| Problem::new(Code::Unauthenticated, "the token is unknown, expired or revoked"))?,
+        (None, Some(id)) => {
+            let csrf = headers.get(crate::session::CSRF_HEADER).and_then(|v| v.to_str().ok());
+            match service.sessions.caller(id, csrf, method != Method::GET) {
+                Ok(c) => c,
+                Err(crate::session::SessionError::Unknown) => {
+                    return Err(Problem::new(
+                        Code::Unauthenticated,
+                        "the session is unknown or expired; sign in again",
+                    ));
+                }
+                Err(crate::session::SessionError::Csrf) => {
+                    return Err(Problem::new(Code::CsrfFailed, "send the session's CSRF token as X-CSRF-Token"));
+                }
+            }
+        }
+        (None, None) => {
+            return Err(Problem::new(
+                Code::Unauthenticated,
+                "send an API token as `Authorization: Bearer TOKEN`, or sign in at /api/v1/login",
+            ));
+        }
+    };
     if !caller.may(permission) {
         return Err(Problem::new(
             Code::Forbidden,
@@ -536,6 +572,60 @@ async fn capture(
     let command = Command::Order(OrderCommand::Capture(Box::new(order)));
     let request = RequestText { method: method.as_str(), path: "/api/v1/orders", body: &body };
     submit(&service, &caller, &headers, request, command).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    user: String,
+    password: String,
+}
+
+async fn login(Extract(service): Extract<Arc<Service>>, body: Bytes) -> Result<Response, Problem> {
+    let Login { user, password } = parse(&body)?;
+    if let Some(wait) = service.sessions.throttled(&user) {
+        let mut response =
+            Problem::new(Code::TooManyRequests, format!("too many failed sign-ins for {user}; try again in {wait} s"))
+                .into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, wait.into());
+        return Ok(response);
+    }
+    let name = user.clone();
+    let found = service.read(move |s| s.access().user(&name).map(|u| (u.role, u.password_hash.clone()))).await;
+    // Hash even for an unknown user, so timing does not tell which names exist.
+    let (role, phc) = found.clone().unwrap_or((ordo_domain::access::Role::Viewer, String::new()));
+    let verified = tokio::task::spawn_blocking(move || {
+        if phc.is_empty() {
+            let _ = crate::auth::hash_password(&password);
+            false
+        } else {
+            crate::auth::verify_password(&password, &phc)
+        }
+    })
+    .await
+    .unwrap_or(false);
+    if !verified || found.is_none() {
+        service.sessions.failed(&user);
+        return Err(Problem::new(Code::Unauthenticated, "unknown user or wrong password"));
+    }
+    let (id, csrf) = service.sessions.open(Caller { user: user.clone(), role, token_id: "session".into() });
+    let cookie = format!(
+        "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        crate::session::SESSION_COOKIE,
+        crate::session::SESSION_IDLE.as_secs()
+    );
+    let body = json!({"user": user, "role": role.as_str(), "csrf_token": csrf});
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+async fn logout(Extract(service): Extract<Arc<Service>>, headers: HeaderMap) -> Response {
+    let closed = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::session::session_cookie)
+        .is_some_and(|id| service.sessions.close(id));
+    let cookie = format!("{}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0", crate::session::SESSION_COOKIE);
+    ([(header::SET_COOKIE, cookie)], Json(json!({"signed_out": closed}))).into_response()
 }
 
 #[derive(Debug, Deserialize)]

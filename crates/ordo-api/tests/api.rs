@@ -78,6 +78,13 @@ fn setup_commands() -> Vec<Command> {
             taxable: false,
         })),
     ];
+    // A person who signs in with a password.
+    out.push(Command::Access(AccessCommand::AddUser(User {
+        name: "pat".into(),
+        role: Role::CustomerService,
+        password_hash: hash_password("correct horse battery"),
+        created_at: Timestamp::from_millis(T0),
+    })));
     // One user and token per role, plus a revoked one.
     for role in Role::ALL {
         out.push(Command::Access(AccessCommand::AddUser(User {
@@ -230,7 +237,14 @@ fn the_route_role_matrix_follows_the_document() {
                 r.send().unwrap().status()
             };
             let Some(permission) = op["x-permission"].as_str() else {
-                assert!(call(None).is_success(), "{method} {path} is open");
+                let status = call(None);
+                match method.as_str() {
+                    "get" => assert!(status.is_success(), "{method} {path} is open: {status}"),
+                    _ => assert!(
+                        status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
+                        "{method} {path}: {status}"
+                    ),
+                }
                 continue;
             };
             let permission = Permission::ALL.into_iter().find(|p| p.as_str() == permission).unwrap();
@@ -416,4 +430,64 @@ fn step_on(s: &Server, id: &str, action: &str, role: Role, body: &str) -> Value 
     let (status, answer) = s.post(&format!("/api/v1/orders/WEB/{id}/{action}"), role, None, body);
     assert_eq!(status, StatusCode::CREATED, "{action}: {answer}");
     serde_json::from_str(&answer).unwrap()
+}
+
+/// People sign in with a password: a session cookie (HttpOnly, SameSite=Strict) authenticates
+/// reads; changes also need the session's CSRF token; failed sign-ins are throttled per user.
+#[test]
+fn sessions_sign_in_need_csrf_for_changes_and_throttle_failures() {
+    let s = Server::start();
+    let login = |user: &str, password: &str| {
+        s.client
+            .post(s.url("/api/v1/login"))
+            .body(json!({"user": user, "password": password}).to_string())
+            .send()
+            .unwrap()
+    };
+    // Unknown users and wrong passwords look alike; the sixth failure in a minute is 429.
+    assert_eq!(login("nobody", "x").status(), StatusCode::UNAUTHORIZED);
+    for _ in 0..5 {
+        assert_eq!(login("pat", "wrong").status(), StatusCode::UNAUTHORIZED);
+    }
+    let throttled = login("pat", "correct horse battery");
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(throttled.headers().contains_key("retry-after"));
+    assert_eq!(problem_code(&throttled.text().unwrap()), "too_many_requests");
+
+    // Another server (fresh throttle): the right password opens a session.
+    let s = Server::start();
+    let resp = s
+        .client
+        .post(s.url("/api/v1/login"))
+        .body(json!({"user": "pat", "password": "correct horse battery"}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let set_cookie = resp.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"), "{set_cookie}");
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let v: Value = resp.json().unwrap();
+    assert_eq!((v["user"].as_str(), v["role"].as_str()), (Some("pat"), Some("customer_service")));
+    let csrf = v["csrf_token"].as_str().unwrap().to_owned();
+    let read = s.client.get(s.url("/api/v1/orders")).header("cookie", &cookie).send().unwrap();
+    assert_eq!(read.status(), StatusCode::OK, "reads need only the cookie");
+    let capture = |csrf: Option<&str>, id: &str| {
+        let mut r = s.client.post(s.url("/api/v1/orders")).header("cookie", &cookie).body(order_body(id, 1));
+        if let Some(t) = csrf {
+            r = r.header("x-csrf-token", t);
+        }
+        r.send().unwrap()
+    };
+    let before = s.journal_seq();
+    let refused = capture(None, "S-1");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(problem_code(&refused.text().unwrap()), "csrf_failed");
+    assert_eq!(capture(Some("forged"), "S-1").status(), StatusCode::FORBIDDEN);
+    assert_eq!(s.journal_seq(), before, "nothing recorded without the CSRF token");
+    assert_eq!(capture(Some(&csrf), "S-1").status(), StatusCode::CREATED);
+    // Signed out: the cookie no longer works.
+    let out = s.client.post(s.url("/api/v1/logout")).header("cookie", &cookie).body("{}").send().unwrap();
+    assert_eq!(out.json::<Value>().unwrap()["signed_out"], true);
+    let after = s.client.get(s.url("/api/v1/orders")).header("cookie", &cookie).send().unwrap();
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
 }
