@@ -151,6 +151,9 @@ pub(crate) fn command_problem(e: CommandError) -> Problem {
             Code::IdempotencyKeyReused,
             format!("idempotency key {k:?} was already used with a different request"),
         ),
+        CommandError::Rejected(Rejection::Approval(ordo_domain::approvals::ApprovalRejection::UnknownRequest(id))) => {
+            Problem::new(Code::NotFound, format!("unknown approval request {id}"))
+        }
         CommandError::Rejected(r) => Problem::new(Code::Rejected, format!("rejected: {r}; nothing was changed")),
         CommandError::RejectedInGroup { rejection, .. } => {
             Problem::new(Code::Rejected, format!("rejected: {rejection}; nothing was changed"))

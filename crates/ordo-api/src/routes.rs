@@ -156,7 +156,24 @@ pub const ROUTES: &[Route] = &[
     write(
         "/api/v1/movements",
         Permission::MoveStock,
-        "Record a stock movement (a `MoveCommand`, README \"Movements\").",
+        "Record a stock movement (a `MoveCommand`, README \"Movements\"); above the approval thresholds it becomes an approval request (202).",
+        true,
+    ),
+    read(
+        "/api/v1/approvals",
+        "Approval requests (pending first), with what each would do and why it needs a second person.",
+        &[("status", "pending, approved or rejected")],
+    ),
+    write(
+        "/api/v1/approvals/{id}/approve",
+        Permission::Approve,
+        "Approve another user's request: {\"reason\": …}; its change takes effect now.",
+        true,
+    ),
+    write(
+        "/api/v1/approvals/{id}/reject",
+        Permission::Approve,
+        "Reject another user's request: {\"reason\": …}.",
         true,
     ),
 ];
@@ -201,6 +218,9 @@ fn handler(route: &Route) -> Option<MethodRouter<Arc<Service>>> {
             post(move |s, c, p, h, b| order_action(s, c, p, h, b, action))
         }
         ("POST", "/api/v1/movements") => post(movement),
+        ("GET", "/api/v1/approvals") => get(approvals),
+        ("POST", "/api/v1/approvals/{id}/approve") => post(|s, c, p, h, b| approval(s, c, p, h, b, true)),
+        ("POST", "/api/v1/approvals/{id}/reject") => post(|s, c, p, h, b| approval(s, c, p, h, b, false)),
         _ => return None,
     })
 }
@@ -715,5 +735,58 @@ async fn movement(
     let caller = caller(request_caller);
     let command: ordo_domain::inventory::MoveCommand = parse(&body)?;
     let request = RequestText { method: "POST", path: "/api/v1/movements", body: &body };
-    submit(&service, &caller, &headers, request, Command::Move(command)).await
+    let gated =
+        Command::Gated { by: caller.user.clone(), note: String::new(), command: Box::new(Command::Move(command)) };
+    submit(&service, &caller, &headers, request, gated).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalQuery {
+    status: Option<String>,
+}
+
+async fn approvals(
+    Extract(service): Extract<Arc<Service>>,
+    q: Result<Query<ApprovalQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let q = query_or_problem(q)?;
+    let wanted = match q.status.as_deref() {
+        None => None,
+        Some(s @ ("pending" | "approved" | "rejected")) => Some(s.to_owned()),
+        Some(other) => return Err(Problem::new(Code::InvalidParameter, format!("unknown status {other:?}"))),
+    };
+    let list = service
+        .read(move |s| {
+            let status_of = |r: &ordo_domain::approvals::ApprovalRequest| match r.status {
+                ordo_domain::approvals::ApprovalStatus::Pending => "pending",
+                ordo_domain::approvals::ApprovalStatus::Approved { .. } => "approved",
+                ordo_domain::approvals::ApprovalStatus::Rejected { .. } => "rejected",
+            };
+            let mut rows: Vec<&ordo_domain::approvals::ApprovalRequest> =
+                s.approvals().all().filter(|r| wanted.as_deref().is_none_or(|w| status_of(r) == w)).collect();
+            rows.sort_by_key(|r| (status_of(r) != "pending", r.id));
+            serde_json::to_value(rows).expect("approvals serialize")
+        })
+        .await;
+    Ok(Json(list))
+}
+
+async fn approval(
+    Extract(service): Extract<Arc<Service>>,
+    request_caller: Option<axum::Extension<Caller>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    approve: bool,
+) -> Result<Response, Problem> {
+    let caller = caller(request_caller);
+    let id: u64 = id.parse().map_err(|_| Problem::new(Code::NotFound, format!("unknown approval request {id:?}")))?;
+    let Reason { reason } = parse(&body)?;
+    let by = caller.user.clone();
+    let command =
+        if approve { Command::Approve { id, by, reason } } else { Command::RejectApproval { id, by, reason } };
+    let path = format!("/api/v1/approvals/{id}/{}", if approve { "approve" } else { "reject" });
+    let request = RequestText { method: "POST", path: &path, body: &body };
+    submit(&service, &caller, &headers, request, command).await
 }

@@ -491,3 +491,63 @@ fn sessions_sign_in_need_csrf_for_changes_and_throttle_failures() {
     let after = s.client.get(s.url("/api/v1/orders")).header("cookie", &cookie).send().unwrap();
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Four-eyes: a large adjustment waits for a second person; the requester cannot approve it;
+/// another user's approval makes it take effect; a rejection leaves stock alone.
+#[test]
+fn large_adjustments_wait_for_a_second_person() {
+    let s = Server::start();
+    let stock = || {
+        let (_, v) = s.get("/api/v1/stock?sku=TEE&location=WH", Some(Role::Viewer));
+        v[0]["available"].as_i64().unwrap()
+    };
+    let adjust =
+        |delta: i64| json!({"Adjust": {"sku": "TEE", "location": "WH", "delta": delta, "reason": "found"}}).to_string();
+    // Small: takes effect at once.
+    let (status, body) = s.post("/api/v1/movements", Role::Admin, None, &adjust(5));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(stock(), 15);
+    // Large: a request, nothing moves yet.
+    let (status, body) = s.post("/api/v1/movements", Role::Admin, Some("adj-1"), &adjust(150));
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["kind"], "approval_requested");
+    assert!(v["why"].as_str().unwrap().contains("above the 100 unit threshold"), "{v}");
+    let id = v["approval_id"].as_u64().unwrap();
+    assert_eq!(stock(), 15);
+    // The repeat is the same request, not a second one.
+    let (status, again) = s.post("/api/v1/movements", Role::Admin, Some("adj-1"), &adjust(150));
+    assert_eq!((status, again.as_str()), (StatusCode::ACCEPTED, body.as_str()));
+    let (_, pending) = s.get("/api/v1/approvals?status=pending", Some(Role::Viewer));
+    assert_eq!(pending.as_array().map(Vec::len), Some(1));
+    assert_eq!(pending[0]["requested_by"], "admin");
+    // The requester cannot approve their own request.
+    let before = s.journal_seq();
+    let (status, body) =
+        s.post(&format!("/api/v1/approvals/{id}/approve"), Role::Admin, None, "{\"reason\": \"mine\"}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("cannot approve it"), "{body}");
+    assert_eq!(s.journal_seq(), before);
+    // A role without `approve` is refused by the route.
+    let (status, _) = s.post(&format!("/api/v1/approvals/{id}/approve"), Role::Warehouse, None, "{\"reason\": \"ok\"}");
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Another person approves: it takes effect now.
+    let (status, body) =
+        s.post(&format!("/api/v1/approvals/{id}/approve"), Role::OpsManager, None, "{\"reason\": \"counted twice\"}");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(stock(), 165);
+    let (status, _) = s.post(&format!("/api/v1/approvals/{id}/reject"), Role::Finance, None, "{\"reason\": \"late\"}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "no longer pending");
+    // A rejected request changes no stock.
+    let (_, body) = s.post("/api/v1/movements", Role::Admin, None, &adjust(-120));
+    let id2 = serde_json::from_str::<Value>(&body).unwrap()["approval_id"].as_u64().unwrap();
+    let (status, _) =
+        s.post(&format!("/api/v1/approvals/{id2}/reject"), Role::Finance, None, "{\"reason\": \"no evidence\"}");
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(stock(), 165);
+    let (_, all) = s.get("/api/v1/approvals", Some(Role::Viewer));
+    let statuses: Vec<String> = all.as_array().unwrap().iter().map(|r| r["status"].to_string()).collect();
+    assert!(statuses[0].contains("approved") && statuses[1].contains("rejected"), "{statuses:?}");
+    let (status, _) = s.post("/api/v1/approvals/99/approve", Role::OpsManager, None, "{\"reason\": \"x\"}");
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

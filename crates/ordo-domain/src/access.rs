@@ -41,6 +41,8 @@ pub enum Permission {
     Fulfil,
     /// Add users and issue or revoke tokens.
     ManageAccess,
+    /// Approve or reject another user's pending change (four-eyes).
+    Approve,
 }
 
 impl Role {
@@ -72,22 +74,23 @@ impl Role {
 
     /// The permission matrix. Anything not listed is denied.
     ///
-    /// | role | read | master data | move stock | capture orders | manage orders | fulfil | manage access |
-    /// |---|---|---|---|---|---|---|---|
-    /// | admin | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ |
-    /// | ops_manager | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | |
-    /// | warehouse | ✓ | | ✓ | | | ✓ | |
-    /// | finance | ✓ | | | | | | |
-    /// | customer_service | ✓ | | | ✓ | ✓ | | |
-    /// | integration | ✓ | | ✓ | ✓ | | ✓ | |
-    /// | viewer | ✓ | | | | | | |
+    /// | role | read | master data | move stock | capture orders | manage orders | fulfil | manage access | approve |
+    /// |---|---|---|---|---|---|---|---|---|
+    /// | admin | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ |
+    /// | ops_manager | ✓ | ✓ | ✓ | ✓ | ✓ | ✓ | | ✓ |
+    /// | warehouse | ✓ | | ✓ | | | ✓ | | |
+    /// | finance | ✓ | | | | | | | ✓ |
+    /// | customer_service | ✓ | | | ✓ | ✓ | | | |
+    /// | integration | ✓ | | ✓ | ✓ | | ✓ | | |
+    /// | viewer | ✓ | | | | | | | |
     pub fn allows(self, permission: Permission) -> bool {
         use Permission as P;
         match self {
             Self::Admin => true,
             Self::OpsManager => permission != P::ManageAccess,
             Self::Warehouse => matches!(permission, P::Read | P::MoveStock | P::Fulfil),
-            Self::Finance | Self::Viewer => permission == P::Read,
+            Self::Finance => matches!(permission, P::Read | P::Approve),
+            Self::Viewer => permission == P::Read,
             Self::CustomerService => matches!(permission, P::Read | P::CaptureOrders | P::ManageOrders),
             Self::Integration => matches!(permission, P::Read | P::MoveStock | P::CaptureOrders | P::Fulfil),
         }
@@ -95,7 +98,7 @@ impl Role {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 8] = [
         Self::Read,
         Self::MasterData,
         Self::MoveStock,
@@ -103,6 +106,7 @@ impl Permission {
         Self::ManageOrders,
         Self::Fulfil,
         Self::ManageAccess,
+        Self::Approve,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -114,6 +118,7 @@ impl Permission {
             Self::ManageOrders => "manage_orders",
             Self::Fulfil => "fulfil",
             Self::ManageAccess => "manage_access",
+            Self::Approve => "approve",
         }
     }
 }
@@ -300,7 +305,7 @@ mod tests {
         assert!(Role::CustomerService.allows(Permission::ManageOrders));
         assert!(!Role::Integration.allows(Permission::MasterData));
         let granted: usize = Role::ALL.iter().map(|r| Permission::ALL.iter().filter(|p| r.allows(**p)).count()).sum();
-        assert_eq!(granted, 7 + 6 + 3 + 1 + 3 + 4 + 1, "the documented table");
+        assert_eq!(granted, 8 + 7 + 3 + 2 + 3 + 4 + 1, "the documented table");
     }
 
     fn user(name: &str) -> User {

@@ -5,6 +5,7 @@
 //! typed rejection, and [`State::apply`] folds events into state, both live and on replay.
 
 pub mod access;
+pub mod approvals;
 pub mod availability;
 pub mod catalog;
 pub mod csv_import;

@@ -50,6 +50,25 @@ pub enum Command {
         request_sha256_hex: String,
         command: Box<Command>,
     },
+    /// `command` on behalf of `by` through the four-eyes gate: takes effect at once unless the
+    /// approval policy says it needs a second person, in which case it becomes a request.
+    Gated {
+        by: String,
+        note: String,
+        command: Box<Command>,
+    },
+    /// A different user approves a pending request: its command takes effect now.
+    Approve {
+        id: u64,
+        by: String,
+        reason: String,
+    },
+    RejectApproval {
+        id: u64,
+        by: String,
+        reason: String,
+    },
+    SetApprovalPolicy(crate::approvals::ApprovalPolicy),
 }
 
 /// What the journal records. Replaying events in sequence order rebuilds the state exactly.
@@ -65,6 +84,10 @@ pub enum Event {
     Order(crate::orders::book::OrderEvent),
     Access(crate::access::AccessEvent),
     Idempotent { record: crate::access::IdempotencyRecord, event: Box<Event> },
+    ApprovalRequested(crate::approvals::ApprovalRequest),
+    Approved { id: u64, by: String, reason: String, at: Timestamp, event: Box<Event> },
+    ApprovalRejected { id: u64, by: String, reason: String, at: Timestamp },
+    ApprovalPolicySet(crate::approvals::ApprovalPolicy),
 }
 
 impl Event {
@@ -81,6 +104,10 @@ impl Event {
             Self::Order(crate::orders::book::OrderEvent::Configured(_)) => "order_configured",
             Self::Access(_) => "access",
             Self::Idempotent { event, .. } => event.kind_name(),
+            Self::ApprovalRequested(_) => "approval_requested",
+            Self::Approved { .. } => "approved",
+            Self::ApprovalRejected { .. } => "approval_rejected",
+            Self::ApprovalPolicySet(_) => "approval_policy_set",
         }
     }
 }
@@ -95,6 +122,8 @@ pub enum Rejection {
     Order(Box<crate::orders::book::OrderRejection>),
     #[error(transparent)]
     Access(#[from] crate::access::AccessRejection),
+    #[error(transparent)]
+    Approval(#[from] crate::approvals::ApprovalRejection),
     #[error("idempotency key {0:?} was already used for a different request")]
     IdempotencyKeyReused(String),
     /// The same request under the same key was already carried out: here is its answer.
@@ -211,6 +240,7 @@ pub struct State {
     pub(crate) ats: Vec<Vec<Units>>,
     pub(crate) orders: crate::orders::book::OrderBook,
     pub(crate) access: crate::access::Access,
+    pub(crate) approvals: crate::approvals::Approvals,
     last_seq: u64,
     #[serde(skip)]
     dirty: Dirty,
@@ -409,6 +439,33 @@ impl State {
                 };
                 Event::Idempotent { record, event: Box::new(event) }
             }
+            Command::Gated { by, note, command } => {
+                // Decided now even when it will wait, so a request that could never apply is
+                // refused at once rather than at approval.
+                let event = self.decide(command, _now)?;
+                match self.approvals.policy.reason(command) {
+                    None => event,
+                    Some(why) => Event::ApprovalRequested(crate::approvals::ApprovalRequest {
+                        id: self.approvals.next_id(),
+                        requested_by: by.clone(),
+                        requested_at: _now,
+                        why,
+                        note: note.clone(),
+                        command: (**command).clone(),
+                        status: crate::approvals::ApprovalStatus::Pending,
+                    }),
+                }
+            }
+            Command::Approve { id, by, reason } => {
+                let request = self.approvals.decidable(*id, by, reason)?;
+                let event = self.decide(&request.command, _now)?;
+                Event::Approved { id: *id, by: by.clone(), reason: reason.clone(), at: _now, event: Box::new(event) }
+            }
+            Command::RejectApproval { id, by, reason } => {
+                self.approvals.decidable(*id, by, reason)?;
+                Event::ApprovalRejected { id: *id, by: by.clone(), reason: reason.clone(), at: _now }
+            }
+            Command::SetApprovalPolicy(p) => Event::ApprovalPolicySet(p.clone()),
         })
     }
 
@@ -844,6 +901,10 @@ impl State {
         &self.access
     }
 
+    pub fn approvals(&self) -> &crate::approvals::Approvals {
+        &self.approvals
+    }
+
     pub fn orders(&self) -> &crate::orders::book::OrderBook {
         &self.orders
     }
@@ -956,6 +1017,24 @@ impl State {
                 self.apply(seq, event);
                 self.access.remember(record.clone());
             }
+            Event::ApprovalRequested(r) => {
+                self.approvals.requests.insert(r.id, r.clone());
+            }
+            Event::Approved { id, by, reason, at, event } => {
+                self.last_seq = seq - 1;
+                self.apply(seq, event);
+                if let Some(r) = self.approvals.requests.get_mut(id) {
+                    r.status =
+                        crate::approvals::ApprovalStatus::Approved { by: by.clone(), at: *at, reason: reason.clone() };
+                }
+            }
+            Event::ApprovalRejected { id, by, reason, at } => {
+                if let Some(r) = self.approvals.requests.get_mut(id) {
+                    r.status =
+                        crate::approvals::ApprovalStatus::Rejected { by: by.clone(), at: *at, reason: reason.clone() };
+                }
+            }
+            Event::ApprovalPolicySet(p) => self.approvals.policy = p.clone(),
         }
     }
 
@@ -1427,6 +1506,15 @@ pub fn response_of(event: &Event, seq: u64) -> (u16, String) {
             "journal_seq": seq,
         }),
         Event::Idempotent { event, .. } => return response_of(event, seq),
+        Event::ApprovalRequested(r) => {
+            let body = serde_json::json!({
+                "kind": "approval_requested", "approval_id": r.id, "why": r.why, "journal_seq": seq,
+            });
+            return (202, body.to_string());
+        }
+        Event::Approved { id, event, .. } => serde_json::json!({
+            "kind": "approved", "approval_id": id, "effect": event.kind_name(), "journal_seq": seq,
+        }),
         other => serde_json::json!({ "kind": other.kind_name(), "journal_seq": seq }),
     };
     (201, body.to_string())

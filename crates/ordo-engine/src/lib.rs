@@ -767,10 +767,10 @@ impl Core {
                 )
             })
         };
-        let inner = match &event {
-            Event::Idempotent { event, .. } => &**event,
-            other => other,
-        };
+        let mut inner = &event;
+        while let Event::Idempotent { event, .. } | Event::Approved { event, .. } = inner {
+            inner = event;
+        }
         match inner {
             Event::Moved(m) if into_available(m) => {
                 self.arrived.insert(m.sku.clone());
