@@ -159,6 +159,20 @@ pub const ROUTES: &[Route] = &[
         "Record a stock movement (a `MoveCommand`, README \"Movements\"); above the approval thresholds it becomes an approval request (202).",
         true,
     ),
+    write(
+        "/api/v1/items",
+        Permission::MasterData,
+        "Define or change an item (an `Item`); item master changes need approval (202).",
+        true,
+    ),
+    write("/api/v1/locations", Permission::MasterData, "Define or change a location (a `Location`).", true),
+    write("/api/v1/channels", Permission::MasterData, "Define or change a channel (a `Channel`).", true),
+    write(
+        "/api/v1/order-settings",
+        Permission::MasterData,
+        "One order setting (an `OrderSetting`: listing, price, shipping methods, customer, tax, node, policy, rules); prices and tax mappings need approval (202).",
+        true,
+    ),
     read(
         "/api/v1/approvals",
         "Approval requests (pending first), with what each would do and why it needs a second person.",
@@ -219,6 +233,10 @@ fn handler(route: &Route) -> Option<MethodRouter<Arc<Service>>> {
         }
         ("POST", "/api/v1/movements") => post(movement),
         ("GET", "/api/v1/approvals") => get(approvals),
+        ("POST", "/api/v1/items") => post(|s, c, h, b| master_data(s, c, h, b, "/api/v1/items")),
+        ("POST", "/api/v1/locations") => post(|s, c, h, b| master_data(s, c, h, b, "/api/v1/locations")),
+        ("POST", "/api/v1/channels") => post(|s, c, h, b| master_data(s, c, h, b, "/api/v1/channels")),
+        ("POST", "/api/v1/order-settings") => post(|s, c, h, b| master_data(s, c, h, b, "/api/v1/order-settings")),
         ("POST", "/api/v1/approvals/{id}/approve") => post(|s, c, p, h, b| approval(s, c, p, h, b, true)),
         ("POST", "/api/v1/approvals/{id}/reject") => post(|s, c, p, h, b| approval(s, c, p, h, b, false)),
         _ => return None,
@@ -737,6 +755,26 @@ async fn movement(
     let request = RequestText { method: "POST", path: "/api/v1/movements", body: &body };
     let gated =
         Command::Gated { by: caller.user.clone(), note: String::new(), command: Box::new(Command::Move(command)) };
+    submit(&service, &caller, &headers, request, gated).await
+}
+
+/// Master data through the four-eyes gate.
+async fn master_data(
+    Extract(service): Extract<Arc<Service>>,
+    request_caller: Option<axum::Extension<Caller>>,
+    headers: HeaderMap,
+    body: Bytes,
+    path: &'static str,
+) -> Result<Response, Problem> {
+    let caller = caller(request_caller);
+    let command = match path {
+        "/api/v1/items" => Command::DefineItem(parse(&body)?),
+        "/api/v1/locations" => Command::DefineLocation(parse(&body)?),
+        "/api/v1/channels" => Command::DefineChannel(parse(&body)?),
+        _ => Command::Order(OrderCommand::Configure(parse(&body)?)),
+    };
+    let request = RequestText { method: "POST", path, body: &body };
+    let gated = Command::Gated { by: caller.user.clone(), note: String::new(), command: Box::new(command) };
     submit(&service, &caller, &headers, request, gated).await
 }
 

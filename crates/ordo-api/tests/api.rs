@@ -551,3 +551,36 @@ fn large_adjustments_wait_for_a_second_person() {
     let (status, _) = s.post("/api/v1/approvals/99/approve", Role::OpsManager, None, "{\"reason\": \"x\"}");
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// Master data over HTTP goes through the same gate: a new item waits for approval, a
+/// location or a shipping-method list takes effect at once, a list price waits.
+#[test]
+fn master_data_changes_go_through_the_gate() {
+    let s = Server::start();
+    let item = json!({"sku": "CAP", "title": "Cap", "style": null, "options": {}, "gtin": null,
+                      "uom_conversions": {}, "components": [], "sku_class": null})
+    .to_string();
+    let (status, body) = s.post("/api/v1/items", Role::OpsManager, None, &item);
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["approval_id"].as_u64().unwrap();
+    let skus = |s: &Server| -> Vec<String> {
+        let (_, v) = s.get("/api/v1/items", Some(Role::Viewer));
+        v["items"].as_array().unwrap().iter().map(|i| i["sku"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(skus(&s), ["TEE"]);
+    let (status, _) =
+        s.post(&format!("/api/v1/approvals/{id}/approve"), Role::Admin, None, "{\"reason\": \"new line\"}");
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(skus(&s), ["CAP", "TEE"]);
+    let methods = json!({"shipping_methods": {"channel": "WEB", "methods": ["ground", "express"]}}).to_string();
+    let (status, body) = s.post("/api/v1/order-settings", Role::OpsManager, None, &methods);
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let price =
+        json!({"price": {"channel": "WEB", "sku": "TEE", "currency": "USD", "unit_price_minor": 2100}}).to_string();
+    let (status, body) = s.post("/api/v1/order-settings", Role::OpsManager, None, &price);
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (status, body) = s.post("/api/v1/order-settings", Role::OpsManager, None, "{\"colour\": 1}");
+    assert_eq!((status, problem_code(&body)), (StatusCode::BAD_REQUEST, "invalid_body".to_owned()));
+    let (status, _) = s.post("/api/v1/items", Role::Warehouse, None, &item);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
