@@ -73,6 +73,11 @@ impl Service {
         rx.await.expect("the engine thread answers every query")
     }
 
+    /// Runs `f` on the engine thread against the store, between batches.
+    pub(crate) fn engine_store(&self, f: impl FnOnce(&mut dyn ordo_engine::Store) + Send + 'static) {
+        self.engine.store_then(f);
+    }
+
     /// Submits `command` and waits (asynchronously) for the durable commit; the answer the
     /// event earned comes with the acknowledgement, so no query follows.
     pub(crate) async fn write(&self, command: ordo_domain::Command) -> Result<(Sequences, Answer), CommandError> {

@@ -174,6 +174,14 @@ pub const ROUTES: &[Route] = &[
         true,
     ),
     read(
+        "/api/v1/audit",
+        "The audit trail of one entity from the journal: every change with its time, actor, role, source and request id.",
+        &[
+            ("entity", "order:CHANNEL/ID, sku:SKU, approval:N or user:NAME"),
+            ("limit", "the newest N entries, 1–500 (default 100)"),
+        ],
+    ),
+    read(
         "/api/v1/approvals",
         "Approval requests (pending first), with what each would do and why it needs a second person.",
         &[("status", "pending, approved or rejected")],
@@ -233,6 +241,7 @@ fn handler(route: &Route) -> Option<MethodRouter<Arc<Service>>> {
         }
         ("POST", "/api/v1/movements") => post(movement),
         ("GET", "/api/v1/approvals") => get(approvals),
+        ("GET", "/api/v1/audit") => get(audit),
         ("POST", "/api/v1/items") => post(|s, c, h, b| master_data(s, c, h, b, "/api/v1/items")),
         ("POST", "/api/v1/locations") => post(|s, c, h, b| master_data(s, c, h, b, "/api/v1/locations")),
         ("POST", "/api/v1/channels") => post(|s, c, h, b| master_data(s, c, h, b, "/api/v1/channels")),
@@ -552,8 +561,19 @@ async fn submit(
             }
         },
     };
+    let request_id = match headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::trim) {
+        Some(id) if !id.is_empty() && id.len() <= 128 => id.to_owned(),
+        _ => crate::auth::new_token().0,
+    };
+    let origin = ordo_domain::access::Origin {
+        actor: caller.user.clone(),
+        role: Some(caller.role),
+        source: ordo_domain::access::Source::Api,
+        request_id,
+    };
+    let attributed = |command: Command| Command::Attributed { origin: origin.clone(), command: Box::new(command) };
     let Some(key) = key else {
-        let (_, (status, body)) = service.write(command).await.map_err(command_problem)?;
+        let (_, (status, body)) = service.write(attributed(command)).await.map_err(command_problem)?;
         return Ok(replay(status, body));
     };
     let RequestText { method, path, body } = request;
@@ -580,7 +600,7 @@ async fn submit(
     let _release = Release(service, slot);
     let wrapped =
         Command::Idempotent { user: caller.user.clone(), key, request_sha256_hex: hash, command: Box::new(command) };
-    match service.write(wrapped).await {
+    match service.write(attributed(wrapped)).await {
         Ok((_, (status, body))) => Ok(replay(status, body)),
         Err(ordo_engine::CommandError::Rejected(ordo_domain::Rejection::AlreadyAnswered { status, body, .. })) => {
             Ok(replay(status, body))
@@ -756,6 +776,107 @@ async fn movement(
     let gated =
         Command::Gated { by: caller.user.clone(), note: String::new(), command: Box::new(Command::Move(command)) };
     submit(&service, &caller, &headers, request, gated).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    entity: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Whether `event` (unwrapped) concerns `entity`, and the origin recorded with it.
+fn concerns(
+    event: &ordo_domain::Event,
+    entity: &(String, String),
+    origin: &mut Option<ordo_domain::access::Origin>,
+) -> bool {
+    use ordo_domain::Event as E;
+    use ordo_domain::orders::book::OrderEvent;
+    let (kind, id) = (entity.0.as_str(), entity.1.as_str());
+    match event {
+        E::Attributed { origin: o, event } => {
+            *origin = Some(o.clone());
+            concerns(event, entity, origin)
+        }
+        E::Idempotent { event, .. } => concerns(event, entity, origin),
+        E::Approved { id: n, event, .. } => {
+            (kind == "approval" && n.to_string() == id) || concerns(event, entity, origin)
+        }
+        E::ApprovalRequested(r) => kind == "approval" && r.id.to_string() == id,
+        E::ApprovalRejected { id: n, .. } => kind == "approval" && n.to_string() == id,
+        E::Order(OrderEvent::Recorded { record, .. }) => match kind {
+            "order" => record.key().to_string() == id,
+            "sku" => record.lines.iter().any(|l| l.sku.as_ref().is_some_and(|s| s.as_str() == id)),
+            _ => false,
+        },
+        E::Moved(m) => kind == "sku" && m.sku.as_str() == id,
+        E::ItemDefined(item) => kind == "sku" && item.sku.as_str() == id,
+        E::Access(a) => {
+            kind == "user"
+                && match a {
+                    ordo_domain::access::AccessEvent::UserAdded(u) => u.name == id,
+                    ordo_domain::access::AccessEvent::TokenIssued(t) => t.user == id,
+                    ordo_domain::access::AccessEvent::TokenRevoked { .. } => false,
+                }
+        }
+        _ => false,
+    }
+}
+
+async fn audit(
+    Extract(service): Extract<Arc<Service>>,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, Problem> {
+    let q = query_or_problem(q)?;
+    let limit = page_size(q.limit)?;
+    let raw =
+        q.entity.ok_or_else(|| Problem::new(Code::InvalidParameter, "entity is required, e.g. order:WEB/1001"))?;
+    let entity = match raw.split_once(':') {
+        Some((k @ ("order" | "sku" | "approval" | "user"), id)) if !id.is_empty() => (k.to_owned(), id.to_owned()),
+        _ => {
+            return Err(Problem::new(
+                Code::InvalidParameter,
+                format!("entity {raw:?} is not one of order:CHANNEL/ID, sku:SKU, approval:N, user:NAME"),
+            ));
+        }
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    service.engine_store(move |store| {
+        let mut entries = std::collections::VecDeque::new();
+        let mut failure = None;
+        let result = store.audit(&mut |row| {
+            let Ok(event) = ordo_engine::decode_event(row.payload) else {
+                failure.get_or_insert(row.seq);
+                return;
+            };
+            let mut origin = None;
+            let by_actor = entity.0 == "user";
+            let hit = concerns(&event, &entity, &mut origin)
+                || (by_actor && origin.as_ref().is_some_and(|o| o.actor == entity.1));
+            if hit {
+                entries.push_back(json!({
+                    "seq": row.seq, "recorded_at": row.recorded_at, "kind": row.kind,
+                    "actor": origin.as_ref().map(|o| o.actor.clone()),
+                    "role": origin.as_ref().and_then(|o| o.role).map(|r| r.as_str()),
+                    "source": origin.as_ref().map(|o| o.source),
+                    "request_id": origin.as_ref().map(|o| o.request_id.clone()),
+                }));
+                if entries.len() > limit {
+                    entries.pop_front();
+                }
+            }
+        });
+        let _ = tx.send(result.map(|()| (entries, failure)));
+    });
+    let (entries, failure) = rx
+        .await
+        .expect("the engine thread answers")
+        .map_err(|e| Problem::new(Code::Unavailable, format!("reading the journal: {e}")))?;
+    if let Some(seq) = failure {
+        return Err(Problem::new(Code::Unavailable, format!("journal row {seq} does not decode; run ordo verify")));
+    }
+    Ok(Json(json!({"entity": raw, "entries": entries})))
 }
 
 /// Master data through the four-eyes gate.

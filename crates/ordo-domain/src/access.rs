@@ -274,6 +274,26 @@ impl Access {
     }
 }
 
+/// Through which door a change came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Api,
+    Cli,
+    Connector,
+    System,
+}
+
+/// Who made a change, as the audit trail records it with the change's journal row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub actor: String,
+    /// `None` for local command-line use (the operator of the machine).
+    pub role: Option<Role>,
+    pub source: Source,
+    pub request_id: String,
+}
+
 /// What a request under an `Idempotency-Key` did, kept so a repeat gets the identical answer.
 /// Recorded in the same journal event as the effect, so there is no effect without its record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

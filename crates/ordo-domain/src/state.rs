@@ -69,6 +69,12 @@ pub enum Command {
         reason: String,
     },
     SetApprovalPolicy(crate::approvals::ApprovalPolicy),
+    /// `command` as done by someone, from somewhere: the journal row carries who, in which role,
+    /// through which door and under which request id (the audit trail).
+    Attributed {
+        origin: crate::access::Origin,
+        command: Box<Command>,
+    },
 }
 
 /// What the journal records. Replaying events in sequence order rebuilds the state exactly.
@@ -88,6 +94,7 @@ pub enum Event {
     Approved { id: u64, by: String, reason: String, at: Timestamp, event: Box<Event> },
     ApprovalRejected { id: u64, by: String, reason: String, at: Timestamp },
     ApprovalPolicySet(crate::approvals::ApprovalPolicy),
+    Attributed { origin: crate::access::Origin, event: Box<Event> },
 }
 
 impl Event {
@@ -108,6 +115,7 @@ impl Event {
             Self::Approved { .. } => "approved",
             Self::ApprovalRejected { .. } => "approval_rejected",
             Self::ApprovalPolicySet(_) => "approval_policy_set",
+            Self::Attributed { event, .. } => event.kind_name(),
         }
     }
 }
@@ -466,6 +474,9 @@ impl State {
                 Event::ApprovalRejected { id: *id, by: by.clone(), reason: reason.clone(), at: _now }
             }
             Command::SetApprovalPolicy(p) => Event::ApprovalPolicySet(p.clone()),
+            Command::Attributed { origin, command } => {
+                Event::Attributed { origin: origin.clone(), event: Box::new(self.decide(command, _now)?) }
+            }
         })
     }
 
@@ -948,6 +959,7 @@ impl State {
                 self.apply_owned(seq, *event);
                 self.access.remember(record);
             }
+            Event::Attributed { event, .. } => self.apply_owned(seq, *event),
             other => self.apply(seq, &other),
         }
     }
@@ -1035,6 +1047,10 @@ impl State {
                 }
             }
             Event::ApprovalPolicySet(p) => self.approvals.policy = p.clone(),
+            Event::Attributed { event, .. } => {
+                self.last_seq = seq - 1;
+                self.apply(seq, event);
+            }
         }
     }
 
@@ -1505,7 +1521,7 @@ pub fn response_of(event: &Event, seq: u64) -> (u16, String) {
             "holds": record.holds,
             "journal_seq": seq,
         }),
-        Event::Idempotent { event, .. } => return response_of(event, seq),
+        Event::Idempotent { event, .. } | Event::Attributed { event, .. } => return response_of(event, seq),
         Event::ApprovalRequested(r) => {
             let body = serde_json::json!({
                 "kind": "approval_requested", "approval_id": r.id, "why": r.why, "journal_seq": seq,

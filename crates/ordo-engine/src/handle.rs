@@ -12,7 +12,14 @@ use ordo_domain::State;
 
 use crate::{CommandError, Engine, Request, Sequences, Store};
 
-type Query = Box<dyn FnOnce(&State) + Send>;
+type StateRead = Box<dyn FnOnce(&State) + Send>;
+type StoreRead = Box<dyn FnOnce(&mut dyn crate::Store) + Send>;
+
+/// A read between batches: of the state, or of the store itself (the journal).
+enum Query {
+    State(StateRead),
+    Store(StoreRead),
+}
 type Reply = Box<dyn FnOnce(Result<Sequences, CommandError>, Option<crate::Answer>) + Send>;
 
 enum Job {
@@ -96,9 +103,15 @@ impl EngineHandle {
                         },
                     );
                     if let Some(q) = query.take() {
-                        // Queries answer from the journal's committed end, other writers included.
-                        let _ = engine.catch_up_reads();
-                        q(engine.state());
+                        match q {
+                            Query::State(q) => {
+                                // Queries answer from the journal's committed end, other
+                                // writers included.
+                                let _ = engine.catch_up_reads();
+                                q(engine.state());
+                            }
+                            Query::Store(q) => q(engine.store_mut()),
+                        }
                         continue;
                     }
                     if closed {
@@ -130,16 +143,21 @@ impl EngineHandle {
 
     /// Like [`EngineHandle::query`] without waiting: `f` runs on the engine thread between batches.
     pub fn query_then(&self, f: impl FnOnce(&State) + Send + 'static) {
-        self.jobs.send(Job::Query(Box::new(f))).expect("engine thread is running");
+        self.jobs.send(Job::Query(Query::State(Box::new(f)))).expect("engine thread is running");
+    }
+
+    /// Runs `f` on the engine thread against the store (the journal itself), between batches.
+    pub fn store_then(&self, f: impl FnOnce(&mut dyn crate::Store) + Send + 'static) {
+        self.jobs.send(Job::Query(Query::Store(Box::new(f)))).expect("engine thread is running");
     }
 
     /// Runs `f` against the state between batches and returns its answer.
     pub fn query<R: Send + 'static>(&self, f: impl FnOnce(&State) -> R + Send + 'static) -> R {
         let (tx, rx) = mpsc::channel();
         self.jobs
-            .send(Job::Query(Box::new(move |s| {
+            .send(Job::Query(Query::State(Box::new(move |s| {
                 let _ = tx.send(f(s));
-            })))
+            }))))
             .expect("engine thread is running");
         rx.recv().expect("engine thread answers every query")
     }

@@ -654,7 +654,11 @@ impl Core {
                 Request::Answered(command) => match self.state.decide(command, now) {
                     Ok(event) => {
                         let seq = self.state.last_seq() + 1;
-                        answers[index] = Some(match &event {
+                        let mut inner = &event;
+                        while let Event::Attributed { event, .. } = inner {
+                            inner = event;
+                        }
+                        answers[index] = Some(match inner {
                             Event::Idempotent { record, .. } => (record.status, record.body.clone()),
                             other => ordo_domain::response_of(other, seq),
                         });
@@ -704,16 +708,14 @@ impl Core {
     fn decision_order(&self, requests: &[Request]) -> Vec<usize> {
         use ordo_domain::orders::book::OrderCommand;
         let capture = |c: &Command| -> Option<ordo_domain::orders::allocation::AllocationRank> {
+            let mut c = c;
+            while let Command::Idempotent { command, .. } | Command::Attributed { command, .. } = c {
+                c = command;
+            }
             match c {
                 Command::Order(OrderCommand::Capture(order)) => {
                     Some(ordo_domain::orders::book::rank(&self.state, order))
                 }
-                Command::Idempotent { command, .. } => match &**command {
-                    Command::Order(OrderCommand::Capture(order)) => {
-                        Some(ordo_domain::orders::book::rank(&self.state, order))
-                    }
-                    _ => None,
-                },
                 _ => None,
             }
         };
@@ -768,7 +770,9 @@ impl Core {
             })
         };
         let mut inner = &event;
-        while let Event::Idempotent { event, .. } | Event::Approved { event, .. } = inner {
+        while let Event::Idempotent { event, .. } | Event::Approved { event, .. } | Event::Attributed { event, .. } =
+            inner
+        {
             inner = event;
         }
         match inner {

@@ -796,8 +796,19 @@ fn token_command(engine: &mut Engine<AnyStore>, command: TokenCmd) -> Result<Exi
     }
 }
 
+/// Commands typed at the command line, attributed to the operator (`$USER`) in the journal.
+fn attributed(command: Command) -> Command {
+    let origin = ordo_domain::access::Origin {
+        actor: std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "cli".to_owned()),
+        role: None,
+        source: ordo_domain::access::Source::Cli,
+        request_id: ordo_api::auth::new_token().0,
+    };
+    Command::Attributed { origin, command: Box::new(command) }
+}
+
 fn submit(engine: &mut Engine<AnyStore>, command: Command) -> Result<ExitCode> {
-    match engine.execute_one(command) {
+    match engine.execute_one(attributed(command)) {
         Ok(seqs) => {
             println!(
                 "ok: recorded at journal sequence {}",
