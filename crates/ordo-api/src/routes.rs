@@ -563,7 +563,7 @@ async fn submit(
     };
     let request_id = match headers.get("x-request-id").and_then(|v| v.to_str().ok()).map(str::trim) {
         Some(id) if !id.is_empty() && id.len() <= 128 => id.to_owned(),
-        _ => crate::auth::new_token().0,
+        _ => crate::auth::random_hex(8),
     };
     let origin = ordo_domain::access::Origin {
         actor: caller.user.clone(),

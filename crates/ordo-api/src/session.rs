@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::auth::{Caller, sha256_hex};
+use crate::auth::{Caller, random_hex, sha256_hex};
 
 /// How long a session lasts without being used.
 pub const SESSION_IDLE: Duration = Duration::from_secs(8 * 3600);
@@ -30,13 +30,6 @@ pub(crate) struct Sessions {
     /// By the SHA-256 of the session id (the id itself is only in the cookie).
     live: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<String, Vec<Instant>>>,
-}
-
-fn random_hex(bytes: usize) -> String {
-    use rand::RngCore;
-    let mut buf = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Sessions {

@@ -98,6 +98,17 @@ pub enum Event {
 }
 
 impl Event {
+    /// The event that changed the business, inside any idempotency, approval or attribution
+    /// wrappers.
+    pub fn effect(&self) -> &Event {
+        match self {
+            Self::Idempotent { event, .. } | Self::Approved { event, .. } | Self::Attributed { event, .. } => {
+                event.effect()
+            }
+            other => other,
+        }
+    }
+
     pub fn kind_name(&self) -> &'static str {
         match self {
             Self::LegalEntityDefined(_) => "legal_entity_defined",
@@ -967,6 +978,12 @@ impl State {
     pub fn apply(&mut self, seq: u64, event: &Event) {
         assert_eq!(seq, self.last_seq + 1, "events must be applied in journal order");
         self.last_seq = seq;
+        self.apply_effect(seq, event);
+    }
+
+    /// What an event does, wrappers (idempotency, approval, attribution) included: they carry
+    /// the event they wrap, applied at the same sequence.
+    fn apply_effect(&mut self, seq: u64, event: &Event) {
         match event {
             Event::LegalEntityDefined(e) => {
                 self.catalog.entities.insert(e.code.clone(), e.clone());
@@ -1025,16 +1042,14 @@ impl State {
             }
             Event::Access(e) => self.access.apply(e),
             Event::Idempotent { record, event } => {
-                self.last_seq = seq - 1;
-                self.apply(seq, event);
+                self.apply_effect(seq, event);
                 self.access.remember(record.clone());
             }
             Event::ApprovalRequested(r) => {
                 self.approvals.requests.insert(r.id, r.clone());
             }
             Event::Approved { id, by, reason, at, event } => {
-                self.last_seq = seq - 1;
-                self.apply(seq, event);
+                self.apply_effect(seq, event);
                 if let Some(r) = self.approvals.requests.get_mut(id) {
                     r.status =
                         crate::approvals::ApprovalStatus::Approved { by: by.clone(), at: *at, reason: reason.clone() };
@@ -1047,10 +1062,7 @@ impl State {
                 }
             }
             Event::ApprovalPolicySet(p) => self.approvals.policy = p.clone(),
-            Event::Attributed { event, .. } => {
-                self.last_seq = seq - 1;
-                self.apply(seq, event);
-            }
+            Event::Attributed { event, .. } => self.apply_effect(seq, event),
         }
     }
 

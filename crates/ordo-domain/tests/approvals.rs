@@ -5,7 +5,7 @@ mod support;
 
 use ordo_domain::approvals::{ApprovalRejection, ApprovalStatus};
 use ordo_domain::inventory::ReasonCode;
-use ordo_domain::{Command, Rejection, State};
+use ordo_domain::{Command, Rejection};
 use support::*;
 
 fn gated(by: &str, delta: i64) -> Command {
@@ -46,14 +46,6 @@ fn a_large_adjustment_waits_for_another_person_and_replays() {
         Rejection::Approval(ApprovalRejection::NotPending(request.id))
     );
     w.assert_conserved("TEE");
-    let mut replayed = State::new();
-    for (i, e) in w.events.iter().enumerate() {
-        replayed.apply(i as u64 + 1, e);
-    }
-    replayed.mark_all_dirty();
-    replayed.refresh_availability(w.now);
-    replayed.clear_dirty();
-    let mut live = w.state.clone();
-    live.clear_dirty();
+    let (replayed, live) = w.replayed_and_live();
     assert_eq!(replayed, live);
 }

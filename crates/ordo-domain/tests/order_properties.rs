@@ -249,15 +249,7 @@ proptest! {
                 check_order(&w.state, r)?;
             }
         }
-        let mut replayed = State::new();
-        for (i, e) in w.events.iter().enumerate() {
-            replayed.apply(i as u64 + 1, e);
-        }
-        replayed.mark_all_dirty();
-        replayed.refresh_availability(w.now);
-        replayed.clear_dirty();
-        let mut live = w.state.clone();
-        live.clear_dirty();
+        let (replayed, live) = w.replayed_and_live();
         prop_assert_eq!(replayed, live);
     }
 }

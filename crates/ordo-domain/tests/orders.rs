@@ -7,7 +7,7 @@ mod support;
 use ordo_domain::orders::book::{OrderCommand, OrderRejection, OrderSetting, ShipmentRequest, ShippedLine};
 use ordo_domain::orders::lifecycle::{Actor, HoldCode, OrderStatus};
 use ordo_domain::orders::model::{Order, PaymentStatus};
-use ordo_domain::{Command, Rejection, State};
+use ordo_domain::{Command, Rejection};
 use support::*;
 
 const ORDER: &str = r##"{
@@ -236,15 +236,7 @@ fn unknown_items_hold_without_reserving_and_replay_reproduces_orders() {
         Rejection::Order(r) if matches!(*r, OrderRejection::CannotOverride { hold: HoldCode::SkuUnknown, .. })
     ));
     // Replaying the events rebuilds the same orders and balances.
-    let mut replayed = State::new();
-    for (i, e) in w.events.iter().enumerate() {
-        replayed.apply(i as u64 + 1, e);
-    }
-    replayed.mark_all_dirty();
-    replayed.refresh_availability(w.now);
-    replayed.clear_dirty();
-    let mut live = w.state.clone();
-    live.clear_dirty();
+    let (replayed, live) = w.replayed_and_live();
     assert_eq!(replayed, live);
 }
 

@@ -769,13 +769,7 @@ impl Core {
                 )
             })
         };
-        let mut inner = &event;
-        while let Event::Idempotent { event, .. } | Event::Approved { event, .. } | Event::Attributed { event, .. } =
-            inner
-        {
-            inner = event;
-        }
-        match inner {
+        match event.effect() {
             Event::Moved(m) if into_available(m) => {
                 self.arrived.insert(m.sku.clone());
             }

@@ -802,7 +802,7 @@ fn attributed(command: Command) -> Command {
         actor: std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "cli".to_owned()),
         role: None,
         source: ordo_domain::access::Source::Cli,
-        request_id: ordo_api::auth::new_token().0,
+        request_id: ordo_api::auth::random_hex(8),
     };
     Command::Attributed { origin, command: Box::new(command) }
 }

@@ -91,11 +91,10 @@ fn users_and_tokens_from_the_cli_authenticate_against_ordo_serve() {
         if status == 401 {
             break;
         }
-        assert!(revoked_at.elapsed() < ordo_api_ttl() + Duration::from_secs(10), "revoked token still accepted");
+        assert!(
+            revoked_at.elapsed() < ordo_api::TOKEN_CACHE_TTL + Duration::from_secs(10),
+            "revoked token still accepted"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
-}
-
-fn ordo_api_ttl() -> Duration {
-    Duration::from_secs(5)
 }

@@ -306,6 +306,21 @@ impl World {
         assert_eq!(self.inside(s) + outside, 0, "{s}: inside {} + outside {outside} != 0", self.inside(s));
     }
 
+    /// `(state rebuilt by replaying every event, the live state)`, change tracking cleared on
+    /// both, for comparing: replay must reproduce live exactly.
+    pub fn replayed_and_live(&self) -> (State, State) {
+        let mut replayed = State::new();
+        for (i, e) in self.events.iter().enumerate() {
+            replayed.apply(i as u64 + 1, e);
+        }
+        replayed.mark_all_dirty();
+        replayed.refresh_availability(self.now);
+        replayed.clear_dirty();
+        let mut live = self.state.clone();
+        live.clear_dirty();
+        (replayed, live)
+    }
+
     pub fn state_of(&self, s: &str, l: &str, state: StockState) -> Units {
         self.b(s, l).get(state)
     }
