@@ -4,3 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked "$@"
+# The live API against its own OpenAPI document (schemathesis, every default check).
+bash scripts/schemathesis.sh

@@ -1,10 +1,11 @@
 //! The OpenAPI 3.1 document, generated from [`crate::ROUTES`]: every route the router serves is
 //! in it with its permission, parameters, body and answers.
 
+use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
+use crate::ROUTES;
 use crate::problem::Code;
-use crate::{MAX_PAGE, ROUTES};
 
 fn path_parameters(path: &str) -> Vec<Value> {
     path.split('/')
@@ -13,19 +14,77 @@ fn path_parameters(path: &str) -> Vec<Value> {
         .collect()
 }
 
+/// A query string's type as parameters: one per field, its doc comment as the description.
+/// A query parameter is either present or absent, never `null`, so `null` is taken out.
+fn query_parameters(schema: &Value) -> Vec<Value> {
+    let required: Vec<&str> =
+        schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let Some(properties) = schema["properties"].as_object() else { return Vec::new() };
+    properties
+        .iter()
+        .map(|(name, property)| {
+            let mut property = property.clone();
+            let description = property.as_object_mut().and_then(|p| p.remove("description")).unwrap_or(json!(""));
+            if let Some(types) = property.get_mut("type").and_then(Value::as_array_mut) {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    property["type"] = types[0].clone();
+                }
+            }
+            if let Some(any_of) = property.get_mut("anyOf").and_then(Value::as_array_mut) {
+                any_of.retain(|s| s.get("type") != Some(&json!("null")));
+                if any_of.len() == 1 {
+                    property = any_of[0].clone();
+                }
+            }
+            json!({"name": name, "in": "query", "required": required.contains(&name.as_str()),
+                   "description": description, "schema": property})
+        })
+        .collect()
+}
+
+/// Says in every schema what the Rust integer types accept (JSON Schema's `format: int64` bounds
+/// nothing), and drops `uniqueItems`: a set in a body takes repeats and keeps one.
+fn state_rust_limits(schema: &mut Value) {
+    match schema {
+        Value::Object(fields) => {
+            fields.remove("uniqueItems");
+            let bounds = match fields.get("format").and_then(Value::as_str) {
+                Some("int64" | "int") => Some((json!(i64::MIN), json!(i64::MAX))),
+                Some("uint64" | "uint") => Some((json!(0), json!(u64::MAX))),
+                Some("int32") => Some((json!(i32::MIN), json!(i32::MAX))),
+                Some("uint32") => Some((json!(0), json!(u32::MAX))),
+                _ => None,
+            };
+            if let Some((min, max)) = bounds {
+                fields.entry("minimum").or_insert(min);
+                fields.entry("maximum").or_insert(max);
+            }
+            fields.values_mut().for_each(state_rust_limits);
+        }
+        Value::Array(items) => items.iter_mut().for_each(state_rust_limits),
+        _ => {}
+    }
+}
+
 pub fn document() -> Value {
+    let mut bodies = SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.definitions_path = "/components/schemas".into();
+            s.meta_schema = None;
+        })
+        .into_generator();
+    let mut queries = SchemaSettings::draft2020_12()
+        .with(|s| {
+            s.inline_subschemas = true;
+            s.meta_schema = None;
+        })
+        .into_generator();
     let mut paths = Map::new();
     for route in ROUTES {
         let mut parameters = path_parameters(route.path);
-        for (name, description) in route.query {
-            let schema = if *name == "limit" {
-                json!({"type": "integer", "minimum": 1, "maximum": MAX_PAGE})
-            } else {
-                json!({"type": "string"})
-            };
-            parameters.push(
-                json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema}),
-            );
+        if let Some(query) = route.query {
+            parameters.extend(query_parameters(query(&mut queries).as_value()));
         }
         if route.idempotent {
             parameters.push(json!({
@@ -50,6 +109,7 @@ pub fn document() -> Value {
             }
         } else if route.method == "POST" {
             responses.insert("201".into(), json!({"description": "recorded; the resource as JSON", "content": {"application/json": {"schema": {"type": "object"}}}}));
+            responses.insert("202".into(), json!({"description": "needs a second person: the approval request it opened", "content": {"application/json": {"schema": {"type": "object"}}}}));
             for (status, what) in [
                 ("400", "malformed body"),
                 ("404", "unknown resource"),
@@ -67,7 +127,7 @@ pub fn document() -> Value {
                 json!({"application/json": {"schema": {}}})
             };
             responses.insert("200".into(), json!({"description": route.summary, "content": content}));
-            if !route.query.is_empty() {
+            if route.query.is_some() {
                 responses.insert("400".into(), json!({"description": "malformed parameter", "content": problem}));
             }
             if route.path.contains('{') {
@@ -89,30 +149,37 @@ pub fn document() -> Value {
             }
             None => operation["security"] = json!([]),
         }
-        if route.body {
-            operation["requestBody"] =
-                json!({"required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+        if let Some(body) = route.body {
+            let schema = body(&mut bodies).to_value();
+            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema}}});
         }
         operation["responses"] = Value::Object(responses);
         let entry = paths.entry(route.path.to_owned()).or_insert_with(|| json!({}));
         entry[route.method.to_lowercase()] = operation;
     }
     let codes: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
-    json!({
+    let mut schemas = bodies.take_definitions(true);
+    schemas.insert(
+        "Problem".into(),
+        json!({
+            "type": "object",
+            "required": ["type", "title", "status", "code", "detail"],
+            "properties": {
+                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                "code": {"type": "string", "enum": codes}, "detail": {"type": "string"},
+                "errors": {"type": "array", "items": {"type": "object"}}
+            }
+        }),
+    );
+    let mut document = json!({
         "openapi": "3.1.0",
         "info": {"title": "Ordo", "version": env!("CARGO_PKG_VERSION"), "description": "ERP automation engine for ecommerce retail."},
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Problem": {
-                "type": "object",
-                "required": ["type", "title", "status", "code", "detail"],
-                "properties": {
-                    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                    "code": {"type": "string", "enum": codes}, "detail": {"type": "string"},
-                    "errors": {"type": "array", "items": {"type": "object"}}
-                }
-            }}
+            "schemas": schemas
         }
-    })
+    });
+    state_rust_limits(&mut document);
+    document
 }

@@ -132,12 +132,21 @@ impl Problem {
         }
     }
 
-    /// A JSON body that did not parse: serde's message with its line and column.
-    pub fn invalid_json(e: &serde_json::Error) -> Self {
-        let message = e.to_string();
-        let field = message.split('`').nth(1).map(str::to_owned);
-        let mut p = Self::new(Code::InvalidBody, format!("the body is not a valid request: {message}"));
-        p.errors.push(FieldError { field, line: Some(e.line()), column: Some(e.column()), message });
+    /// A JSON body that did not parse: the field's path (`lines[0].quantity`), serde's message,
+    /// and where in the body it went wrong.
+    pub fn invalid_json(e: &serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let inner = e.inner();
+        let path = e.path().to_string();
+        let field = (path != ".").then_some(path);
+        let message = inner.to_string();
+        let detail = match &field {
+            Some(f) => format!("the body is not a valid request: {f}: {message}"),
+            None => format!("the body is not a valid request: {message}"),
+        };
+        let mut p = Self::new(Code::InvalidBody, detail);
+        // A body re-read from a JSON value has no position (line 0).
+        let (line, column) = if inner.line() > 0 { (Some(inner.line()), Some(inner.column())) } else { (None, None) };
+        p.errors.push(FieldError { field, line, column, message });
         p
     }
 }

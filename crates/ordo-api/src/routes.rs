@@ -13,16 +13,27 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use ordo_domain::access::Permission;
+use ordo_domain::catalog::{Channel, Item, Location};
+use ordo_domain::inventory::MoveCommand;
 use ordo_domain::orders::book::OrderCommand;
+use ordo_domain::orders::book::{OrderSetting, ShipmentRequest};
 use ordo_domain::orders::lifecycle::{Actor, HoldCode, OrderStatus};
 use ordo_domain::orders::model::{Order, OrderKey};
 use ordo_domain::{Command, State};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::{Caller, sha256_hex};
 use crate::problem::{Code, Problem};
 use crate::{DEFAULT_PAGE, MAX_PAGE, Service, command_problem};
+
+/// A JSON Schema for a request part, written into `#/components/schemas` by the generator.
+pub type SchemaOf = fn(&mut SchemaGenerator) -> Schema;
+
+fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
 
 /// One route: what it is, who may call it, what it takes.
 #[derive(Debug, Clone, Copy)]
@@ -33,31 +44,36 @@ pub struct Route {
     /// `None`: open to anyone (health, readiness, metrics, the document itself).
     pub permission: Option<Permission>,
     pub summary: &'static str,
-    /// Query parameters, each `(name, description)`.
-    pub query: &'static [(&'static str, &'static str)],
-    /// A JSON body is required (described in `summary` and README).
-    pub body: bool,
+    /// The query string's type: each of its fields is one query parameter.
+    pub query: Option<SchemaOf>,
+    /// The JSON body's type; the handler parses exactly this type.
+    pub body: Option<SchemaOf>,
     /// Honours `Idempotency-Key`.
     pub idempotent: bool,
 }
 
-const PAGE: [(&str, &str); 2] =
-    [("limit", "page size, 1–500 (default 100)"), ("cursor", "the `next_cursor` of the previous page")];
-
-const fn read(path: &'static str, summary: &'static str, query: &'static [(&'static str, &'static str)]) -> Route {
-    Route { method: "GET", path, permission: Some(Permission::Read), summary, query, body: false, idempotent: false }
+const fn read(path: &'static str, summary: &'static str, query: Option<SchemaOf>) -> Route {
+    Route { method: "GET", path, permission: Some(Permission::Read), summary, query, body: None, idempotent: false }
 }
 
-const fn write(path: &'static str, permission: Permission, summary: &'static str, idempotent: bool) -> Route {
-    Route { method: "POST", path, permission: Some(permission), summary, query: &[], body: true, idempotent }
+const fn write(path: &'static str, permission: Permission, summary: &'static str, body: SchemaOf) -> Route {
+    Route {
+        method: "POST",
+        path,
+        permission: Some(permission),
+        summary,
+        query: None,
+        body: Some(body),
+        idempotent: true,
+    }
 }
 
 const fn open(path: &'static str, summary: &'static str) -> Route {
-    Route { method: "GET", path, permission: None, summary, query: &[], body: false, idempotent: false }
+    Route { method: "GET", path, permission: None, summary, query: None, body: None, idempotent: false }
 }
 
-const fn open_post(path: &'static str, summary: &'static str) -> Route {
-    Route { method: "POST", path, permission: None, summary, query: &[], body: true, idempotent: false }
+const fn open_post(path: &'static str, summary: &'static str, body: SchemaOf) -> Route {
+    Route { method: "POST", path, permission: None, summary, query: None, body: Some(body), idempotent: false }
 }
 
 pub const ROUTES: &[Route] = &[
@@ -67,137 +83,122 @@ pub const ROUTES: &[Route] = &[
     open("/api/openapi.json", "This document."),
     open_post(
         "/api/v1/login",
-        "Sign in a person: {\"user\", \"password\"} → session cookie (HttpOnly, SameSite=Strict) and a CSRF token to send as X-CSRF-Token on changes.",
+        "Sign in a person → session cookie (HttpOnly, SameSite=Strict) and a CSRF token to send as X-CSRF-Token on changes.",
+        schema_of::<Login>,
     ),
-    open_post("/api/v1/logout", "End the session of the cookie sent: {}."),
-    read("/api/v1/items", "Items (master data), by SKU.", &PAGE),
-    read("/api/v1/locations", "Locations.", &[]),
-    read("/api/v1/channels", "Channels.", &[]),
-    read(
-        "/api/v1/stock",
-        "Stock positions per SKU and location (the ledger).",
-        &[("sku", "one SKU"), ("location", "one location")],
-    ),
-    read("/api/v1/ats", "Available-to-sell per SKU and channel.", &[("sku", "one SKU"), ("channel", "one channel")]),
-    read(
-        "/api/v1/orders",
-        "Orders by channel and id.",
-        &[
-            ("state", "an order status"),
-            ("hold", "a hold code"),
-            ("limit", "page size, 1–500 (default 100)"),
-            ("cursor", "the `next_cursor` of the previous page"),
-        ],
-    ),
-    read("/api/v1/orders/{channel}/{order_id}", "One order: status, holds, lines, sourcing decision, history.", &[]),
-    read("/api/v1/exceptions", "Held orders in working order (promise risk, value, channel priority, age).", &[]),
-    write("/api/v1/orders", Permission::CaptureOrders, "Capture a canonical order (README, \"Orders\").", true),
+    open_post("/api/v1/logout", "End the session of the cookie sent.", schema_of::<Empty>),
+    read("/api/v1/items", "Items (master data), by SKU.", Some(schema_of::<ItemsQuery>)),
+    read("/api/v1/locations", "Locations.", None),
+    read("/api/v1/channels", "Channels.", None),
+    read("/api/v1/stock", "Stock positions per SKU and location (the ledger).", Some(schema_of::<StockQuery>)),
+    read("/api/v1/ats", "Available-to-sell per SKU and channel.", Some(schema_of::<AtsQuery>)),
+    read("/api/v1/orders", "Orders by channel and id.", Some(schema_of::<OrdersQuery>)),
+    read("/api/v1/orders/{channel}/{order_id}", "One order: status, holds, lines, sourcing decision, history.", None),
+    read("/api/v1/exceptions", "Held orders in working order (promise risk, value, channel priority, age).", None),
     write(
-        "/api/v1/orders/{channel}/{order_id}/hold",
-        Permission::ManageOrders,
-        "Hold an order: {\"reason\": …}.",
-        true,
+        "/api/v1/orders",
+        Permission::CaptureOrders,
+        "Capture a canonical order (README, \"Orders\").",
+        schema_of::<Order>,
     ),
+    write("/api/v1/orders/{channel}/{order_id}/hold", Permission::ManageOrders, "Hold an order.", schema_of::<Reason>),
     write(
         "/api/v1/orders/{channel}/{order_id}/release",
         Permission::ManageOrders,
-        "Release every hold (an override): {\"reason\": …}.",
-        true,
+        "Release every hold (an override).",
+        schema_of::<Reason>,
     ),
     write(
         "/api/v1/orders/{channel}/{order_id}/cancel",
         Permission::ManageOrders,
-        "Cancel an order: {\"reason\": …}.",
-        true,
+        "Cancel an order.",
+        schema_of::<Reason>,
     ),
     write(
         "/api/v1/orders/{channel}/{order_id}/lines/cancel",
         Permission::ManageOrders,
-        "Cancel one order line (every part of a bundle line): {\"line_id\": …, \"reason\": …}.",
-        true,
+        "Cancel one order line (every part of a bundle line).",
+        schema_of::<LineCancel>,
     ),
     write(
         "/api/v1/orders/{channel}/{order_id}/payment",
         Permission::CaptureOrders,
-        "The channel's payment status: {\"status\": \"captured\"} (pending, authorized, captured, failed, refunded).",
-        true,
+        "The channel's payment status.",
+        schema_of::<Payment>,
     ),
     write(
         "/api/v1/orders/{channel}/{order_id}/dispatch",
         Permission::Fulfil,
-        "Release an allocated order to the floor: {} or {\"ship_partial\": true}.",
-        true,
+        "Release an allocated order to the floor (`ship_partial` cancels the backordered rest).",
+        schema_of::<Dispatch>,
     ),
-    write("/api/v1/orders/{channel}/{order_id}/pick", Permission::Fulfil, "The pick list is issued: {}.", true),
+    write(
+        "/api/v1/orders/{channel}/{order_id}/pick",
+        Permission::Fulfil,
+        "The pick list is issued.",
+        schema_of::<Empty>,
+    ),
     write(
         "/api/v1/orders/{channel}/{order_id}/pack",
         Permission::Fulfil,
-        "Picked and packed (committed → picked): {}.",
-        true,
+        "Picked and packed (committed → picked).",
+        schema_of::<Empty>,
     ),
     write(
         "/api/v1/orders/{channel}/{order_id}/ship",
         Permission::Fulfil,
-        "A shipment left: {\"shipment_id\", \"location\", \"carrier\", \"service\", \"tracking\", \"lines\": [{\"line_id\", \"units\"}] (empty: all picked there)}.",
-        true,
+        "A shipment left (no lines: all picked at that location).",
+        schema_of::<ShipmentRequest>,
     ),
     write(
         "/api/v1/orders/{channel}/{order_id}/deliver",
         Permission::Fulfil,
-        "The carrier delivered a shipment: {\"shipment_id\": …}.",
-        true,
+        "The carrier delivered a shipment.",
+        schema_of::<Delivery>,
     ),
     write(
         "/api/v1/orders/{channel}/{order_id}/close",
         Permission::ManageOrders,
-        "Close a shipped or delivered order: {\"reason\": …}.",
-        true,
+        "Close a shipped or delivered order.",
+        schema_of::<Reason>,
     ),
     write(
         "/api/v1/movements",
         Permission::MoveStock,
-        "Record a stock movement (a `MoveCommand`, README \"Movements\"); above the approval thresholds it becomes an approval request (202).",
-        true,
+        "Record a stock movement (README \"Movements\"); above the approval thresholds it becomes an approval request (202).",
+        schema_of::<MoveCommand>,
     ),
     write(
         "/api/v1/items",
         Permission::MasterData,
-        "Define or change an item (an `Item`); item master changes need approval (202).",
-        true,
+        "Define or change an item; item master changes need approval (202).",
+        schema_of::<Item>,
     ),
-    write("/api/v1/locations", Permission::MasterData, "Define or change a location (a `Location`).", true),
-    write("/api/v1/channels", Permission::MasterData, "Define or change a channel (a `Channel`).", true),
+    write("/api/v1/locations", Permission::MasterData, "Define or change a location.", schema_of::<Location>),
+    write("/api/v1/channels", Permission::MasterData, "Define or change a channel.", schema_of::<Channel>),
     write(
         "/api/v1/order-settings",
         Permission::MasterData,
-        "One order setting (an `OrderSetting`: listing, price, shipping methods, customer, tax, node, policy, rules); prices and tax mappings need approval (202).",
-        true,
+        "One order setting (listing, price, shipping methods, customer, tax, node, policy, rules); prices and tax mappings need approval (202).",
+        schema_of::<OrderSetting>,
     ),
     read(
         "/api/v1/audit",
-        "The audit trail of one entity from the journal: every change with its time, actor, role, source and request id.",
-        &[
-            ("entity", "order:CHANNEL/ID, sku:SKU, approval:N or user:NAME"),
-            ("limit", "the newest N entries, 1–500 (default 100)"),
-        ],
+        "The audit trail of one entity from the journal: every change with its time, actor, role, source, request id and what it changed.",
+        Some(schema_of::<AuditQuery>),
     ),
     read(
         "/api/v1/approvals",
         "Approval requests (pending first), with what each would do and why it needs a second person.",
-        &[("status", "pending, approved or rejected")],
+        Some(schema_of::<ApprovalQuery>),
     ),
     write(
         "/api/v1/approvals/{id}/approve",
         Permission::Approve,
-        "Approve another user's request: {\"reason\": …}; its change takes effect now.",
-        true,
+        "Approve another user's request; its change takes effect now.",
+        schema_of::<Reason>,
     ),
-    write(
-        "/api/v1/approvals/{id}/reject",
-        Permission::Approve,
-        "Reject another user's request: {\"reason\": …}.",
-        true,
-    ),
+    write("/api/v1/approvals/{id}/reject", Permission::Approve, "Reject another user's request.", schema_of::<Reason>),
 ];
 
 const ORDER_ACTION: &str = "/api/v1/orders/{channel}/{order_id}/";
@@ -337,13 +338,28 @@ async fn metrics(Extract(service): Extract<Arc<Service>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], service.metrics.render(seq)).into_response()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PageQuery {
+struct ItemsQuery {
+    /// page size (default 100)
+    #[schemars(range(min = 1, max = MAX_PAGE))]
     limit: Option<usize>,
+    /// the `next_cursor` of the previous page
     cursor: Option<String>,
-    state: Option<String>,
-    hold: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct OrdersQuery {
+    /// only orders in this status
+    state: Option<OrderStatus>,
+    /// only orders held with this code
+    hold: Option<HoldCode>,
+    /// page size (default 100)
+    #[schemars(range(min = 1, max = MAX_PAGE))]
+    limit: Option<usize>,
+    /// the `next_cursor` of the previous page
+    cursor: Option<String>,
 }
 
 fn page_size(limit: Option<usize>) -> Result<usize, Problem> {
@@ -372,7 +388,7 @@ fn query_or_problem<T: serde::de::DeserializeOwned>(
 
 async fn items(
     Extract(service): Extract<Arc<Service>>,
-    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<ItemsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let q = query_or_problem(q)?;
     let limit = page_size(q.limit)?;
@@ -397,11 +413,21 @@ async fn channels(Extract(service): Extract<Arc<Service>>) -> Json<Value> {
     Json(service.read(|s| serde_json::to_value(s.channels()).expect("serialize")).await)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct StockQuery {
+    /// one SKU
     sku: Option<String>,
+    /// one location
     location: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct AtsQuery {
+    /// one SKU
+    sku: Option<String>,
+    /// one channel
     channel: Option<String>,
 }
 
@@ -437,12 +463,9 @@ async fn stock(
 
 async fn ats(
     Extract(service): Extract<Arc<Service>>,
-    q: Result<Query<StockQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<AtsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let q = query_or_problem(q)?;
-    if q.location.is_some() {
-        return Err(Problem::new(Code::InvalidParameter, "ats takes sku and channel, not location"));
-    }
     let rows = service
         .read(move |s| {
             let mut out = Vec::new();
@@ -465,24 +488,11 @@ fn order_json(s: &State, key: &OrderKey) -> Option<Value> {
 
 async fn orders(
     Extract(service): Extract<Arc<Service>>,
-    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<OrdersQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let q = query_or_problem(q)?;
     let limit = page_size(q.limit)?;
-    let status = match &q.state {
-        Some(raw) => Some(
-            OrderStatus::parse(raw)
-                .ok_or_else(|| Problem::new(Code::InvalidParameter, format!("unknown state {raw:?}")))?,
-        ),
-        None => None,
-    };
-    let hold = match &q.hold {
-        Some(raw) => Some(
-            HoldCode::parse(raw)
-                .ok_or_else(|| Problem::new(Code::InvalidParameter, format!("unknown hold code {raw:?}")))?,
-        ),
-        None => None,
-    };
+    let (status, hold) = (q.state, q.hold);
     let cursor = q.cursor.clone();
     let value = service
         .read(move |s| {
@@ -614,8 +624,38 @@ fn replay(status: u16, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// Parses a request body, which is always a JSON object (serde alone would also take a struct
+/// written as an array). A number written with a zero fraction (`3.0`) is the integer it equals:
+/// JSON does not tell them apart and some clients only write floats.
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
-    serde_json::from_slice(body).map_err(|e| Problem::invalid_json(&e))
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(Problem::new(Code::InvalidBody, "the body must be a JSON object"));
+    }
+    let first = match serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body)) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let mut value: Value = serde_json::from_slice(body).map_err(|_| Problem::invalid_json(&first))?;
+    if !integral_floats_to_integers(&mut value) {
+        return Err(Problem::invalid_json(&first));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| Problem::invalid_json(&e))
+}
+
+/// Rewrites every float that is exactly an integer; whether any was.
+fn integral_floats_to_integers(value: &mut Value) -> bool {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().expect("an f64");
+            // Beyond 2^53 a float no longer stands for one integer: refuse rather than round.
+            const EXACT: f64 = 9_007_199_254_740_992.0;
+            let integer = (f.fract() == 0.0 && f.abs() <= EXACT).then(|| serde_json::Number::from(f as i64));
+            integer.map(|i| *n = i).is_some()
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |any, v| integral_floats_to_integers(v) | any),
+        Value::Object(fields) => fields.values_mut().fold(false, |any, v| integral_floats_to_integers(v) | any),
+        _ => false,
+    }
 }
 
 async fn capture(
@@ -632,7 +672,7 @@ async fn capture(
     submit(&service, &caller, &headers, request, command).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Login {
     user: String,
@@ -676,7 +716,10 @@ async fn login(Extract(service): Extract<Arc<Service>>, body: Bytes) -> Result<R
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
-async fn logout(Extract(service): Extract<Arc<Service>>, headers: HeaderMap) -> Response {
+async fn logout(Extract(service): Extract<Arc<Service>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(problem) = parse::<Empty>(&body) {
+        return problem.into_response();
+    }
     let closed = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
@@ -686,39 +729,42 @@ async fn logout(Extract(service): Extract<Arc<Service>>, headers: HeaderMap) -> 
     ([(header::SET_COOKIE, cookie)], Json(json!({"signed_out": closed}))).into_response()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Reason {
+    /// why, for the order history and the audit trail
+    #[schemars(regex(pattern = r"\S"))]
     reason: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LineCancel {
     line_id: String,
+    #[schemars(regex(pattern = r"\S"))]
     reason: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Payment {
     status: ordo_domain::orders::model::PaymentStatus,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Dispatch {
     #[serde(default)]
     ship_partial: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Delivery {
     shipment_id: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
@@ -771,17 +817,21 @@ async fn movement(
     body: Bytes,
 ) -> Result<Response, Problem> {
     let caller = caller(request_caller);
-    let command: ordo_domain::inventory::MoveCommand = parse(&body)?;
+    let command: MoveCommand = parse(&body)?;
     let request = RequestText { method: "POST", path: "/api/v1/movements", body: &body };
     let gated =
         Command::Gated { by: caller.user.clone(), note: String::new(), command: Box::new(Command::Move(command)) };
     submit(&service, &caller, &headers, request, gated).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
-    entity: Option<String>,
+    /// order:CHANNEL/ID, sku:SKU, approval:N or user:NAME
+    #[schemars(regex(pattern = r"^(order|sku|approval|user):.+"))]
+    entity: String,
+    /// the newest N entries (default 100)
+    #[schemars(range(min = 1, max = MAX_PAGE))]
     limit: Option<usize>,
 }
 
@@ -830,8 +880,7 @@ async fn audit(
 ) -> Result<Json<Value>, Problem> {
     let q = query_or_problem(q)?;
     let limit = page_size(q.limit)?;
-    let raw =
-        q.entity.ok_or_else(|| Problem::new(Code::InvalidParameter, "entity is required, e.g. order:WEB/1001"))?;
+    let raw = q.entity;
     let entity = match raw.split_once(':') {
         Some((k @ ("order" | "sku" | "approval" | "user"), id)) if !id.is_empty() => (k.to_owned(), id.to_owned()),
         _ => {
@@ -899,10 +948,19 @@ async fn master_data(
     submit(&service, &caller, &headers, request, gated).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ApprovalQuery {
-    status: Option<String>,
+    /// only requests in this state
+    status: Option<ApprovalState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum ApprovalState {
+    Pending,
+    Approved,
+    Rejected,
 }
 
 async fn approvals(
@@ -910,21 +968,17 @@ async fn approvals(
     q: Result<Query<ApprovalQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let q = query_or_problem(q)?;
-    let wanted = match q.status.as_deref() {
-        None => None,
-        Some(s @ ("pending" | "approved" | "rejected")) => Some(s.to_owned()),
-        Some(other) => return Err(Problem::new(Code::InvalidParameter, format!("unknown status {other:?}"))),
-    };
+    let wanted = q.status;
     let list = service
         .read(move |s| {
             let status_of = |r: &ordo_domain::approvals::ApprovalRequest| match r.status {
-                ordo_domain::approvals::ApprovalStatus::Pending => "pending",
-                ordo_domain::approvals::ApprovalStatus::Approved { .. } => "approved",
-                ordo_domain::approvals::ApprovalStatus::Rejected { .. } => "rejected",
+                ordo_domain::approvals::ApprovalStatus::Pending => ApprovalState::Pending,
+                ordo_domain::approvals::ApprovalStatus::Approved { .. } => ApprovalState::Approved,
+                ordo_domain::approvals::ApprovalStatus::Rejected { .. } => ApprovalState::Rejected,
             };
             let mut rows: Vec<&ordo_domain::approvals::ApprovalRequest> =
-                s.approvals().all().filter(|r| wanted.as_deref().is_none_or(|w| status_of(r) == w)).collect();
-            rows.sort_by_key(|r| (status_of(r) != "pending", r.id));
+                s.approvals().all().filter(|r| wanted.is_none_or(|w| status_of(r) == w)).collect();
+            rows.sort_by_key(|r| (status_of(r) != ApprovalState::Pending, r.id));
             serde_json::to_value(rows).expect("approvals serialize")
         })
         .await;

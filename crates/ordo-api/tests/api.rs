@@ -221,6 +221,20 @@ fn the_route_role_matrix_follows_the_document() {
     for route in &served {
         assert!(documented.contains(route), "{route:?} is served but not documented");
     }
+    // Every body is described by its Rust type (a reference into the components), not "any object".
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            let Some(body) = op.get("requestBody") else { continue };
+            let schema = &body["content"]["application/json"]["schema"];
+            let name = schema["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/"));
+            let name = name.unwrap_or_else(|| panic!("{method} {path}: body schema {schema}"));
+            assert!(schemas.contains_key(name), "{method} {path}: {name} is not in the components");
+        }
+    }
+    let order = &schemas["Order"];
+    assert!(order["required"].as_array().unwrap().contains(&json!("lines")), "{order:#}");
+    assert_eq!(schemas["Sku"]["maxLength"], 64);
     let mut checked = 0;
     for (path, ops) in paths {
         let concrete = path.replace("{channel}", "WEB").replace("{order_id}", "NOPE");
@@ -295,7 +309,9 @@ fn an_idempotent_capture_runs_once_and_repeats_its_answer() {
     let (_, stock) = s.get("/api/v1/stock?sku=TEE", Some(Role::Viewer));
     assert_eq!((stock[0]["available"].as_i64(), stock[0]["committed"].as_i64()), (Some(8), Some(2)));
     // Without a key the answer has the same shape.
-    let (status, plain) = s.post("/api/v1/orders", Role::Integration, None, &order_body("1002", 1));
+    // A quantity written as 1.0 is the integer 1 (JSON does not tell them apart).
+    let float_quantity = order_body("1002", 1).replace("\"quantity\":1", "\"quantity\":1.0");
+    let (status, plain) = s.post("/api/v1/orders", Role::Integration, None, &float_quantity);
     assert_eq!(status, StatusCode::CREATED);
     let plain: Value = serde_json::from_str(&plain).unwrap();
     assert_eq!(plain["status"], "allocated");
@@ -314,6 +330,17 @@ fn bad_input_is_answered_with_what_is_wrong_and_changes_nothing() {
     assert_eq!(v["errors"][0]["line"], 3);
     let (status, body) = s.post("/api/v1/movements", Role::Admin, None, "{\"Adjust\": {\"sku\": \"TEE\"}}");
     assert_eq!((status, problem_code(&body)), (StatusCode::BAD_REQUEST, "invalid_body".to_owned()));
+    // A nested mistake is named by its path.
+    let negative = order_body("1003", 1).replace("\"quantity\":1", "\"quantity\":-1.5");
+    let (status, body) = s.post("/api/v1/orders", Role::Admin, None, &negative);
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["errors"][0]["field"], "lines[0].quantity", "{v:#}");
+    // A struct written as an array is not an object, though serde alone would take it.
+    for not_an_object in ["[]", "[\"x\"]", "null", "7"] {
+        let (status, body) = s.post("/api/v1/orders/WEB/NOPE/hold", Role::Admin, None, not_an_object);
+        assert_eq!((status, problem_code(&body)), (StatusCode::BAD_REQUEST, "invalid_body".to_owned()));
+    }
     // A well-formed movement the ledger refuses: 422 with the rule, nothing recorded.
     let overdraw = json!({"Adjust": {"sku": "TEE", "location": "WH", "delta": -11, "reason": "lost"}}).to_string();
     let (status, body) = s.post("/api/v1/movements", Role::Warehouse, None, &overdraw);

@@ -18,6 +18,7 @@ pub struct LegalEntity {
 /// A sellable or stockable item. An item with `components` is a bundle (kit): it holds no stock
 /// of its own and its availability is derived from its components.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Item {
     pub sku: Sku,
     pub title: String,
@@ -53,6 +54,7 @@ impl Item {
 pub const BASE_UOM: &str = "each";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Component {
     pub sku: Sku,
     pub quantity: u32,
@@ -60,7 +62,8 @@ pub struct Component {
 
 /// A GTIN-8/12/13/14 (UPC and EAN are GTINs), check digit verified.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Gtin(String);
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Gtin(#[cfg_attr(feature = "schema", schemars(regex(pattern = "^([0-9]{8}|[0-9]{12,14})$")))] String);
 
 impl Gtin {
     pub fn new(value: &str) -> Result<Self, CatalogRejection> {
@@ -86,6 +89,7 @@ impl Gtin {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LocationKind {
     Warehouse,
@@ -113,6 +117,7 @@ impl LocationKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Address {
     pub line1: String,
     pub city: String,
@@ -124,6 +129,7 @@ pub struct Address {
 
 /// Latitude and longitude in millionths of a degree, so coordinates compare exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GeoPoint {
     pub latitude_micro: i32,
     pub longitude_micro: i32,
@@ -158,6 +164,7 @@ fn parse_micro_degrees(field: &'static str, raw: &str, limit: i64) -> Result<i32
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Capabilities {
     pub ship: bool,
     pub pickup: bool,
@@ -165,6 +172,7 @@ pub struct Capabilities {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Location {
     pub code: LocationCode,
     pub name: String,
@@ -190,6 +198,7 @@ pub fn validate_time_zone(tz: &str) -> Result<(), CatalogRejection> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelKind {
     Shopify,
@@ -225,6 +234,7 @@ impl ChannelKind {
 /// How much of the stock a channel could see it is actually offered. Applied in this order:
 /// fixed pools (per SKU, see [`crate::availability`]), percentage cap, buffer.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AllocationPolicy {
     /// Offer at most this percentage (1–100) of the shared stock the channel can see.
     pub percentage_cap: Option<u8>,
@@ -235,6 +245,7 @@ pub struct AllocationPolicy {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Channel {
     pub code: ChannelCode,
     pub name: String,

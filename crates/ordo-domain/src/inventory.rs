@@ -104,6 +104,7 @@ impl Account {
 
 /// Why an adjustment, hold or write-off was made. A closed list so reports can group by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonCode {
     CountCorrection,
@@ -163,6 +164,7 @@ impl ReasonCode {
 
 /// What happens to a returned unit after inspection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Disposition {
     Restock,
@@ -188,6 +190,7 @@ impl Disposition {
 
 /// A movement request: one call of `ordo move …`, one line of a movement CSV.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum MoveCommand {
     /// Units arrive from a supplier into `available`; against an expectation, its open quantity shrinks.
     Receipt {

@@ -200,6 +200,7 @@ impl From<CurrencyCode> for String {
 /// A point in time, in milliseconds since the Unix epoch (UTC). The domain never reads a clock:
 /// the engine stamps each batch with one `Timestamp` from its injected clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
@@ -277,6 +278,65 @@ impl fmt::Display for Date {
         match epoch.checked_add_signed(chrono::TimeDelta::days(i64::from(self.0))) {
             Some(d) => write!(f, "{}", d.format("%Y-%m-%d")),
             None => write!(f, "day {}", self.0),
+        }
+    }
+}
+
+/// JSON Schemas that say exactly what the parsers above accept, so an API client (or a schema
+/// fuzzer) can tell a well-formed value from a refused one without calling the server.
+#[cfg(feature = "schema")]
+mod schema {
+    use std::borrow::Cow;
+
+    use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+
+    use super::{Code, CurrencyCode, Date, Sku};
+
+    // Control characters are C0, DEL and C1; a SKU may hold inner spaces but no padding.
+    const NOT_CONTROL: &str = r"[^\x00-\x1f\x7f-\x9f]";
+    const NOT_CONTROL_OR_SPACE: &str =
+        r"[^\s\x00-\x1f\x7f-\x9f\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
+    impl JsonSchema for Sku {
+        fn schema_name() -> Cow<'static, str> {
+            "Sku".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            let pattern = format!("^{NOT_CONTROL_OR_SPACE}(?:{NOT_CONTROL}*{NOT_CONTROL_OR_SPACE})?$");
+            json_schema!({
+                "type": "string", "minLength": 1, "maxLength": Sku::MAX_LEN, "pattern": pattern,
+                "description": "a stock-keeping unit, case-sensitive, without control characters or padding"
+            })
+        }
+    }
+
+    impl JsonSchema for Code {
+        fn schema_name() -> Cow<'static, str> {
+            "Code".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({
+                "type": "string", "minLength": 1, "maxLength": Code::MAX_LEN, "pattern": "^[A-Za-z0-9._-]+$",
+                "description": "a code naming a location, channel, entity, class or reference"
+            })
+        }
+    }
+
+    impl JsonSchema for CurrencyCode {
+        fn schema_name() -> Cow<'static, str> {
+            "CurrencyCode".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217"})
+        }
+    }
+
+    impl JsonSchema for Date {
+        fn schema_name() -> Cow<'static, str> {
+            "Date".into()
+        }
+        fn json_schema(_: &mut SchemaGenerator) -> Schema {
+            json_schema!({"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"})
         }
     }
 }

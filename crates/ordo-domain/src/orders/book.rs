@@ -24,6 +24,7 @@ use crate::state::State;
 
 /// Per-node settings sourcing needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NodeSettings {
     /// Carrier cut-off in the node's time zone, `(hour, minute)`.
@@ -42,6 +43,7 @@ impl Default for NodeSettings {
 
 /// Order master data, each entry set by its own command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderSetting {
     /// A channel listing id (ASIN, seller SKU, buyer part number) that means one of our SKUs.
@@ -130,6 +132,7 @@ pub struct ShipmentRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ShippedLine {
     /// A [`LineRecord::line_id`].
     pub line_id: String,
@@ -139,6 +142,7 @@ pub struct ShippedLine {
 /// What the warehouse reports when a shipment leaves. `lines` empty means every picked unit at
 /// `location` not yet shipped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ShipmentRequest {
     pub shipment_id: String,

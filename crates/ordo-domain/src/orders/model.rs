@@ -23,6 +23,7 @@ impl std::fmt::Display for OrderKey {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AccountStatus {
     Active,
@@ -31,6 +32,7 @@ pub enum AccountStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Customer {
     /// The channel's or the retailer's customer id.
@@ -42,6 +44,7 @@ pub struct Customer {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PostalAddress {
     pub name: String,
@@ -61,6 +64,7 @@ pub struct PostalAddress {
 /// What a line asks for: our SKU, or the channel's listing id (ASIN, seller SKU, buyer part
 /// number…) that the channel's listing map translates to a SKU.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LineItem {
     Sku(Sku),
@@ -68,6 +72,7 @@ pub enum LineItem {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TaxLine {
     /// Where the tax is owed, e.g. `US-NY`.
@@ -81,6 +86,7 @@ pub struct TaxLine {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OrderLine {
     /// The channel's line id, unique within the order.
@@ -111,6 +117,7 @@ impl OrderLine {
 /// How fast the customer was promised the goods, fastest first (the order used when stock is
 /// short: a next-day order is served before a standard one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceLevel {
     SameDay,
@@ -121,6 +128,7 @@ pub enum ServiceLevel {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Shipping {
     /// The channel's shipping method code, mapped to a carrier service later.
@@ -135,6 +143,7 @@ pub struct Shipping {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     Pending,
@@ -145,6 +154,7 @@ pub enum PaymentStatus {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FraudRecommendation {
     Accept,
@@ -153,6 +163,7 @@ pub enum FraudRecommendation {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FraudAssessment {
     /// 0 (no risk) to 100 (certain fraud), as the channel's or a provider's model scores it.
@@ -164,6 +175,7 @@ pub struct FraudAssessment {
 
 /// How the customer wants the goods.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FulfillmentIntent {
     /// Delivered to `ship_to`; stores may ship it only if `ship_from_store_allowed`.
@@ -176,6 +188,7 @@ pub enum FulfillmentIntent {
 
 /// The canonical order, as captured.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Order {
     pub channel: ChannelCode,

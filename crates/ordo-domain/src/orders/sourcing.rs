@@ -143,6 +143,7 @@ pub struct NodeCandidate<'a> {
 
 /// The retailer's sourcing knobs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SourcingPolicy {
     /// Added once per shipment beyond the first.
     pub split_penalty_minor: i64,
@@ -156,6 +157,7 @@ pub struct SourcingPolicy {
 
 /// Shipments whose great-circle distance is at most `max_km` fall in this zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ZoneBand {
     pub max_km: u32,
     pub zone: u8,

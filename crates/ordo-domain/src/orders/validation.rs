@@ -102,6 +102,7 @@ const BASIS_POINTS: i128 = 10_000;
 /// Which rules run and their thresholds. Reads from JSON with every field optional (missing
 /// fields take the [`Default`] values).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct ValidationRules {
     /// The rules that run, by the code they produce. Default: all of [`RULE_CODES`]. Codes
