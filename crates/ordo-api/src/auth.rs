@@ -45,11 +45,18 @@ pub struct Caller {
     pub user: String,
     pub role: Role,
     pub token_id: String,
+    /// The only channels this caller sees (a scoped token); `None`: every channel.
+    pub channels: Option<Vec<ordo_types::ChannelCode>>,
 }
 
 impl Caller {
     pub fn may(&self, permission: Permission) -> bool {
         self.role.allows(permission)
+    }
+
+    /// Whether records of `channel` exist for this caller; outside its scope they answer 404.
+    pub fn sees(&self, channel: &ordo_types::ChannelCode) -> bool {
+        self.channels.as_ref().is_none_or(|scope| scope.contains(channel))
     }
 }
 

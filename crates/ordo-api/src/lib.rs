@@ -109,6 +109,7 @@ impl Service {
                     user: u.name.clone(),
                     role: u.role,
                     token_id: t.id.clone(),
+                    channels: s.access().token_scope(&t.id).map(<[_]>::to_vec),
                 })
             })
             .await;

@@ -130,8 +130,12 @@ pub fn document() -> Value {
             if route.query.is_some() {
                 responses.insert("400".into(), json!({"description": "malformed parameter", "content": problem}));
             }
-            if route.path.contains('{') {
-                responses.insert("404".into(), json!({"description": "unknown resource", "content": problem}));
+            // The audit names its entity in the query: an order outside the caller's scope is 404.
+            if route.path.contains('{') || route.path == "/api/v1/audit" {
+                responses.insert(
+                    "404".into(),
+                    json!({"description": "unknown resource, or outside the caller's scope", "content": problem}),
+                );
             }
         }
         let mut operation = json!({

@@ -463,14 +463,19 @@ async fn stock(
 
 async fn ats(
     Extract(service): Extract<Arc<Service>>,
+    request_caller: Option<axum::Extension<Caller>>,
     q: Result<Query<AtsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let q = query_or_problem(q)?;
+    let caller = caller(request_caller);
     let rows = service
         .read(move |s| {
             let mut out = Vec::new();
             for item in s.items().iter().filter(|i| q.sku.as_deref().is_none_or(|x| i.sku.as_str() == x)) {
-                for ch in s.channels().iter().filter(|c| q.channel.as_deref().is_none_or(|x| c.code.as_str() == x)) {
+                let wanted = |c: &&ordo_domain::catalog::Channel| {
+                    caller.sees(&c.code) && q.channel.as_deref().is_none_or(|x| c.code.as_str() == x)
+                };
+                for ch in s.channels().iter().filter(wanted) {
                     out.push(
                         json!({"sku": item.sku, "channel": ch.code, "ats": s.ats(&item.sku, &ch.code).unwrap_or(0)}),
                     );
@@ -488,9 +493,11 @@ fn order_json(s: &State, key: &OrderKey) -> Option<Value> {
 
 async fn orders(
     Extract(service): Extract<Arc<Service>>,
+    request_caller: Option<axum::Extension<Caller>>,
     q: Result<Query<OrdersQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let q = query_or_problem(q)?;
+    let caller = caller(request_caller);
     let limit = page_size(q.limit)?;
     let (status, hold) = (q.state, q.hold);
     let cursor = q.cursor.clone();
@@ -500,6 +507,7 @@ async fn orders(
             let rows: Vec<(String, Value)> = s
                 .orders()
                 .all()
+                .filter(|r| caller.sees(&r.key().channel))
                 .filter(|r| status.is_none_or(|st| r.status == st))
                 .filter(|r| hold.is_none_or(|h| r.holds.contains(&h)))
                 .map(|r| (r.key().to_string(), r))
@@ -513,16 +521,23 @@ async fn orders(
     Ok(Json(value))
 }
 
-fn key_of(channel: &str, order_id: &str) -> Result<OrderKey, Problem> {
+/// The order a path names, if the caller may see it: an order of a channel outside the caller's
+/// scope is answered exactly as an order that does not exist.
+fn key_of(caller: &Caller, channel: &str, order_id: &str) -> Result<OrderKey, Problem> {
     let channel = ordo_types::Code::new(channel).map_err(|e| Problem::new(Code::NotFound, format!("no order: {e}")))?;
-    Ok(OrderKey { channel, channel_order_id: order_id.to_owned() })
+    let key = OrderKey { channel, channel_order_id: order_id.to_owned() };
+    if !caller.sees(&key.channel) {
+        return Err(Problem::new(Code::NotFound, format!("unknown order {key}")));
+    }
+    Ok(key)
 }
 
 async fn order(
     Extract(service): Extract<Arc<Service>>,
+    request_caller: Option<axum::Extension<Caller>>,
     Path((channel, order_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, Problem> {
-    let key = key_of(&channel, &order_id)?;
+    let key = key_of(&caller(request_caller), &channel, &order_id)?;
     let shown = key.to_string();
     service
         .read(move |s| order_json(s, &key))
@@ -531,11 +546,19 @@ async fn order(
         .ok_or_else(|| Problem::new(Code::NotFound, format!("unknown order {shown}")))
 }
 
-async fn exceptions(Extract(service): Extract<Arc<Service>>) -> Json<Value> {
+async fn exceptions(
+    Extract(service): Extract<Arc<Service>>,
+    request_caller: Option<axum::Extension<Caller>>,
+) -> Json<Value> {
     let now = service.now();
+    let caller = caller(request_caller);
     Json(
         service
-            .read(move |s| serde_json::to_value(ordo_domain::orders::book::exceptions(s, now)).expect("serialize"))
+            .read(move |s| {
+                let mut queue = ordo_domain::orders::book::exceptions(s, now);
+                queue.retain(|e| caller.sees(&e.key().channel));
+                serde_json::to_value(queue).expect("serialize")
+            })
             .await,
     )
 }
@@ -667,6 +690,12 @@ async fn capture(
 ) -> Result<Response, Problem> {
     let caller = caller(request_caller);
     let order: Order = parse(&body)?;
+    if !caller.sees(&order.channel) {
+        return Err(Problem::new(
+            Code::Forbidden,
+            format!("this token captures orders of its own channels only, not {}", order.channel),
+        ));
+    }
     let command = Command::Order(OrderCommand::Capture(Box::new(order)));
     let request = RequestText { method: method.as_str(), path: "/api/v1/orders", body: &body };
     submit(&service, &caller, &headers, request, command).await
@@ -706,7 +735,8 @@ async fn login(Extract(service): Extract<Arc<Service>>, body: Bytes) -> Result<R
         service.sessions.failed(&user);
         return Err(Problem::new(Code::Unauthenticated, "unknown user or wrong password"));
     }
-    let (id, csrf) = service.sessions.open(Caller { user: user.clone(), role, token_id: "session".into() });
+    let (id, csrf) =
+        service.sessions.open(Caller { user: user.clone(), role, token_id: "session".into(), channels: None });
     let cookie = format!(
         "{}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
         crate::session::SESSION_COOKIE,
@@ -777,7 +807,7 @@ async fn order_action(
     action: &'static str,
 ) -> Result<Response, Problem> {
     let caller = caller(request_caller);
-    let key = key_of(&channel, &order_id)?;
+    let key = key_of(&caller, &channel, &order_id)?;
     let actor = Actor::User(caller.user.clone());
     let command = match action {
         "hold" => OrderCommand::Hold { key, actor, reason: parse::<Reason>(&body)?.reason },
@@ -867,6 +897,7 @@ fn concerns(
                 && match a {
                     ordo_domain::access::AccessEvent::UserAdded(u) => u.name == id,
                     ordo_domain::access::AccessEvent::TokenIssued(t) => t.user == id,
+                    ordo_domain::access::AccessEvent::ScopedTokenIssued { token, .. } => token.user == id,
                     ordo_domain::access::AccessEvent::TokenRevoked { .. } => false,
                 }
         }
@@ -876,9 +907,11 @@ fn concerns(
 
 async fn audit(
     Extract(service): Extract<Arc<Service>>,
+    request_caller: Option<axum::Extension<Caller>>,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let q = query_or_problem(q)?;
+    let caller = caller(request_caller);
     let limit = page_size(q.limit)?;
     let raw = q.entity;
     let entity = match raw.split_once(':') {
@@ -890,6 +923,10 @@ async fn audit(
             ));
         }
     };
+    if entity.0 == "order" {
+        let (channel, order_id) = entity.1.split_once('/').unwrap_or((&entity.1, ""));
+        key_of(&caller, channel, order_id)?;
+    }
     let (tx, rx) = tokio::sync::oneshot::channel();
     service.engine_store(move |store| {
         let mut entries = std::collections::VecDeque::new();

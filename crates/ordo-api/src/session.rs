@@ -98,7 +98,7 @@ mod tests {
     use super::*;
 
     fn ann() -> Caller {
-        Caller { user: "ann".into(), role: Role::Viewer, token_id: "session".into() }
+        Caller { user: "ann".into(), role: Role::Viewer, token_id: "session".into(), channels: None }
     }
 
     #[test]

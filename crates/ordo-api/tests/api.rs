@@ -62,6 +62,15 @@ fn setup_commands() -> Vec<Command> {
             priority: 1,
             allocation: AllocationPolicy::default(),
         }),
+        Command::DefineChannel(Channel {
+            code: code("MARKET"),
+            name: "Marketplace".into(),
+            kind: ChannelKind::Amazon,
+            legal_entity: code("E"),
+            locations: vec![code("WH")],
+            priority: 2,
+            allocation: AllocationPolicy::default(),
+        }),
         Command::Move(MoveCommand::Receipt {
             sku: Sku::new("TEE").unwrap(),
             location: code("WH"),
@@ -102,6 +111,8 @@ struct Server {
     client: Client,
     tokens: Vec<(Role, String)>,
     revoked: String,
+    /// An admin token that sees the MARKET channel only.
+    market_only: String,
     handle: EngineHandle,
     _runtime: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
@@ -140,13 +151,24 @@ impl Server {
         };
         engine.execute_one(Command::Access(AccessCommand::IssueToken(t))).unwrap();
         engine.execute_one(Command::Access(AccessCommand::RevokeToken { id, at: Timestamp::from_millis(T0) })).unwrap();
+        let (id, market_only, sha256_hex) = new_token();
+        let t = Token {
+            id,
+            user: "admin".into(),
+            sha256_hex,
+            created_at: Timestamp::from_millis(T0),
+            expires_at: None,
+            revoked_at: None,
+        };
+        let scoped = AccessCommand::IssueScopedToken { token: t, channels: vec![code("MARKET")] };
+        engine.execute_one(Command::Access(scoped)).unwrap();
         let (handle, _thread) = EngineHandle::spawn(engine, 1_000);
         let service = ordo_api::Service::new(handle.clone(), || Timestamp::from_millis(T0 + 1_000));
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
         let addr = listener.local_addr().unwrap();
         runtime.spawn(ordo_api::serve(listener, service, std::future::pending()));
-        Self { addr, client: Client::new(), tokens, revoked, handle, _runtime: runtime, _dir: dir }
+        Self { addr, client: Client::new(), tokens, revoked, market_only, handle, _runtime: runtime, _dir: dir }
     }
 
     fn url(&self, path: &str) -> String {
@@ -659,4 +681,56 @@ fn the_audit_trail_names_actor_role_source_and_request_id() {
         let (status, v) = s.get(bad, Some(Role::Viewer));
         assert_eq!((status, v["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_parameter")), "{bad}");
     }
+}
+
+/// A token scoped to one channel: every order route of the document answers an order of another
+/// channel exactly as a missing one (404), changes nothing, and lists leave it out.
+#[test]
+fn objects_outside_a_scoped_token_are_not_there() {
+    let s = Server::start();
+    let (status, body) = s.post("/api/v1/orders", Role::Integration, None, &order_body("2001", 1));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let scoped = |method: &str, path: &str, body: &str| -> (StatusCode, String) {
+        let r = match method {
+            "get" => s.client.get(s.url(path)),
+            _ => s.client.post(s.url(path)).body(body.to_owned()),
+        };
+        let resp = r.bearer_auth(&s.market_only).send().unwrap();
+        (resp.status(), resp.text().unwrap())
+    };
+    let before = s.journal_seq();
+    let (_, doc) = s.get("/api/openapi.json", None);
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        if !path.contains("{order_id}") {
+            continue;
+        }
+        let concrete = path.replace("{channel}", "WEB").replace("{order_id}", "2001");
+        for method in ops.as_object().unwrap().keys() {
+            let body = if concrete.ends_with("/payment") { r#"{"status": "captured"}"# } else { r#"{"reason": "x"}"# };
+            let (status, text) = scoped(method, &concrete, body);
+            assert_eq!(
+                (status, problem_code(&text)),
+                (StatusCode::NOT_FOUND, "not_found".to_owned()),
+                "{method} {path}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 12, "{checked}");
+    assert_eq!(s.journal_seq(), before, "nothing changed");
+    // The same order is there for an unscoped caller.
+    let (status, order) = s.get("/api/v1/orders/WEB/2001", Some(Role::Viewer));
+    assert_eq!((status, order["status"].as_str()), (StatusCode::OK, Some("allocated")));
+    // Lists leave it out; the audit of it is 404; capture for another channel is refused.
+    let (_, list) = scoped("get", "/api/v1/orders", "");
+    assert_eq!(serde_json::from_str::<Value>(&list).unwrap()["items"], json!([]));
+    let (_, ats) = scoped("get", "/api/v1/ats?sku=TEE", "");
+    let ats: Value = serde_json::from_str(&ats).unwrap();
+    assert_eq!(ats.as_array().unwrap().iter().map(|r| r["channel"].as_str().unwrap()).collect::<Vec<_>>(), ["MARKET"]);
+    let (status, _) = scoped("get", "/api/v1/audit?entity=order:WEB/2001", "");
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, text) = scoped("post", "/api/v1/orders", &order_body("2002", 1));
+    assert_eq!((status, problem_code(&text)), (StatusCode::FORBIDDEN, "forbidden".to_owned()));
+    assert_eq!(s.journal_seq(), before, "nothing changed");
 }

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use ordo_types::Timestamp;
+use ordo_types::{ChannelCode, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// The roles of the permission matrix (see [`Role::allows`]).
@@ -154,7 +154,16 @@ impl Token {
 pub enum AccessCommand {
     AddUser(User),
     IssueToken(Token),
-    RevokeToken { id: String, at: Timestamp },
+    RevokeToken {
+        id: String,
+        at: Timestamp,
+    },
+    /// A token that sees only these channels' orders: anything of another channel is, to it,
+    /// not there (404). One command, so a scoped token never exists unscoped.
+    IssueScopedToken {
+        token: Token,
+        channels: Vec<ChannelCode>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +171,7 @@ pub enum AccessEvent {
     UserAdded(User),
     TokenIssued(Token),
     TokenRevoked { id: String, at: Timestamp },
+    ScopedTokenIssued { token: Token, channels: Vec<ChannelCode> },
 }
 
 /// Why an access command was refused, most fundamental first.
@@ -179,6 +189,10 @@ pub enum AccessRejection {
     UnknownToken(String),
     #[error("token {0} is already revoked")]
     AlreadyRevoked(String),
+    #[error("a scoped token needs at least one channel")]
+    EmptyScope,
+    #[error("unknown channel {0} in the token's scope")]
+    UnknownChannel(ChannelCode),
 }
 
 /// Users, tokens and idempotency records inside [`crate::State`].
@@ -186,6 +200,8 @@ pub enum AccessRejection {
 pub struct Access {
     users: BTreeMap<String, User>,
     tokens: BTreeMap<String, Token>,
+    /// Token id → the only channels it sees; a token not here sees every channel.
+    scopes: BTreeMap<String, Vec<ChannelCode>>,
     /// Token hash → token id, to authenticate a bearer token with one lookup.
     by_hash: BTreeMap<String, String>,
     idempotency: BTreeMap<(String, String), IdempotencyRecord>,
@@ -218,6 +234,11 @@ impl Access {
         Some((token, self.users.get(&token.user)?))
     }
 
+    /// The channels a token is limited to; `None`: every channel.
+    pub fn token_scope(&self, token_id: &str) -> Option<&[ChannelCode]> {
+        self.scopes.get(token_id).map(Vec::as_slice)
+    }
+
     pub fn idempotency(&self, user: &str, key: &str) -> Option<&IdempotencyRecord> {
         self.idempotency.get(&(user.to_owned(), key.to_owned()))
     }
@@ -234,13 +255,18 @@ impl Access {
                 Ok(AccessEvent::UserAdded(user.clone()))
             }
             AccessCommand::IssueToken(token) => {
-                if !self.users.contains_key(&token.user) {
-                    return Err(AccessRejection::UnknownUser(token.user.clone()));
-                }
-                if self.tokens.contains_key(&token.id) || self.by_hash.contains_key(&token.sha256_hex) {
-                    return Err(AccessRejection::TokenExists(token.id.clone()));
-                }
+                self.check_new_token(token)?;
                 Ok(AccessEvent::TokenIssued(token.clone()))
+            }
+            AccessCommand::IssueScopedToken { token, channels } => {
+                self.check_new_token(token)?;
+                if channels.is_empty() {
+                    return Err(AccessRejection::EmptyScope);
+                }
+                let mut channels = channels.clone();
+                channels.sort();
+                channels.dedup();
+                Ok(AccessEvent::ScopedTokenIssued { token: token.clone(), channels })
             }
             AccessCommand::RevokeToken { id, at } => {
                 let token = self.tokens.get(id).ok_or_else(|| AccessRejection::UnknownToken(id.clone()))?;
@@ -252,8 +278,22 @@ impl Access {
         }
     }
 
+    fn check_new_token(&self, token: &Token) -> Result<(), AccessRejection> {
+        if !self.users.contains_key(&token.user) {
+            return Err(AccessRejection::UnknownUser(token.user.clone()));
+        }
+        if self.tokens.contains_key(&token.id) || self.by_hash.contains_key(&token.sha256_hex) {
+            return Err(AccessRejection::TokenExists(token.id.clone()));
+        }
+        Ok(())
+    }
+
     pub fn apply(&mut self, event: &AccessEvent) {
         match event {
+            AccessEvent::ScopedTokenIssued { token, channels } => {
+                self.scopes.insert(token.id.clone(), channels.clone());
+                self.apply(&AccessEvent::TokenIssued(token.clone()));
+            }
             AccessEvent::UserAdded(u) => {
                 self.users.insert(u.name.clone(), u.clone());
             }

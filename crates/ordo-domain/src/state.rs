@@ -431,7 +431,14 @@ impl State {
             Command::Order(c) => {
                 Event::Order(crate::orders::book::decide(self, c, _now).map_err(|e| Rejection::Order(Box::new(e)))?)
             }
-            Command::Access(c) => Event::Access(self.access.decide(c)?),
+            Command::Access(c) => {
+                if let crate::access::AccessCommand::IssueScopedToken { channels, .. } = c
+                    && let Some(unknown) = channels.iter().find(|ch| self.channel(ch).is_none())
+                {
+                    return Err(crate::access::AccessRejection::UnknownChannel(unknown.clone()).into());
+                }
+                Event::Access(self.access.decide(c)?)
+            }
             Command::Idempotent { user, key, request_sha256_hex, command } => {
                 if let Some(held) = self.access.idempotency(user, key) {
                     // Never a second effect: a repeat is refused with the first answer.

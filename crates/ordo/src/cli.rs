@@ -145,6 +145,9 @@ enum TokenCmd {
         /// Days until it stops working (default: no expiry).
         #[arg(long)]
         expires_days: Option<u32>,
+        /// Limit the token to this channel's orders (repeat for several); others answer 404.
+        #[arg(long = "channel")]
+        channels: Vec<ordo_types::ChannelCode>,
     },
     /// Revoke by the token's id (the second field of `ordo_ID_…`, also shown by `token list`).
     Revoke {
@@ -764,13 +767,18 @@ fn user_command(engine: &mut Engine<AnyStore>, command: UserCmd) -> Result<ExitC
 fn token_command(engine: &mut Engine<AnyStore>, command: TokenCmd) -> Result<ExitCode> {
     use ordo_domain::access::{AccessCommand, Token};
     match command {
-        TokenCmd::Create { user, expires_days } => {
+        TokenCmd::Create { user, expires_days, channels } => {
             let (id, token, sha256_hex) = ordo_api::auth::new_token();
             let now = engine.now();
             let expires_at =
                 expires_days.map(|d| ordo_types::Timestamp::from_millis(now.millis() + i64::from(d) * 86_400_000));
             let record = Token { id: id.clone(), user, sha256_hex, created_at: now, expires_at, revoked_at: None };
-            match engine.execute_one(Command::Access(AccessCommand::IssueToken(record))) {
+            let command = if channels.is_empty() {
+                AccessCommand::IssueToken(record)
+            } else {
+                AccessCommand::IssueScopedToken { token: record, channels }
+            };
+            match engine.execute_one(Command::Access(command)) {
                 Ok(_) => {
                     // The token is shown once; only its hash is kept.
                     println!("token {id} created; it is shown only now: {token}");
@@ -787,9 +795,14 @@ fn token_command(engine: &mut Engine<AnyStore>, command: TokenCmd) -> Result<Exi
             submit(engine, Command::Access(AccessCommand::RevokeToken { id, at }))
         }
         TokenCmd::List => {
-            for t in engine.state().access().tokens() {
+            let access = engine.state().access();
+            for t in access.tokens() {
                 let state = if t.revoked_at.is_some() { "revoked" } else { "live" };
-                println!("{}\t{}\t{}", t.id, t.user, state);
+                let scope = match access.token_scope(&t.id) {
+                    Some(channels) => channels.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(","),
+                    None => "all channels".to_owned(),
+                };
+                println!("{}\t{}\t{}\t{}", t.id, t.user, state, scope);
             }
             Ok(ExitCode::SUCCESS)
         }

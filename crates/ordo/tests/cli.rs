@@ -6,7 +6,7 @@
 //! location and item CSV imports, channels, safety stock, a channel pool) and then records one
 //! movement of every kind, so the stock and ATS figures at the end are known exactly.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,9 +27,7 @@ use common::{BIN, Db, describe};
 const STATE_FIELDS: [&str; 8] =
     ["available", "committed", "picked", "reserved", "quality_control", "damaged", "in_transit", "incoming"];
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures").join(name)
-}
+use common::fixture;
 
 // ----- running the binary ------------------------------------------------------------------
 
@@ -1268,6 +1266,23 @@ fn snapshot_then_more_movements_still_verifies() {
     assert_eq!(engine.startup().replayed, 1);
     let replayed = engine.replay_from_scratch().unwrap();
     assert_eq!(&replayed, engine.state());
+}
+
+/// A snapshot is only a cache: one that does not decode as this build's state (written by a
+/// build whose state had another shape, or damaged) is passed over and the journal rebuilds.
+#[test]
+fn a_snapshot_of_another_shape_is_passed_over() {
+    let db = Db::new();
+    let worked = build_worked_ledger(&db);
+    db.ok(&["snapshot"]);
+    let conn = rusqlite::Connection::open(&db.path).unwrap();
+    conn.execute("UPDATE snapshot SET state = X'0102030405'", []).unwrap();
+    drop(conn);
+    let engine = db.engine();
+    assert_eq!(engine.startup().snapshot_seq, None);
+    assert_eq!(engine.startup().replayed, worked.journal_seq);
+    assert_eq!(db.verify()["ok"], true);
+    assert_eq!(stock_rows(&db.stock()), worked_stock());
 }
 
 // ----- dates -------------------------------------------------------------------------------------

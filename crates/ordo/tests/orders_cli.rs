@@ -19,7 +19,7 @@ mod common;
 use common::Db;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures").join("orders").join(name)
+    common::fixture(&format!("orders/{name}"))
 }
 
 fn fixture_arg(name: &str) -> String {

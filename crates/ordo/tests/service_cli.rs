@@ -58,6 +58,31 @@ fn users_and_tokens_from_the_cli_authenticate_against_ordo_serve() {
     let raw = std::fs::read(&db.path).unwrap();
     assert!(!raw.windows(token.len()).any(|w| w == token.as_bytes()), "the token itself is not stored");
     assert_eq!(db.refused(&["token", "create", "--user", "nobody"]), "rejected: unknown user nobody\n");
+    // A token limited to channels that exist; `token list` shows the scope.
+    let before = db.journal_seq();
+    assert_eq!(
+        db.refused(&["token", "create", "--user", "ana", "--channel", "NOPE"]),
+        "rejected: unknown channel NOPE in the token's scope\n"
+    );
+    assert_eq!(db.journal_seq(), before);
+    db.ok(&["entity", "add", "US-RETAIL", "--name", "US", "--currency", "USD"]);
+    db.ok(&["location", "import", common::fixture("locations.csv").to_str().unwrap()]);
+    db.ok(&[
+        "channel",
+        "add",
+        "WEB",
+        "--name",
+        "Web",
+        "--kind",
+        "shopify",
+        "--entity",
+        "US-RETAIL",
+        "--locations",
+        "WH1",
+    ]);
+    let scoped = db.ok(&["token", "create", "--user", "ana", "--channel", "WEB"]);
+    let scoped_id = scoped.split_whitespace().last().unwrap().split('_').nth(1).unwrap().to_owned();
+    assert!(db.ok(&["token", "list"]).contains(&format!("{scoped_id}\tana\tlive\tWEB")));
 
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
@@ -84,7 +109,7 @@ fn users_and_tokens_from_the_cli_authenticate_against_ordo_serve() {
 
     // Revoked from another process: refused once the server's 5 s token cache lapses.
     db.ok(&["token", "revoke", &id]);
-    assert!(db.ok(&["token", "list"]).contains(&format!("{id}\tana\trevoked")));
+    assert!(db.ok(&["token", "list"]).contains(&format!("{id}\tana\trevoked\tall channels")));
     let revoked_at = Instant::now();
     loop {
         let (status, _) = get(&addr, "/api/v1/items", Some(&token));
