@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use ordo_domain::access::Permission;
+use ordo_domain::audit::{AuditEntity, AuditTrail};
 use ordo_domain::catalog::{Channel, Item, Location};
 use ordo_domain::inventory::MoveCommand;
 use ordo_domain::orders::book::OrderCommand;
@@ -865,46 +866,6 @@ struct AuditQuery {
     limit: Option<usize>,
 }
 
-/// Whether `event` (unwrapped) concerns `entity`, and the origin recorded with it.
-fn concerns(
-    event: &ordo_domain::Event,
-    entity: &(String, String),
-    origin: &mut Option<ordo_domain::access::Origin>,
-) -> bool {
-    use ordo_domain::Event as E;
-    use ordo_domain::orders::book::OrderEvent;
-    let (kind, id) = (entity.0.as_str(), entity.1.as_str());
-    match event {
-        E::Attributed { origin: o, event } => {
-            *origin = Some(o.clone());
-            concerns(event, entity, origin)
-        }
-        E::Idempotent { event, .. } => concerns(event, entity, origin),
-        E::Approved { id: n, event, .. } => {
-            (kind == "approval" && n.to_string() == id) || concerns(event, entity, origin)
-        }
-        E::ApprovalRequested(r) => kind == "approval" && r.id.to_string() == id,
-        E::ApprovalRejected { id: n, .. } => kind == "approval" && n.to_string() == id,
-        E::Order(OrderEvent::Recorded { record, .. }) => match kind {
-            "order" => record.key().to_string() == id,
-            "sku" => record.lines.iter().any(|l| l.sku.as_ref().is_some_and(|s| s.as_str() == id)),
-            _ => false,
-        },
-        E::Moved(m) => kind == "sku" && m.sku.as_str() == id,
-        E::ItemDefined(item) => kind == "sku" && item.sku.as_str() == id,
-        E::Access(a) => {
-            kind == "user"
-                && match a {
-                    ordo_domain::access::AccessEvent::UserAdded(u) => u.name == id,
-                    ordo_domain::access::AccessEvent::TokenIssued(t) => t.user == id,
-                    ordo_domain::access::AccessEvent::ScopedTokenIssued { token, .. } => token.user == id,
-                    ordo_domain::access::AccessEvent::TokenRevoked { .. } => false,
-                }
-        }
-        _ => false,
-    }
-}
-
 async fn audit(
     Extract(service): Extract<Arc<Service>>,
     request_caller: Option<axum::Extension<Caller>>,
@@ -914,21 +875,15 @@ async fn audit(
     let caller = caller(request_caller);
     let limit = page_size(q.limit)?;
     let raw = q.entity;
-    let entity = match raw.split_once(':') {
-        Some((k @ ("order" | "sku" | "approval" | "user"), id)) if !id.is_empty() => (k.to_owned(), id.to_owned()),
-        _ => {
-            return Err(Problem::new(
-                Code::InvalidParameter,
-                format!("entity {raw:?} is not one of order:CHANNEL/ID, sku:SKU, approval:N, user:NAME"),
-            ));
-        }
-    };
-    if entity.0 == "order" {
-        let (channel, order_id) = entity.1.split_once('/').unwrap_or((&entity.1, ""));
-        key_of(&caller, channel, order_id)?;
+    let entity = AuditEntity::parse(&raw).map_err(|e| Problem::new(Code::InvalidParameter, e.to_string()))?;
+    if let AuditEntity::Order(key) = &entity
+        && !caller.sees(&key.channel)
+    {
+        return Err(Problem::new(Code::NotFound, format!("unknown order {key}")));
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     service.engine_store(move |store| {
+        let mut trail = AuditTrail::new(entity);
         let mut entries = std::collections::VecDeque::new();
         let mut failure = None;
         let result = store.audit(&mut |row| {
@@ -936,18 +891,8 @@ async fn audit(
                 failure.get_or_insert(row.seq);
                 return;
             };
-            let mut origin = None;
-            let by_actor = entity.0 == "user";
-            let hit = concerns(&event, &entity, &mut origin)
-                || (by_actor && origin.as_ref().is_some_and(|o| o.actor == entity.1));
-            if hit {
-                entries.push_back(json!({
-                    "seq": row.seq, "recorded_at": row.recorded_at, "kind": row.kind,
-                    "actor": origin.as_ref().map(|o| o.actor.clone()),
-                    "role": origin.as_ref().and_then(|o| o.role).map(|r| r.as_str()),
-                    "source": origin.as_ref().map(|o| o.source),
-                    "request_id": origin.as_ref().map(|o| o.request_id.clone()),
-                }));
+            if let Some(entry) = trail.visit(row.seq, ordo_types::Timestamp::from_millis(row.recorded_at), &event) {
+                entries.push_back(entry);
                 if entries.len() > limit {
                     entries.pop_front();
                 }

@@ -669,9 +669,27 @@ fn the_audit_trail_names_actor_role_source_and_request_id() {
         (Some("customer_service"), Some("customer_service"))
     );
     assert!(entries[0]["seq"].as_u64() < entries[1]["seq"].as_u64());
-    // By SKU and by actor; the limit keeps the newest.
+    // What each changed, before and after: the capture created the order, the hold moved it.
+    let change = |entry: &Value, what: &str| -> (Value, Value) {
+        let c = entry["changes"].as_array().unwrap().iter().find(|c| c["what"] == what);
+        let c = c.unwrap_or_else(|| panic!("no change of {what} in {entry:#}"));
+        (c["before"].clone(), c["after"].clone())
+    };
+    assert_eq!(change(&entries[0], "status"), (Value::Null, json!("allocated")));
+    assert_eq!(change(&entries[1], "status"), (json!("allocated"), json!("on_hold")));
+    assert_eq!(change(&entries[1], "holds"), (json!([]), json!(["MANUAL"])));
+    assert!(
+        entries[1]["changes"].as_array().unwrap().iter().all(|c| c["what"] != "order"),
+        "unchanged fields are left out"
+    );
+    // By SKU: the ledger accounts each change moved, before and after (10 received, 1 reserved).
     let (_, by_sku) = s.get("/api/v1/audit?entity=sku:TEE", Some(Role::Viewer));
-    assert!(by_sku["entries"].as_array().unwrap().len() >= 3, "{by_sku:#}");
+    let sku_entries = by_sku["entries"].as_array().unwrap();
+    assert!(sku_entries.len() >= 3, "{by_sku:#}");
+    let capture = sku_entries.iter().find(|e| e["request_id"] == "req-42").unwrap();
+    assert_eq!(change(capture, "available@WH"), (json!(10), json!(9)));
+    assert_eq!(change(capture, "committed@WH"), (json!(0), json!(1)));
+    // By actor; the limit keeps the newest.
     let (_, last) = s.get("/api/v1/audit?entity=sku:TEE&limit=1", Some(Role::Viewer));
     assert_eq!(last["entries"].as_array().unwrap().len(), 1);
     assert_eq!(last["entries"][0]["actor"], "customer_service");

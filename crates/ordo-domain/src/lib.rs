@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod approvals;
+pub mod audit;
 pub mod availability;
 pub mod catalog;
 pub mod csv_import;
