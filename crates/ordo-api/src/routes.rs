@@ -855,11 +855,19 @@ async fn movement(
     submit(&service, &caller, &headers, request, gated).await
 }
 
+/// What [`AuditEntity::parse`] takes: a channel code and an order id, a SKU (no control
+/// characters, no padding, ≤ 64), an approval number (u64), a user name.
+const ENTITY_PATTERN: &str = concat!(
+    r"^(order:[A-Za-z0-9._-]{1,64}/.+",
+    r"|sku:[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]{0,62}[^\s\x00-\x1f\x7f-\x9f])?",
+    r"|approval:[0-9]{1,19}|user:.+)$"
+);
+
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
     /// order:CHANNEL/ID, sku:SKU, approval:N or user:NAME
-    #[schemars(regex(pattern = r"^(order|sku|approval|user):.+"))]
+    #[schemars(regex(pattern = ENTITY_PATTERN))]
     entity: String,
     /// the newest N entries (default 100)
     #[schemars(range(min = 1, max = MAX_PAGE))]
