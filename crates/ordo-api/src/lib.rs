@@ -142,6 +142,12 @@ pub async fn serve(
     service: Arc<Service>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Answers are small and written in pieces: without TCP_NODELAY, Nagle's algorithm holds the
+    // last piece until the client's delayed ACK (tens of milliseconds at the tail).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(service)).with_graceful_shutdown(shutdown).await
 }
 

@@ -102,6 +102,13 @@ pub enum BenchCmd {
         connections: usize,
         #[arg(long, default_value_t = 10_000)]
         skus: usize,
+        /// Drive the server with `wrk` (a separate process) for this many seconds instead of the
+        /// in-process client; `--orders` is then ignored.
+        #[arg(long)]
+        wrk: Option<u64>,
+        /// wrk's threads (each a busy event loop on the same 2 cores as the server).
+        #[arg(long, default_value_t = 1)]
+        wrk_threads: usize,
     },
     /// Flash sale: one SKU with a fixed number of units, many orders from many threads at once.
     FlashSale {
@@ -366,7 +373,10 @@ pub fn run(_target: &Target, cmd: BenchCmd) -> Result<ExitCode> {
             let workload = crate::bench_orders::Workload { orders, batch, skus, nodes, lines, decide_only };
             crate::bench_orders::pipeline(backend, &pg_server, workload)?;
         }
-        BenchCmd::Http { orders, connections, skus } => crate::bench_http::run(orders, connections, skus)?,
+        BenchCmd::Http { orders, connections, skus, wrk, wrk_threads } => match wrk {
+            None => crate::bench_http::run(orders, connections, skus)?,
+            Some(seconds) => crate::bench_http::run_wrk(seconds, connections, wrk_threads, skus)?,
+        },
         BenchCmd::FlashSale { units, orders, tasks } => {
             crate::bench_orders::flash_sale(units, orders, tasks)?;
         }

@@ -76,8 +76,13 @@ async fn connection(
     Ok((latencies, failed))
 }
 
-pub fn run(orders: usize, connections: usize, skus: usize) -> Result<()> {
-    let (target, _dir) = open(Backend::Sqlite, "", "http")?;
+/// The bench retailer (10,000 SKUs × 8 nodes, stock everywhere) behind an engine handle, with an
+/// `integration` user's token.
+type Served =
+    (EngineHandle, std::thread::JoinHandle<ordo_engine::Engine<crate::backend::AnyStore>>, String, tempfile::TempDir);
+
+fn serve_setup(skus: usize) -> Result<Served> {
+    let (target, dir) = open(Backend::Sqlite, "", "http")?;
     let mut e = engine(&target)?;
     setup(&mut e, crate::bench_orders::catalog(skus, 8))?;
     let receipts = (0..skus)
@@ -100,6 +105,12 @@ pub fn run(orders: usize, connections: usize, skus: usize) -> Result<()> {
     e.execute_one(Command::Access(AccessCommand::IssueToken(record)))?;
     e.set_projection_interval(Duration::from_secs(5));
     let (handle, thread) = EngineHandle::spawn(e, 1_000);
+    Ok((handle, thread, token, dir.context("a SQLite bench keeps its directory")?))
+}
+
+pub fn run(orders: usize, connections: usize, skus: usize) -> Result<()> {
+    let (handle, thread, token, _dir) = serve_setup(skus)?;
+    let now = Timestamp::from_millis(T0);
     let service = ordo_api::Service::new(handle.clone(), move || now);
     let work: Vec<(usize, String)> = bodies(orders, skus).into_iter().enumerate().collect();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
@@ -135,6 +146,105 @@ pub fn run(orders: usize, connections: usize, skus: usize) -> Result<()> {
     drop(thread);
     if failed > 0 || captured != orders {
         bail!("{failed} requests failed; {captured} of {orders} orders recorded");
+    }
+    Ok(())
+}
+
+/// The wrk script: every request a new order id and idempotency key (thread number and counter),
+/// bodies taken in turn from the prebuilt templates (one per line, `__ID__` for the order id).
+const WRK_SCRIPT: &str = r#"
+local threads = {}
+function setup(thread)
+  thread:set("tid", tostring(#threads + 1))
+  table.insert(threads, thread)
+end
+function init(args)
+  bodies = {}
+  for line in io.lines(args[1]) do table.insert(bodies, line) end
+  token = args[2]
+  counter = 0
+end
+function request()
+  counter = counter + 1
+  local id = tid .. "-" .. counter
+  local body = bodies[(counter % #bodies) + 1]:gsub("__ID__", id)
+  return wrk.format("POST", "/api/v1/orders", {
+    ["Authorization"] = "Bearer " .. token,
+    ["Idempotency-Key"] = "wrk-" .. id,
+    ["Content-Type"] = "application/json",
+  }, body)
+end
+"#;
+
+/// `ordo bench http --wrk SECONDS`: the same server and workload, driven by `wrk` (Debian
+/// package `wrk`), a separate process on loopback, with its own latency percentiles.
+pub fn run_wrk(seconds: u64, connections: usize, threads: usize, skus: usize) -> Result<()> {
+    let (handle, thread, token, dir) = serve_setup(skus)?;
+    let now = Timestamp::from_millis(T0);
+    let service = ordo_api::Service::new(handle.clone(), move || now);
+    let templates: Vec<String> = bodies(1_000, skus)
+        .into_iter()
+        .enumerate()
+        .map(|(n, body)| {
+            body.replacen(&format!("\"channel_order_id\":\"B-{n}\""), "\"channel_order_id\":\"__ID__\"", 1)
+        })
+        .collect();
+    if templates.iter().any(|t| !t.contains("__ID__")) {
+        bail!("the order template has no order id to vary");
+    }
+    let bodies_path = dir.path().join("bodies.jsonl");
+    std::fs::write(&bodies_path, templates.join("\n") + "\n")?;
+    let script_path = dir.path().join("capture.lua");
+    std::fs::write(&script_path, WRK_SCRIPT)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    runtime.spawn(ordo_api::serve(listener, service, std::future::pending()));
+    let output = std::process::Command::new("wrk")
+        .args([
+            "-t",
+            &threads.to_string(),
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{seconds}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(&script_path)
+        .arg(format!("http://{addr}"))
+        .arg("--")
+        .arg(&bodies_path)
+        .arg(&token)
+        .output()
+        .context("running wrk (Debian package wrk)")?;
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        bail!("wrk failed: {report}{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let captured = handle.query(|s| s.orders().all().count());
+    let field = |label: &str| {
+        report.lines().find_map(|l| l.trim().strip_prefix(label).map(|v| v.trim().to_owned())).unwrap_or_default()
+    };
+    let requests: usize = report
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in ").map(|(n, _)| n.trim().parse().unwrap_or(0)))
+        .unwrap_or(0);
+    let non_2xx = field("Non-2xx or 3xx responses:");
+    println!(
+        "bench http (wrk, {threads} thread(s), {connections} connections, {seconds} s): {} requests/s; latency p50 {}, p99 {}; {} requests, non-2xx {}; {captured} orders recorded",
+        field("Requests/sec:"),
+        field("50%"),
+        field("99%"),
+        requests,
+        if non_2xx.is_empty() { "0".to_owned() } else { non_2xx.clone() },
+    );
+    drop(handle);
+    drop(runtime);
+    drop(thread);
+    // wrk stops mid-flight: the requests still open then were captured but not counted.
+    if !non_2xx.is_empty() || captured < requests {
+        bail!("{non_2xx} non-2xx answers; {captured} orders recorded for {requests} requests\n{report}");
     }
     Ok(())
 }
