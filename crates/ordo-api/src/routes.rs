@@ -655,6 +655,10 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Problem::new(Code::InvalidBody, "the body must be a JSON object"));
     }
+    // The common case parses once, plainly; only a refused body is read again to name the field.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let first = match serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(body)) {
         Ok(value) => return Ok(value),
         Err(e) => e,
