@@ -5,6 +5,7 @@
 //! typed rejection, and [`State::apply`] folds events into state, both live and on replay.
 
 pub mod access;
+pub mod accounting;
 pub mod approvals;
 pub mod audit;
 pub mod availability;

@@ -75,6 +75,8 @@ pub enum Command {
         origin: crate::access::Origin,
         command: Box<Command>,
     },
+    /// The general ledger's settings: purchase costs, exchange rates.
+    Accounting(crate::accounting::AccountingCommand),
 }
 
 /// What the journal records. Replaying events in sequence order rebuilds the state exactly.
@@ -84,17 +86,49 @@ pub enum Event {
     ItemDefined(Item),
     LocationDefined(Location),
     ChannelDefined(Channel),
-    SafetyStockSet { scope: SafetyStockScope, units: Units },
-    ChannelPoolSet { channel: ChannelCode, sku: Sku, units: Units },
+    SafetyStockSet {
+        scope: SafetyStockScope,
+        units: Units,
+    },
+    ChannelPoolSet {
+        channel: ChannelCode,
+        sku: Sku,
+        units: Units,
+    },
     Moved(Movement),
     Order(crate::orders::book::OrderEvent),
     Access(crate::access::AccessEvent),
-    Idempotent { record: crate::access::IdempotencyRecord, event: Box<Event> },
+    Idempotent {
+        record: crate::access::IdempotencyRecord,
+        event: Box<Event>,
+    },
     ApprovalRequested(crate::approvals::ApprovalRequest),
-    Approved { id: u64, by: String, reason: String, at: Timestamp, event: Box<Event> },
-    ApprovalRejected { id: u64, by: String, reason: String, at: Timestamp },
+    Approved {
+        id: u64,
+        by: String,
+        reason: String,
+        at: Timestamp,
+        event: Box<Event>,
+    },
+    ApprovalRejected {
+        id: u64,
+        by: String,
+        reason: String,
+        at: Timestamp,
+    },
     ApprovalPolicySet(crate::approvals::ApprovalPolicy),
-    Attributed { origin: crate::access::Origin, event: Box<Event> },
+    Attributed {
+        origin: crate::access::Origin,
+        event: Box<Event>,
+    },
+    Accounting(crate::accounting::AccountingEvent),
+    /// A business event with the journal entries its posting rules made when it was decided,
+    /// and the moving-average valuations those leave (entity, SKU → units and value).
+    Accounted {
+        entries: Vec<crate::accounting::JournalEntry>,
+        valuation: Vec<(ordo_types::LegalEntityCode, Sku, crate::accounting::Valuation)>,
+        event: Box<Event>,
+    },
 }
 
 impl Event {
@@ -102,9 +136,10 @@ impl Event {
     /// wrappers.
     pub fn effect(&self) -> &Event {
         match self {
-            Self::Idempotent { event, .. } | Self::Approved { event, .. } | Self::Attributed { event, .. } => {
-                event.effect()
-            }
+            Self::Idempotent { event, .. }
+            | Self::Approved { event, .. }
+            | Self::Attributed { event, .. }
+            | Self::Accounted { event, .. } => event.effect(),
             other => other,
         }
     }
@@ -127,6 +162,8 @@ impl Event {
             Self::ApprovalRejected { .. } => "approval_rejected",
             Self::ApprovalPolicySet(_) => "approval_policy_set",
             Self::Attributed { event, .. } => event.kind_name(),
+            Self::Accounting(_) => "accounting",
+            Self::Accounted { event, .. } => event.kind_name(),
         }
     }
 }
@@ -143,6 +180,8 @@ pub enum Rejection {
     Access(#[from] crate::access::AccessRejection),
     #[error(transparent)]
     Approval(#[from] crate::approvals::ApprovalRejection),
+    #[error(transparent)]
+    Accounting(#[from] crate::accounting::AccountingRejection),
     #[error("idempotency key {0:?} was already used for a different request")]
     IdempotencyKeyReused(String),
     /// The same request under the same key was already carried out: here is its answer.
@@ -260,6 +299,7 @@ pub struct State {
     pub(crate) orders: crate::orders::book::OrderBook,
     pub(crate) access: crate::access::Access,
     pub(crate) approvals: crate::approvals::Approvals,
+    pub(crate) gl: crate::accounting::GeneralLedger,
     last_seq: u64,
     #[serde(skip)]
     dirty: Dirty,
@@ -427,10 +467,12 @@ impl State {
                 }
                 Event::ChannelPoolSet { channel: channel.clone(), sku: sku.clone(), units: *units }
             }
-            Command::Move(m) => Event::Moved(self.decide_move(m)?),
-            Command::Order(c) => {
-                Event::Order(crate::orders::book::decide(self, c, _now).map_err(|e| Rejection::Order(Box::new(e)))?)
-            }
+            Command::Move(m) => self.accounted(Event::Moved(self.decide_move(m)?), _now)?,
+            Command::Order(c) => self.accounted(
+                Event::Order(crate::orders::book::decide(self, c, _now).map_err(|e| Rejection::Order(Box::new(e)))?),
+                _now,
+            )?,
+            Command::Accounting(c) => Event::Accounting(crate::accounting::decide(c, |sku| self.item(sku).is_some())?),
             Command::Access(c) => {
                 if let crate::access::AccessCommand::IssueScopedToken { channels, .. } = c
                     && let Some(unknown) = channels.iter().find(|ch| self.channel(ch).is_none())
@@ -978,6 +1020,10 @@ impl State {
                 self.access.remember(record);
             }
             Event::Attributed { event, .. } => self.apply_owned(seq, *event),
+            Event::Accounted { entries, valuation, event } => {
+                self.apply_owned(seq, *event);
+                self.post(seq, &entries, &valuation);
+            }
             other => self.apply(seq, &other),
         }
     }
@@ -1070,7 +1116,78 @@ impl State {
             }
             Event::ApprovalPolicySet(p) => self.approvals.policy = p.clone(),
             Event::Attributed { event, .. } => self.apply_effect(seq, event),
+            Event::Accounting(e) => self.gl.apply(e),
+            Event::Accounted { entries, valuation, event } => {
+                self.apply_effect(seq, event);
+                self.post(seq, entries, valuation);
+            }
         }
+    }
+
+    fn post(
+        &mut self,
+        seq: u64,
+        entries: &[crate::accounting::JournalEntry],
+        valuation: &[(ordo_types::LegalEntityCode, Sku, crate::accounting::Valuation)],
+    ) {
+        self.gl.post(seq, entries);
+        self.gl.revalue(valuation.iter().map(|(e, s, v)| ((e.clone(), s.clone()), *v)));
+    }
+
+    /// `event` with the journal entries the posting rules make of it (unchanged when none).
+    fn accounted(&self, event: Event, now: Timestamp) -> Result<Event, Rejection> {
+        use crate::orders::book::OrderEvent;
+        let mut postings = crate::accounting::Postings::default();
+        let date = now.date();
+        match &event {
+            Event::Moved(m) => postings.value_movements(self, std::slice::from_ref(m), date)?,
+            Event::Order(OrderEvent::Recorded { record, movements }) => {
+                postings.value_movements(self, movements, date)?;
+                if !record.shipments.is_empty() {
+                    postings.recognize_sale(self, self.orders.get(&record.key()), record, date)?;
+                }
+            }
+            _ => {}
+        }
+        if postings.is_empty() && postings.valuation.is_empty() {
+            return Ok(event);
+        }
+        let valuation = postings.valuation.into_iter().map(|((e, s), v)| (e, s, v)).collect();
+        Ok(Event::Accounted { entries: postings.entries, valuation, event: Box::new(event) })
+    }
+
+    /// Units valued by each entity equal the physical units at its locations plus what is in
+    /// transit to them (stock sent to another entity is valued there from the moment it leaves;
+    /// within one entity the sender's and receiver's entity are the same).
+    fn check_valued_units(&self) -> Vec<String> {
+        let mut physical: BTreeMap<(ordo_types::LegalEntityCode, Sku), Units> = BTreeMap::new();
+        for (s, locs) in self.inventory.stock.iter().enumerate() {
+            let sku = &self.catalog.items[s].sku;
+            for (l, b) in locs {
+                let entity = self.catalog.locations[*l as usize].legal_entity.clone();
+                *physical.entry((entity, sku.clone())).or_insert(0) += b.on_hand();
+            }
+        }
+        for t in self.inventory.transfers.values() {
+            if let Some(l) = self.location(&t.to) {
+                *physical.entry((l.legal_entity.clone(), t.sku.clone())).or_insert(0) += t.in_transit;
+            }
+        }
+        let mut problems = Vec::new();
+        let valued = self.gl.valuation();
+        let keys: BTreeSet<&(ordo_types::LegalEntityCode, Sku)> = physical.keys().chain(valued.keys()).collect();
+        for key in keys {
+            let (p, v) = (physical.get(key).copied().unwrap_or(0), valued.get(key).map_or(0, |v| v.units));
+            if p != v {
+                problems.push(format!("{} {}: {p} units on hand but {v} valued", key.0, key.1));
+            }
+        }
+        problems
+    }
+
+    /// The general ledger: balances, entries, valuations, costs and rates.
+    pub fn gl(&self) -> &crate::accounting::GeneralLedger {
+        &self.gl
     }
 
     fn apply_item(&mut self, item: &Item) {
@@ -1450,7 +1567,8 @@ impl State {
 
     /// Checks every ledger invariant; returns one line per violation (empty when sound).
     pub fn check_invariants(&self, now: Timestamp) -> Vec<String> {
-        let mut problems = Vec::new();
+        let mut problems = self.gl.check();
+        problems.extend(self.check_valued_units());
         let inv = &self.inventory;
         let mut in_transit_to: HashMap<(u32, u32), Units> = HashMap::default();
         for t in inv.transfers.values() {
@@ -1540,7 +1658,9 @@ pub fn response_of(event: &Event, seq: u64) -> (u16, String) {
             "holds": record.holds,
             "journal_seq": seq,
         }),
-        Event::Idempotent { event, .. } | Event::Attributed { event, .. } => return response_of(event, seq),
+        Event::Idempotent { event, .. } | Event::Attributed { event, .. } | Event::Accounted { event, .. } => {
+            return response_of(event, seq);
+        }
         Event::ApprovalRequested(r) => {
             let body = serde_json::json!({
                 "kind": "approval_requested", "approval_id": r.id, "why": r.why, "journal_seq": seq,
@@ -1553,4 +1673,26 @@ pub fn response_of(event: &Event, seq: u64) -> (u16, String) {
         other => serde_json::json!({ "kind": other.kind_name(), "journal_seq": seq }),
     };
     (201, body.to_string())
+}
+
+impl crate::accounting::PostingContext for State {
+    fn ledger(&self) -> &crate::accounting::GeneralLedger {
+        &self.gl
+    }
+
+    fn entity_of_location(&self, location: &LocationCode) -> Option<ordo_types::LegalEntityCode> {
+        self.location(location).map(|l| l.legal_entity.clone())
+    }
+
+    fn entity_of_channel(&self, channel: &ChannelCode) -> Option<ordo_types::LegalEntityCode> {
+        self.channel(channel).map(|c| c.legal_entity.clone())
+    }
+
+    fn functional_currency(&self, entity: &ordo_types::LegalEntityCode) -> Option<ordo_types::CurrencyCode> {
+        self.catalog.entities.get(entity).map(|e| e.functional_currency)
+    }
+
+    fn order(&self, key: &crate::orders::model::OrderKey) -> Option<&crate::orders::book::OrderRecord> {
+        self.orders.get(key)
+    }
 }

@@ -25,7 +25,7 @@ fn world() -> World {
 }
 
 fn last_movement(w: &World) -> &ordo_domain::inventory::Movement {
-    match w.events.last() {
+    match w.events.last().map(Event::effect) {
         Some(Event::Moved(m)) => m,
         other => panic!("last event is not a movement: {other:?}"),
     }

@@ -410,12 +410,12 @@ fn predict(s: &State, events: &[Event], m: &MoveCommand) -> Option<Vec<Delta>> {
         ),
         MoveCommand::Reverse { movement, .. } => {
             let i = usize::try_from(*movement).ok()?.checked_sub(1)?;
-            let Event::Moved(original) = events.get(i)? else {
+            let Event::Moved(original) = events.get(i)?.effect() else {
                 return None;
             };
             let already = events
                 .iter()
-                .any(|e| matches!(e, Event::Moved(m) if m.kind == MovementKind::Reversal { of: *movement }));
+                .any(|e| matches!(e.effect(), Event::Moved(m) if m.kind == MovementKind::Reversal { of: *movement }));
             if !original.kind.is_reversible() || already || !stocked(&original.sku) {
                 return None;
             }
@@ -706,7 +706,7 @@ fn generated_streams_exercise_every_movement_kind() {
         steps_total += steps.len();
         accepted_total += outcome.accepted;
         for e in &outcome.events[setup().len()..] {
-            if let Event::Moved(m) = e {
+            if let Event::Moved(m) = e.effect() {
                 *kinds.entry(m.kind.name()).or_default() += 1;
             }
         }

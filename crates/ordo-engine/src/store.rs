@@ -24,7 +24,7 @@ pub struct JournalRecord {
 
 impl JournalRecord {
     pub fn new(seq: u64, recorded_at: Timestamp, event: &Event) -> Self {
-        let sku = match event {
+        let sku = match event.effect() {
             Event::ItemDefined(i) => Some(i.sku.to_string()),
             Event::Moved(m) => Some(m.sku.to_string()),
             Event::ChannelPoolSet { sku, .. } => Some(sku.to_string()),
