@@ -197,6 +197,56 @@ impl From<CurrencyCode> for String {
     }
 }
 
+impl CurrencyCode {
+    /// ISO 4217 minor-unit digits: 0 for yen and won, 3 for the Gulf dinars, 2 otherwise.
+    pub fn exponent(&self) -> u32 {
+        match self.as_str() {
+            "JPY" | "KRW" | "VND" | "CLP" | "ISK" | "UGX" | "XAF" | "XOF" | "PYG" => 0,
+            "BHD" | "KWD" | "OMR" | "JOD" | "TND" | "LYD" | "IQD" => 3,
+            _ => 2,
+        }
+    }
+}
+
+/// Exact decimal text (`"199.00"`, `"-5.5"`, `"12"`) as an integer of `exponent` fraction
+/// digits: `parse_decimal("5.5", 2) == 550`. More fraction digits than that is refused, not
+/// rounded: money never passes through a float.
+pub fn parse_decimal(text: &str, exponent: u32) -> Result<i64, ParseError> {
+    let bad = |reason: &'static str| ParseError::Invalid { what: "amount", value: text.to_owned(), reason };
+    let t = text.trim();
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() && fraction.is_empty() {
+        return Err(bad("expected a decimal number such as 12.34"));
+    }
+    if !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
+        return Err(bad("expected a decimal number such as 12.34"));
+    }
+    if fraction.len() > exponent as usize {
+        return Err(bad("more decimal places than the currency has"));
+    }
+    let scale = 10i64.pow(exponent);
+    let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| bad("too large"))? };
+    let padded = format!("{fraction:0<width$}", width = exponent as usize);
+    let fraction: i64 = if padded.is_empty() { 0 } else { padded.parse().map_err(|_| bad("too large"))? };
+    let value = whole.checked_mul(scale).and_then(|w| w.checked_add(fraction)).ok_or_else(|| bad("too large"))?;
+    Ok(if negative { -value } else { value })
+}
+
+/// An integer of `exponent` fraction digits as decimal text: `format_decimal(-550, 2) == "-5.50"`.
+pub fn format_decimal(value: i64, exponent: u32) -> String {
+    if exponent == 0 {
+        return value.to_string();
+    }
+    let scale = 10u64.pow(exponent);
+    let sign = if value < 0 { "-" } else { "" };
+    let magnitude = value.unsigned_abs();
+    format!("{sign}{}.{:0width$}", magnitude / scale, magnitude % scale, width = exponent as usize)
+}
+
 /// A point in time, in milliseconds since the Unix epoch (UTC). The domain never reads a clock:
 /// the engine stamps each batch with one `Timestamp` from its injected clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -348,6 +398,31 @@ pub type Units = i64;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_parse_exactly_or_are_refused() {
+        assert_eq!(parse_decimal("199.00", 2), Ok(19_900));
+        assert_eq!(parse_decimal("5.5", 2), Ok(550));
+        assert_eq!(parse_decimal("-0.07", 2), Ok(-7));
+        assert_eq!(parse_decimal("12", 2), Ok(1_200));
+        assert_eq!(parse_decimal("1.0842", 9), Ok(1_084_200_000));
+        assert_eq!(parse_decimal("1500", 0), Ok(1_500));
+        for bad in ["", "-", "1.234", "1,00", "1e3", "abc", "99999999999999999999"] {
+            assert!(parse_decimal(bad, 2).is_err(), "{bad}");
+        }
+        assert_eq!(format_decimal(-550, 2), "-5.50");
+        assert_eq!(format_decimal(7, 3), "0.007");
+        assert_eq!(format_decimal(1_500, 0), "1500");
+        assert_eq!(CurrencyCode::new("JPY").unwrap().exponent(), 0);
+        assert_eq!(CurrencyCode::new("USD").unwrap().exponent(), 2);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decimals_round_trip(value in -i64::MAX..=i64::MAX, exponent in 0u32..4) {
+            proptest::prop_assert_eq!(parse_decimal(&format_decimal(value, exponent), exponent), Ok(value));
+        }
+    }
 
     #[test]
     fn sku_rejects_empty_control_and_padding() {

@@ -124,6 +124,62 @@ enum Cmd {
     /// Measure throughput and latency (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(crate::bench::BenchCmd),
+    /// The general ledger: trial balance, entries, inventory valuation, purchase costs, FX rates.
+    #[command(subcommand)]
+    Gl(GlCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum GlCmd {
+    /// Balances per account (debit positive), per legal entity; they sum to zero.
+    TrialBalance {
+        #[arg(long)]
+        entity: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Journal entries (GL detail), newest last.
+    Entries {
+        #[arg(long)]
+        entity: Option<String>,
+        /// Only the last N.
+        #[arg(long, default_value_t = 50)]
+        last: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inventory valuation per entity and SKU at moving-average cost; equals the Inventory account.
+    Valuation {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A SKU's purchase cost (in the receiving entity's currency), used to value receipts.
+    Cost {
+        #[arg(long)]
+        sku: String,
+        /// Decimal, e.g. 8.00.
+        #[arg(long)]
+        unit_cost: String,
+        /// Freight, duty and handling per unit, capitalized (decimal).
+        #[arg(long, default_value = "0")]
+        landed: String,
+        /// Minor-unit digits of the currency the cost is in (2 for USD, 0 for JPY).
+        #[arg(long, default_value_t = 2)]
+        exponent: u32,
+    },
+    /// An exchange rate in force from a date: units of TO per unit of FROM.
+    Fx {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// YYYY-MM-DD
+        #[arg(long)]
+        date: String,
+        /// Decimal, up to 9 places, e.g. 1.0842.
+        #[arg(long)]
+        rate: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -764,6 +820,41 @@ fn user_command(engine: &mut Engine<AnyStore>, command: UserCmd) -> Result<ExitC
     }
 }
 
+fn gl_command(engine: &mut Engine<AnyStore>, command: GlCmd) -> Result<ExitCode> {
+    use ordo_domain::accounting::{AccountingCommand, PurchaseCost};
+    match command {
+        GlCmd::TrialBalance { entity, json } => {
+            report::trial_balance(engine.state(), entity.as_deref(), json);
+            Ok(ExitCode::SUCCESS)
+        }
+        GlCmd::Entries { entity, last, json } => {
+            report::gl_entries(engine.state(), entity.as_deref(), last, json);
+            Ok(ExitCode::SUCCESS)
+        }
+        GlCmd::Valuation { json } => {
+            report::valuation(engine.state(), json);
+            Ok(ExitCode::SUCCESS)
+        }
+        GlCmd::Cost { sku: s, unit_cost, landed, exponent } => {
+            let cost = PurchaseCost {
+                unit_cost_minor: ordo_types::parse_decimal(&unit_cost, exponent).context("--unit-cost")?,
+                landed_cost_per_unit_minor: ordo_types::parse_decimal(&landed, exponent).context("--landed")?,
+            };
+            submit(engine, Command::Accounting(AccountingCommand::SetPurchaseCost { sku: sku(&s)?, cost }))
+        }
+        GlCmd::Fx { from, to, date, rate } => {
+            let currency = |raw: &str| ordo_types::CurrencyCode::new(raw).with_context(|| format!("currency {raw:?}"));
+            let command = AccountingCommand::SetFxRate {
+                from: currency(&from)?,
+                to: currency(&to)?,
+                from_date: date.parse().context("--date")?,
+                rate_nanos: ordo_types::parse_decimal(&rate, 9).context("--rate")?,
+            };
+            submit(engine, Command::Accounting(command))
+        }
+    }
+}
+
 fn token_command(engine: &mut Engine<AnyStore>, command: TokenCmd) -> Result<ExitCode> {
     use ordo_domain::access::{AccessCommand, Token};
     match command {
@@ -1006,6 +1097,7 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
         }
         Cmd::User(c) => user_command(engine, c),
         Cmd::Token(c) => token_command(engine, c),
+        Cmd::Gl(c) => gl_command(engine, c),
         Cmd::Init | Cmd::Demo { .. } | Cmd::Bench(_) | Cmd::Stock { .. } | Cmd::Serve { .. } => {
             unreachable!("handled before opening")
         }

@@ -135,7 +135,26 @@ fn master_data() -> Result<Vec<Request>> {
         functional_currency: CurrencyCode::new("USD")?,
     })];
     setup.extend(csv_import::parse_locations(LOCATIONS_CSV.as_bytes())?.into_iter().map(|c| c.command));
-    setup.extend(csv_import::parse_items(items_csv().as_bytes())?.into_iter().map(|c| c.command));
+    let items: Vec<Command> = csv_import::parse_items(items_csv().as_bytes())?.into_iter().map(|c| c.command).collect();
+    // Purchase costs (with freight and duty per unit) value the week's receipts in the ledger.
+    let costs: Vec<Command> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(n, c)| match c {
+            Command::DefineItem(item) if !item.is_bundle() => {
+                Some(Command::Accounting(ordo_domain::accounting::AccountingCommand::SetPurchaseCost {
+                    sku: item.sku.clone(),
+                    cost: ordo_domain::accounting::PurchaseCost {
+                        unit_cost_minor: 450 + (n as i64 * 377) % 2_400,
+                        landed_cost_per_unit_minor: 35,
+                    },
+                }))
+            }
+            _ => None,
+        })
+        .collect();
+    setup.extend(items);
+    setup.extend(costs);
     let p = |percentage_cap, buffer, incoming_window_days| AllocationPolicy {
         percentage_cap,
         buffer,
@@ -373,7 +392,26 @@ pub fn run(target: &Target, seed: u64) -> Result<ExitCode> {
     }
     print_summary(&mut engine, target, attempted, accepted, &rejected, started.elapsed())?;
     print_orders(&engine, &order_refusals);
+    print_ledger(&engine);
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_ledger(engine: &Engine<AnyStore>) {
+    use ordo_domain::accounting::GlAccount;
+    let gl = engine.state().gl();
+    let entity = code("US-RETAIL");
+    let total = |pick: &dyn Fn(&GlAccount) -> bool| -> i64 {
+        gl.balances().iter().filter(|((e, a), _)| *e == entity && pick(a)).map(|(_, b)| *b).sum()
+    };
+    let usd = |minor: i64| format!("{} USD", ordo_types::format_decimal(minor, 2));
+    println!();
+    println!("The general ledger of US-RETAIL ({} journal entries, `ordo gl trial-balance`):", gl.entries().len());
+    println!("  inventory          {}", usd(total(&|a| *a == GlAccount::Inventory)));
+    println!("  revenue            {}", usd(-total(&|a| *a == GlAccount::Revenue)));
+    println!("  cost of goods sold {}", usd(total(&|a| *a == GlAccount::CostOfGoodsSold)));
+    println!("  tax payable        {}", usd(-total(&|a| matches!(a, GlAccount::TaxPayable(_)))));
+    println!("  channel receivable {}", usd(total(&|a| matches!(a, GlAccount::ChannelReceivable(_)))));
+    println!("  debits − credits   {}", total(&|_| true));
 }
 
 fn print_orders(engine: &Engine<AnyStore>, refusals: &[String]) {

@@ -366,6 +366,107 @@ pub fn verify(engine: &mut Engine<AnyStore>, as_json: bool) -> Result<ExitCode> 
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(3) })
 }
 
+fn functional(state: &State, entity: &ordo_types::LegalEntityCode) -> ordo_types::CurrencyCode {
+    state
+        .legal_entities()
+        .find(|e| e.code == *entity)
+        .map(|e| e.functional_currency)
+        .unwrap_or_else(|| ordo_types::CurrencyCode::new("XXX").expect("ISO 4217's no-currency code"))
+}
+
+/// `ordo gl trial-balance`: debit-positive balances per entity and account, and their total.
+pub fn trial_balance(state: &State, entity: Option<&str>, as_json: bool) {
+    let rows: Vec<(&ordo_types::LegalEntityCode, &ordo_domain::accounting::GlAccount, i64)> = state
+        .gl()
+        .balances()
+        .iter()
+        .filter(|((e, _), b)| **b != 0 && entity.is_none_or(|x| e.as_str() == x))
+        .map(|((e, a), b)| (e, a, *b))
+        .collect();
+    if as_json {
+        let json: Vec<Value> = rows
+            .iter()
+            .map(|(e, a, b)| {
+                let currency = functional(state, e);
+                json!({"entity": e, "account": a.number(), "name": a.name(), "balance_minor": b,
+                       "balance": ordo_types::format_decimal(*b, currency.exponent()), "currency": currency})
+            })
+            .collect();
+        print_json(&Value::Array(json));
+        return;
+    }
+    let mut body: Vec<Vec<String>> = Vec::new();
+    let mut totals: std::collections::BTreeMap<&ordo_types::LegalEntityCode, i64> = Default::default();
+    for (e, a, b) in &rows {
+        let currency = functional(state, e);
+        let text = ordo_types::format_decimal(b.abs(), currency.exponent());
+        let (debit, credit) = if *b >= 0 { (text, String::new()) } else { (String::new(), text) };
+        body.push(vec![e.to_string(), a.number().into(), a.name(), debit, credit, currency.to_string()]);
+        *totals.entry(e).or_insert(0) += b;
+    }
+    table(&["entity", "account", "name", "debit", "credit", "currency"], &body);
+    for (e, total) in totals {
+        println!("{e}: debits − credits = {total} (balanced: {})", total == 0);
+    }
+}
+
+/// `ordo gl entries`: the last `last` journal entries (GL detail).
+pub fn gl_entries(state: &State, entity: Option<&str>, last: usize, as_json: bool) {
+    let entries: Vec<&(u64, ordo_domain::accounting::JournalEntry)> =
+        state.gl().entries().iter().filter(|(_, e)| entity.is_none_or(|x| e.entity.as_str() == x)).collect();
+    let shown = &entries[entries.len().saturating_sub(last)..];
+    if as_json {
+        print_json(&json!(shown.iter().map(|(seq, e)| json!({"journal_seq": seq, "entry": e})).collect::<Vec<_>>()));
+        return;
+    }
+    let mut body = Vec::new();
+    for (seq, e) in shown {
+        for p in &e.postings {
+            let amount = ordo_types::format_decimal(p.units, e.currency.exponent());
+            body.push(vec![
+                seq.to_string(),
+                e.date.to_string(),
+                e.entity.to_string(),
+                format!("{:?}", e.rule),
+                format!("{} {}", p.to.number(), p.to.name()),
+                format!("{} {}", p.from.number(), p.from.name()),
+                format!("{amount} {}", e.currency),
+                e.reference.clone(),
+            ]);
+        }
+    }
+    table(&["seq", "date", "entity", "rule", "debit", "credit", "amount", "reference"], &body);
+}
+
+/// `ordo gl valuation`: units and value per entity and SKU, and the Inventory account beside.
+pub fn valuation(state: &State, as_json: bool) {
+    let rows: Vec<_> = state.gl().valuation().iter().filter(|(_, v)| v.units != 0 || v.value_minor != 0).collect();
+    if as_json {
+        let json: Vec<Value> = rows
+            .iter()
+            .map(|((e, s), v)| json!({"entity": e, "sku": s, "units": v.units, "value_minor": v.value_minor}))
+            .collect();
+        print_json(&Value::Array(json));
+        return;
+    }
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|((e, s), v)| {
+            let currency = functional(state, e);
+            let average = if v.units > 0 { v.value_minor / v.units } else { 0 };
+            vec![
+                e.to_string(),
+                s.to_string(),
+                v.units.to_string(),
+                ordo_types::format_decimal(average, currency.exponent()),
+                ordo_types::format_decimal(v.value_minor, currency.exponent()),
+                currency.to_string(),
+            ]
+        })
+        .collect();
+    table(&["entity", "sku", "units", "average cost", "value", "currency"], &body);
+}
+
 fn money(minor: i64, currency: &str) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     format!("{sign}{}.{:02} {currency}", minor.abs() / 100, minor.abs() % 100)
