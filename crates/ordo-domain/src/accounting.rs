@@ -52,6 +52,17 @@ pub enum GlAccount {
     DueFrom(LegalEntityCode),
     /// What this entity owes another of the group (stock received from it).
     DueTo(LegalEntityCode),
+    Bank,
+    /// Commissions, fulfilment and service fees a marketplace charges.
+    MarketplaceFees,
+    /// Funds a marketplace holds back from a payout (its reserve).
+    ReserveHeldByChannel(ChannelCode),
+    /// Refunds to customers (contra-revenue).
+    SalesReturns,
+    /// Reimbursements and other credits from a channel.
+    OtherIncome,
+    /// What a channel's stated payout and its own lines disagree by.
+    SettlementVariance,
 }
 
 impl GlAccount {
@@ -69,6 +80,12 @@ impl GlAccount {
             Self::WriteOff => "5200",
             Self::DueFrom(_) => "1400",
             Self::DueTo(_) => "2400",
+            Self::Bank => "1000",
+            Self::MarketplaceFees => "5300",
+            Self::ReserveHeldByChannel(_) => "1150",
+            Self::SalesReturns => "4100",
+            Self::OtherIncome => "4900",
+            Self::SettlementVariance => "5900",
         }
     }
 
@@ -84,6 +101,12 @@ impl GlAccount {
             Self::WriteOff => "Write-offs and shrink".into(),
             Self::DueFrom(e) => format!("Due from {e}"),
             Self::DueTo(e) => format!("Due to {e}"),
+            Self::Bank => "Bank".into(),
+            Self::MarketplaceFees => "Marketplace fees".into(),
+            Self::ReserveHeldByChannel(c) => format!("Reserve held by {c}"),
+            Self::SalesReturns => "Sales returns and refunds".into(),
+            Self::OtherIncome => "Other income".into(),
+            Self::SettlementVariance => "Settlement variance".into(),
         }
     }
 }
@@ -100,6 +123,7 @@ pub enum PostingRule {
     CustomerReturn,
     SupplierReturn,
     IntercompanyTransfer,
+    Payout,
 }
 
 /// A balanced journal entry of one entity, in its functional currency.
@@ -139,12 +163,22 @@ pub enum AccountingCommand {
         from_date: Date,
         rate_nanos: i64,
     },
+    /// The channel's contracted fees, against which settlements' commissions are checked.
+    SetFeeSchedule {
+        channel: ChannelCode,
+        schedule: crate::settlement::FeeSchedule,
+    },
+    /// A channel's settlement report: reconciled against Ordo's orders and its payout posted.
+    /// A settlement id is taken once per channel.
+    ImportSettlement(Box<crate::settlement::Settlement>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AccountingEvent {
     PurchaseCostSet { sku: Sku, cost: PurchaseCost },
     FxRateSet { from: CurrencyCode, to: CurrencyCode, from_date: Date, rate_nanos: i64 },
+    FeeScheduleSet { channel: ChannelCode, schedule: crate::settlement::FeeSchedule },
+    SettlementReconciled(Box<crate::settlement::ReconciledSettlement>),
 }
 
 /// Why an accounting command, or a posting a business event needs, was refused.
@@ -162,6 +196,10 @@ pub enum AccountingRejection {
     NoFxRate { from: CurrencyCode, to: CurrencyCode, date: Date },
     #[error("unknown legal entity {0}")]
     UnknownEntity(LegalEntityCode),
+    #[error("unknown channel {0}")]
+    UnknownChannel(ChannelCode),
+    #[error("settlement {id} of {channel} is already imported")]
+    SettlementAlreadyImported { channel: ChannelCode, id: String },
 }
 
 /// Units and value on hand of one SKU in one entity: the moving-average cost is value / units.
@@ -197,6 +235,8 @@ pub struct GeneralLedger {
     costs: BTreeMap<Sku, PurchaseCost>,
     valuation: BTreeMap<(LegalEntityCode, Sku), Valuation>,
     fx: BTreeMap<(CurrencyCode, CurrencyCode), BTreeMap<Date, i64>>,
+    fee_schedules: BTreeMap<ChannelCode, crate::settlement::FeeSchedule>,
+    settlements: BTreeMap<(ChannelCode, String), crate::settlement::ReconciledSettlement>,
 }
 
 impl GeneralLedger {
@@ -222,8 +262,24 @@ impl GeneralLedger {
         self.fx.get(&(from, to))?.range(..=date).next_back().map(|(_, r)| *r)
     }
 
+    pub fn fee_schedule(&self, channel: &ChannelCode) -> Option<crate::settlement::FeeSchedule> {
+        self.fee_schedules.get(channel).copied()
+    }
+
+    /// Reconciled settlements by channel and the channel's settlement id.
+    pub fn settlements(&self) -> &BTreeMap<(ChannelCode, String), crate::settlement::ReconciledSettlement> {
+        &self.settlements
+    }
+
     pub(crate) fn apply(&mut self, event: &AccountingEvent) {
         match event {
+            AccountingEvent::FeeScheduleSet { channel, schedule } => {
+                self.fee_schedules.insert(channel.clone(), *schedule);
+            }
+            AccountingEvent::SettlementReconciled(r) => {
+                let key = (r.settlement.channel.clone(), r.settlement.settlement_id.clone());
+                self.settlements.insert(key, (**r).clone());
+            }
             AccountingEvent::PurchaseCostSet { sku, cost } => {
                 self.costs.insert(sku.clone(), *cost);
             }
@@ -526,6 +582,9 @@ pub fn decide(
                 return Err(AccountingRejection::NegativeCost);
             }
             Ok(AccountingEvent::PurchaseCostSet { sku: sku.clone(), cost: *cost })
+        }
+        AccountingCommand::SetFeeSchedule { .. } | AccountingCommand::ImportSettlement(_) => {
+            unreachable!("decided by the state, which knows channels and orders")
         }
         AccountingCommand::SetFxRate { from, to, from_date, rate_nanos } => {
             if from == to {

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod csv_import;
 pub mod inventory;
 pub mod orders;
+pub mod settlement;
 mod state;
 
 pub use availability::{AtsExplanation, AvailabilityChanged};

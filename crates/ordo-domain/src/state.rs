@@ -472,7 +472,7 @@ impl State {
                 Event::Order(crate::orders::book::decide(self, c, _now).map_err(|e| Rejection::Order(Box::new(e)))?),
                 _now,
             )?,
-            Command::Accounting(c) => Event::Accounting(crate::accounting::decide(c, |sku| self.item(sku).is_some())?),
+            Command::Accounting(c) => self.decide_accounting(c, _now)?,
             Command::Access(c) => {
                 if let crate::access::AccessCommand::IssueScopedToken { channels, .. } = c
                     && let Some(unknown) = channels.iter().find(|ch| self.channel(ch).is_none())
@@ -1185,6 +1185,38 @@ impl State {
         problems
     }
 
+    fn decide_accounting(&self, c: &crate::accounting::AccountingCommand, now: Timestamp) -> Result<Event, Rejection> {
+        use crate::accounting::{AccountingCommand as C, AccountingEvent as E, AccountingRejection as R};
+        match c {
+            C::SetFeeSchedule { channel, schedule } => {
+                if self.channel(channel).is_none() {
+                    return Err(R::UnknownChannel(channel.clone()).into());
+                }
+                Ok(Event::Accounting(E::FeeScheduleSet { channel: channel.clone(), schedule: *schedule }))
+            }
+            C::ImportSettlement(settlement) => {
+                let channel = self.channel(&settlement.channel).ok_or(R::UnknownChannel(settlement.channel.clone()))?;
+                let key = (settlement.channel.clone(), settlement.settlement_id.clone());
+                if self.gl.settlements().contains_key(&key) {
+                    return Err(R::SettlementAlreadyImported { channel: key.0, id: key.1 }.into());
+                }
+                let entity = channel.legal_entity.clone();
+                let functional =
+                    self.catalog.entities.get(&entity).ok_or(R::UnknownEntity(entity.clone()))?.functional_currency;
+                let date = settlement.deposit_date.unwrap_or(now.date());
+                let rate = self.gl.fx_rate(settlement.currency, functional, date);
+                let reconciled = crate::settlement::reconcile(self, (**settlement).clone());
+                let entry = crate::settlement::payout_entry(&reconciled, entity, functional, rate, date)?;
+                Ok(Event::Accounted {
+                    entries: vec![entry],
+                    valuation: Vec::new(),
+                    event: Box::new(Event::Accounting(E::SettlementReconciled(Box::new(reconciled)))),
+                })
+            }
+            other => Ok(Event::Accounting(crate::accounting::decide(other, |sku| self.item(sku).is_some())?)),
+        }
+    }
+
     /// The general ledger: balances, entries, valuations, costs and rates.
     pub fn gl(&self) -> &crate::accounting::GeneralLedger {
         &self.gl
@@ -1694,5 +1726,15 @@ impl crate::accounting::PostingContext for State {
 
     fn order(&self, key: &crate::orders::model::OrderKey) -> Option<&crate::orders::book::OrderRecord> {
         self.orders.get(key)
+    }
+}
+
+impl crate::settlement::SettlementContext for State {
+    fn order(&self, key: &crate::orders::model::OrderKey) -> Option<&crate::orders::book::OrderRecord> {
+        self.orders.get(key)
+    }
+
+    fn fee_schedule(&self, channel: &ChannelCode) -> Option<crate::settlement::FeeSchedule> {
+        self.gl.fee_schedule(channel)
     }
 }

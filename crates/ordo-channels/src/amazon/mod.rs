@@ -1,0 +1,3 @@
+//! Amazon Selling Partner API formats.
+
+pub mod settlement;
