@@ -127,6 +127,54 @@ enum Cmd {
     /// The general ledger: trial balance, entries, inventory valuation, purchase costs, FX rates.
     #[command(subcommand)]
     Gl(GlCmd),
+    /// Channel files: settlement reports.
+    #[command(subcommand)]
+    Import(ImportCmd),
+    /// Reconciled settlements, their variances and the channels' contracted fees.
+    #[command(subcommand)]
+    Settlement(SettlementCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportCmd {
+    /// An Amazon V2 flat-file settlement report: reconciled against Ordo's orders, the payout
+    /// posted; an unknown layout is refused with what it lacks. The same settlement twice
+    /// changes nothing.
+    AmazonSettlement {
+        file: std::path::PathBuf,
+        /// The Ordo channel the report is for.
+        #[arg(long, default_value = "AMAZON-US")]
+        channel: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SettlementCmd {
+    /// One settlement: the channel's stated total beside Ordo's reconciled total, per fee type
+    /// and per order (expected vs actual).
+    Show {
+        /// The channel's settlement id.
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The variance queue: every line or order that did not reconcile, with the reason.
+    Variances {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A channel's contracted commission (basis points of principal) and tolerance.
+    Fees {
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        commission_bp: u32,
+        /// Decimal, in the settlement currency's units (e.g. 0.01).
+        #[arg(long, default_value = "0.01")]
+        tolerance: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -1098,6 +1146,61 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
         Cmd::User(c) => user_command(engine, c),
         Cmd::Token(c) => token_command(engine, c),
         Cmd::Gl(c) => gl_command(engine, c),
+        Cmd::Import(ImportCmd::AmazonSettlement { file, channel, json }) => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let settlement = match ordo_channels::amazon::settlement::parse(&text, code("channel", &channel)?) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("refused: {}: {e}", file.display());
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let key = (settlement.channel.clone(), settlement.settlement_id.clone());
+            let command =
+                Command::Accounting(ordo_domain::accounting::AccountingCommand::ImportSettlement(Box::new(settlement)));
+            match engine.execute_one(attributed(command)) {
+                Ok(_) => {}
+                Err(CommandError::Rejected(ordo_domain::Rejection::Accounting(
+                    ordo_domain::accounting::AccountingRejection::SettlementAlreadyImported { .. },
+                ))) => {
+                    eprintln!("settlement {} of {} was already imported; nothing changed", key.1, key.0);
+                }
+                Err(CommandError::Store(e)) => return Err(e).context("the database refused the change"),
+                Err(e) => {
+                    eprintln!("rejected: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+            report::settlement(&engine.state().gl().settlements()[&key], json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Settlement(SettlementCmd::Show { id, json }) => {
+            match engine.state().gl().settlements().iter().find(|((_, s), _)| *s == id) {
+                Some((_, r)) => {
+                    report::settlement(r, json);
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!("no settlement {id:?} has been imported");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Cmd::Settlement(SettlementCmd::Variances { json }) => {
+            report::variances(engine.state(), json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Settlement(SettlementCmd::Fees { channel, commission_bp, tolerance }) => {
+            let schedule = ordo_domain::settlement::FeeSchedule {
+                commission_bp,
+                tolerance_minor: ordo_types::parse_decimal(&tolerance, 2).context("--tolerance")?,
+            };
+            let channel = code("channel", &channel)?;
+            submit(
+                engine,
+                Command::Accounting(ordo_domain::accounting::AccountingCommand::SetFeeSchedule { channel, schedule }),
+            )
+        }
         Cmd::Init | Cmd::Demo { .. } | Cmd::Bench(_) | Cmd::Stock { .. } | Cmd::Serve { .. } => {
             unreachable!("handled before opening")
         }

@@ -467,6 +467,82 @@ pub fn valuation(state: &State, as_json: bool) {
     table(&["entity", "sku", "units", "average cost", "value", "currency"], &body);
 }
 
+/// `ordo settlement show` and the import's answer: stated beside reconciled, per fee type, per
+/// order, and the variances.
+pub fn settlement(r: &ordo_domain::settlement::ReconciledSettlement, as_json: bool) {
+    if as_json {
+        print_json(&json!({
+            "channel": r.settlement.channel,
+            "settlement_id": r.settlement.settlement_id,
+            "currency": r.settlement.currency,
+            "deposit_date": r.settlement.deposit_date,
+            "lines": r.settlement.lines.len(),
+            "stated_total_minor": r.settlement.stated_total_minor,
+            "reconciled_total_minor": r.reconciled_total_minor,
+            "balanced": r.reconciled_total_minor == r.settlement.stated_total_minor,
+            "by_fee_type": r.by_fee_type.iter().map(|(f, a)| (f.as_str(), *a)).collect::<std::collections::BTreeMap<_, _>>(),
+            "fee_leakage_minor": r.fee_leakage_minor,
+            "orders": r.orders,
+            "variances": r.variances,
+        }));
+        return;
+    }
+    let s = &r.settlement;
+    let amount = |minor: i64| format!("{} {}", ordo_types::format_decimal(minor, s.currency.exponent()), s.currency);
+    println!(
+        "settlement {} of {} ({} lines, deposited {})",
+        s.settlement_id,
+        s.channel,
+        s.lines.len(),
+        s.deposit_date.map(|d| d.to_string()).unwrap_or_else(|| "-".into())
+    );
+    println!("  stated total     {}", amount(s.stated_total_minor));
+    println!(
+        "  reconciled total {}  ({})",
+        amount(r.reconciled_total_minor),
+        if r.reconciled_total_minor == s.stated_total_minor { "to the cent" } else { "DIFFERS" }
+    );
+    let body: Vec<Vec<String>> = r.by_fee_type.iter().map(|(f, a)| vec![f.as_str().to_owned(), amount(*a)]).collect();
+    table(&["fee type", "amount"], &body);
+    let known = r.orders.iter().filter(|o| o.known).count();
+    println!(
+        "  {} orders: {known} matched in Ordo, {} not; fee leakage {}; {} variance(s) (`ordo settlement variances`)",
+        r.orders.len(),
+        r.orders.len() - known,
+        amount(r.fee_leakage_minor),
+        r.variances.len()
+    );
+}
+
+/// `ordo settlement variances`: the variance queue of every imported settlement.
+pub fn variances(state: &State, as_json: bool) {
+    let all: Vec<(&ordo_domain::settlement::ReconciledSettlement, &ordo_domain::settlement::Variance)> =
+        state.gl().settlements().values().flat_map(|r| r.variances.iter().map(move |v| (r, v))).collect();
+    if as_json {
+        print_json(&json!(
+            all.iter().map(|(r, v)| json!({"channel": r.settlement.channel, "variance": v})).collect::<Vec<_>>()
+        ));
+        return;
+    }
+    let body: Vec<Vec<String>> = all
+        .iter()
+        .map(|(r, v)| {
+            let e = r.settlement.currency.exponent();
+            vec![
+                r.settlement.channel.to_string(),
+                v.settlement_id.clone(),
+                v.order_id.clone().unwrap_or_default(),
+                v.fee_type.as_str().to_owned(),
+                v.expected_minor.map(|x| ordo_types::format_decimal(x, e)).unwrap_or_else(|| "-".into()),
+                ordo_types::format_decimal(v.actual_minor, e),
+                v.reason.clone(),
+                v.source_lines.iter().map(u64::to_string).collect::<Vec<_>>().join(","),
+            ]
+        })
+        .collect();
+    table(&["channel", "settlement", "order", "fee type", "expected", "actual", "reason", "file lines"], &body);
+}
+
 fn money(minor: i64, currency: &str) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     format!("{sign}{}.{:02} {currency}", minor.abs() / 100, minor.abs() % 100)

@@ -53,3 +53,61 @@ fn costs_receipts_and_the_trial_balance_from_the_command_line() {
     assert_eq!(entries[0]["entry"]["rule"], "receipt");
     assert_eq!(db.json(&["verify", "--json"])["ok"], true);
 }
+
+fn settlement_sample() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/samples/amazon/settlement_v2_flatfile_xieyi138_sample.txt")
+}
+
+#[test]
+fn a_settlement_report_is_imported_once_reconciled_and_its_variances_listed() {
+    let db = Db::new();
+    setup(&db);
+    db.ok(&[
+        "channel",
+        "add",
+        "AMAZON-US",
+        "--name",
+        "Amazon",
+        "--kind",
+        "amazon",
+        "--entity",
+        "US-RETAIL",
+        "--locations",
+        "WH1",
+    ]);
+    // A file of another layout is refused with what it lacks, and nothing is recorded.
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = dir.path().join("legacy.txt");
+    std::fs::write(&legacy, "settlement-id\ttotal-amount\tcurrency\tprice-type\tprice-amount\n1\t2.00\tUSD\t\t\n")
+        .unwrap();
+    let before = db.journal_seq();
+    let refused = db.refused(&["import", "amazon-settlement", legacy.to_str().unwrap()]);
+    assert!(refused.contains("line 1") && refused.contains("legacy (V1)"), "{refused}");
+    assert_eq!(db.journal_seq(), before);
+    let sample = settlement_sample();
+    let shown = db.json(&["import", "amazon-settlement", sample.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        (shown["stated_total_minor"].as_i64(), shown["reconciled_total_minor"].as_i64()),
+        (Some(58_289), Some(58_289))
+    );
+    assert_eq!(shown["balanced"], true);
+    assert_eq!(shown["by_fee_type"]["reserve"], 40_044);
+    let seq = db.journal_seq();
+    // Again: nothing new.
+    let out = db.run(&["import", "amazon-settlement", sample.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already imported"));
+    assert_eq!(db.journal_seq(), seq);
+    let show = db.json(&["settlement", "show", "28471003921", "--json"]);
+    assert_eq!(show["settlement_id"], "28471003921");
+    let variances = db.json(&["settlement", "variances", "--json"]);
+    assert_eq!(variances.as_array().unwrap().len(), 4, "the sample's four orders are not in Ordo: {variances:#}");
+    assert!(variances[0]["variance"]["reason"].as_str().unwrap().contains("not in Ordo"));
+    // The payout reached the bank; the books still balance.
+    let tb = db.json(&["gl", "trial-balance", "--json"]);
+    let bank = tb.as_array().unwrap().iter().find(|r| r["account"] == "1000").unwrap();
+    assert_eq!(bank["balance"], "582.89");
+    assert_eq!(db.json(&["verify", "--json"])["ok"], true);
+    assert_eq!(db.refused(&["settlement", "show", "nope"]), "no settlement \"nope\" has been imported\n");
+}
