@@ -390,10 +390,83 @@ pub fn run(target: &Target, seed: u64) -> Result<ExitCode> {
             }
         }
     }
+    // Amazon pays out for what shipped: its settlement report, reconciled against the orders.
+    let report = amazon_settlement(engine.state());
+    let settlement = ordo_channels::amazon::settlement::parse(&report, code("AMAZON-US"))
+        .map_err(|e| anyhow::anyhow!("the demo's own settlement report: {e}"))?;
+    let fees = ordo_domain::settlement::FeeSchedule { commission_bp: 1_500, tolerance_minor: 1 };
+    use ordo_domain::accounting::AccountingCommand;
+    for r in engine
+        .execute(vec![Request::Group(vec![
+            Command::Accounting(AccountingCommand::SetFeeSchedule { channel: code("AMAZON-US"), schedule: fees }),
+            Command::Accounting(AccountingCommand::ImportSettlement(Box::new(settlement))),
+        ])])
+        .results
+    {
+        r.context("reconciling the demo settlement")?;
+    }
     print_summary(&mut engine, target, attempted, accepted, &rejected, started.elapsed())?;
     print_orders(&engine, &order_refusals);
     print_ledger(&engine);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A V2 flat-file settlement as Amazon would send it for the demo's shipped AMAZON-US orders:
+/// principal and the marketplace-collected tax as shipped, a 15 % commission (17 % on one order:
+/// fee leakage), one order Ordo never received, a subscription fee and a reserve.
+fn amazon_settlement(state: &State) -> String {
+    use ordo_domain::accounting::prorate;
+    let header = "settlement-id\tsettlement-start-date\tsettlement-end-date\tdeposit-date\ttotal-amount\tcurrency\ttransaction-type\torder-id\tmerchant-order-id\tadjustment-id\tshipment-id\tmarketplace-name\tamount-type\tamount-description\tamount\tfulfillment-id\tposted-date\tposted-date-time\torder-item-code\tmerchant-order-item-id\tmerchant-adjustment-item-id\tsku\tquantity-purchased\tpromotion-id";
+    let mut rows: Vec<(String, String, String, String, i64, String)> = Vec::new();
+    let row = |t: &str, order: &str, at: &str, desc: &str, minor: i64, sku: &str| {
+        (t.to_owned(), order.to_owned(), at.to_owned(), desc.to_owned(), minor, sku.to_owned())
+    };
+    let shipped = state.orders().all().filter(|r| r.order.channel.as_str() == "AMAZON-US" && !r.shipments.is_empty());
+    for (n, r) in shipped.enumerate() {
+        let id = &r.order.channel_order_id;
+        for line in &r.order.lines {
+            let (done, units) = r
+                .lines
+                .iter()
+                .filter(|l| l.order_line_id == line.line_id)
+                .fold((0, 0), |(s, u), l| (s + l.shipped, u + l.units));
+            if done == 0 {
+                continue;
+            }
+            let sku = match &line.item {
+                ordo_domain::orders::model::LineItem::Sku(s) => s.to_string(),
+                ordo_domain::orders::model::LineItem::Listing(l) => l.clone(),
+            };
+            let principal = prorate(line.net_minor(), done, units);
+            rows.push(row("Order", id, "ItemPrice", "Principal", principal, &sku));
+            for tax in line.tax_lines.iter().filter(|t| t.channel_collected) {
+                let amount = prorate(tax.amount_minor, done, units);
+                rows.push(row("Order", id, "ItemPrice", "Tax", amount, &sku));
+                rows.push(row("Order", id, "ItemFees", "MarketplaceFacilitatorTax-Principal", -amount, &sku));
+            }
+            let rate = if n == 3 { 1_700 } else { 1_500 };
+            rows.push(row("Order", id, "ItemFees", "Commission", -prorate(principal, rate, 10_000), &sku));
+        }
+    }
+    rows.push(row("Order", "114-0000000-0000001", "ItemPrice", "Principal", 2_500, "MUG-LOGO"));
+    rows.push(row("Order", "114-0000000-0000001", "ItemFees", "Commission", -375, "MUG-LOGO"));
+    rows.push(row("ServiceFee", "", "other-transaction", "Subscription Fee", -3_999, ""));
+    rows.push(row("Transfer", "", "other-transaction", "Current Reserve Amount", -10_000, ""));
+    let total: i64 = rows.iter().map(|r| r.4).sum();
+    let money = |minor: i64| ordo_types::format_decimal(minor, 2);
+    let mut out = format!("{header}\n");
+    out.push_str(&format!(
+        "DEMO-0001\t2026-11-01 00:00:00 UTC\t2026-11-14 23:59:59 UTC\t2026-11-16 00:00:00 UTC\t{}\tUSD{}\n",
+        money(total),
+        "\t".repeat(18)
+    ));
+    for (t, order, at, desc, minor, sku) in rows {
+        out.push_str(&format!(
+            "DEMO-0001\t\t\t\t\tUSD\t{t}\t{order}\t\t\t\tamazon.com\t{at}\t{desc}\t{}\tMFN\t\t\t\t\t\t{sku}\t\t\n",
+            money(minor)
+        ));
+    }
+    out
 }
 
 fn print_ledger(engine: &Engine<AnyStore>) {
@@ -411,7 +484,25 @@ fn print_ledger(engine: &Engine<AnyStore>) {
     println!("  cost of goods sold {}", usd(total(&|a| *a == GlAccount::CostOfGoodsSold)));
     println!("  tax payable        {}", usd(-total(&|a| matches!(a, GlAccount::TaxPayable(_)))));
     println!("  channel receivable {}", usd(total(&|a| matches!(a, GlAccount::ChannelReceivable(_)))));
+    println!("  bank               {}", usd(total(&|a| *a == GlAccount::Bank)));
+    println!("  marketplace fees   {}", usd(total(&|a| *a == GlAccount::MarketplaceFees)));
     println!("  debits − credits   {}", total(&|_| true));
+    for r in gl.settlements().values() {
+        let s = &r.settlement;
+        println!();
+        println!(
+            "Settlement {} of {}: stated {}, reconciled {}; {} orders, fee leakage {}; {} variance(s)",
+            s.settlement_id,
+            s.channel,
+            usd(s.stated_total_minor),
+            usd(r.reconciled_total_minor),
+            r.orders.len(),
+            usd(r.fee_leakage_minor),
+            r.variances.len()
+        );
+        println!("  ordo settlement show {}   # per fee type and per order", s.settlement_id);
+        println!("  ordo settlement variances         # what did not reconcile, and why");
+    }
 }
 
 fn print_orders(engine: &Engine<AnyStore>, refusals: &[String]) {
