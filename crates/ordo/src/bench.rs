@@ -110,6 +110,26 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 1)]
         wrk_threads: usize,
     },
+    /// Journal entries posted durably: movements that each post one entry, in batches.
+    Gl {
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: Backend,
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: usize,
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+        #[arg(long, default_value_t = 10_000)]
+        skus: usize,
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        pg_server: String,
+    },
+    /// A settlement report of LINES lines read and reconciled against ORDERS shipped orders.
+    Reconcile {
+        #[arg(long, default_value_t = 1_000_000)]
+        lines: usize,
+        #[arg(long, default_value_t = 50_000)]
+        orders: usize,
+    },
     /// Flash sale: one SKU with a fixed number of units, many orders from many threads at once.
     FlashSale {
         #[arg(long, default_value_t = 10_000)]
@@ -227,6 +247,16 @@ pub(crate) fn setup(engine: &mut Engine<AnyStore>, commands: Vec<Command>) -> Re
     Ok(())
 }
 
+/// Drops a bench's PostgreSQL database (its engine already dropped); SQLite's goes with its
+/// temporary directory.
+pub(crate) fn discard(target: &Target, pg_server: &str) {
+    if let Target::Postgres(url) = target
+        && let Some(name) = url.rsplit('/').next()
+    {
+        let _ = ordo_store_postgres::drop_database(pg_server, name);
+    }
+}
+
 pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -302,12 +332,8 @@ pub fn run(_target: &Target, cmd: BenchCmd) -> Result<ExitCode> {
                     percentile(&latencies, 0.5).as_secs_f64() * 1e3,
                     percentile(&latencies, 0.99).as_secs_f64() * 1e3,
                 );
-                if let Target::Postgres(url) = &target
-                    && let Some(name) = url.rsplit('/').next()
-                {
-                    drop(engine);
-                    let _ = ordo_store_postgres::drop_database(&pg_server, name);
-                }
+                drop(engine);
+                discard(&target, &pg_server);
             }
         }
         BenchCmd::Ats { skus, locations, channels, updates } => {
@@ -377,6 +403,10 @@ pub fn run(_target: &Target, cmd: BenchCmd) -> Result<ExitCode> {
             None => crate::bench_http::run(orders, connections, skus)?,
             Some(seconds) => crate::bench_http::run_wrk(seconds, connections, wrk_threads, skus)?,
         },
+        BenchCmd::Gl { backend, entries, batch, skus, pg_server } => {
+            crate::bench_finance::post_entries(backend, &pg_server, entries, batch, skus)?;
+        }
+        BenchCmd::Reconcile { lines, orders } => crate::bench_finance::reconcile(orders, lines)?,
         BenchCmd::FlashSale { units, orders, tasks } => {
             crate::bench_orders::flash_sale(units, orders, tasks)?;
         }

@@ -232,6 +232,8 @@ pub fn pipeline(backend: Backend, pg_server: &str, workload: Workload) -> Result
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
     );
     let problems = e.state().check_invariants(now);
+    drop(e);
+    crate::bench::discard(&target, pg_server);
     if !problems.is_empty() {
         bail!("invariants broken after the run: {problems:?}");
     }

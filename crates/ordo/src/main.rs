@@ -4,6 +4,7 @@
 
 mod backend;
 mod bench;
+mod bench_finance;
 mod bench_http;
 mod bench_orders;
 mod cli;
