@@ -242,3 +242,26 @@ fn commissions_above_the_contract_are_fee_leakage() {
     assert_eq!((leak.expected_minor, leak.actual_minor), (Some(-2_520), -3_150));
     assert_eq!(leak.source_lines, vec![18]);
 }
+
+#[test]
+fn shopify_payouts_become_settlements_and_an_inconsistent_one_is_a_variance() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/samples/shopify/shopify_python_api_payouts.json");
+    let text = std::fs::read_to_string(path).unwrap();
+    let file = ordo_channels::shopify::payouts::parse(&text, code("SHOPIFY-DTC")).unwrap();
+    // Only payouts that moved money are settlements.
+    assert!(file.skipped.iter().any(|(_, status)| status == "scheduled"));
+    assert!(file.skipped.iter().any(|(_, status)| status == "failed"));
+    let paid = file.settlements.iter().find(|s| s.settlement_id == "710174591").unwrap();
+    // 44.52 − 1.32 + 2.13 − 0.12 − 3.54 + 0.23 = 41.90, the payout's amount, to the cent.
+    assert_eq!(paid.stated_total_minor, 4_190);
+    assert_eq!(paid.lines.iter().map(|l| l.amount_minor).sum::<i64>(), 4_190);
+    // The in-transit one states 43.12 but its summary makes 42.90: the fixture disagrees with
+    // itself, and reconciliation says so.
+    let odd = file.settlements.iter().find(|s| s.settlement_id == "39438702").unwrap();
+    assert_eq!((odd.stated_total_minor, odd.lines.iter().map(|l| l.amount_minor).sum::<i64>()), (4_312, 4_290));
+    let bad = text.replacen("\"41.90\"", "\"41.9x\"", 1);
+    let e = ordo_channels::shopify::payouts::parse(&bad, code("SHOPIFY-DTC")).unwrap_err();
+    assert_eq!(e.value.as_deref(), Some("41.9x"));
+    assert!(ordo_channels::shopify::payouts::parse("{\"orders\": []}", code("SHOPIFY-DTC")).is_err());
+}

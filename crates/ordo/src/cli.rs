@@ -148,6 +148,15 @@ enum ImportCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Shopify Payments payouts (the REST `payouts.json` document): each paid or in-transit
+    /// payout reconciled as a settlement (its summary's components against its amount) and posted.
+    ShopifyPayouts {
+        file: std::path::PathBuf,
+        #[arg(long, default_value = "SHOPIFY-DTC")]
+        channel: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -868,6 +877,43 @@ fn user_command(engine: &mut Engine<AnyStore>, command: UserCmd) -> Result<ExitC
     }
 }
 
+/// Imports a file's settlements all or none (one group; a settlement already imported is left as
+/// it is and said so) and shows what reconciliation made of each.
+fn import_settlements(
+    engine: &mut Engine<AnyStore>,
+    settlements: Vec<ordo_domain::settlement::Settlement>,
+    json: bool,
+) -> Result<ExitCode> {
+    use ordo_domain::accounting::AccountingCommand;
+    let mut keys = Vec::new();
+    let mut commands = Vec::new();
+    for settlement in settlements {
+        let key = (settlement.channel.clone(), settlement.settlement_id.clone());
+        if engine.state().gl().settlements().contains_key(&key) {
+            eprintln!("settlement {} of {} was already imported; nothing changed", key.1, key.0);
+        } else {
+            commands.push(attributed(Command::Accounting(AccountingCommand::ImportSettlement(Box::new(settlement)))));
+        }
+        keys.push(key);
+    }
+    if !commands.is_empty() {
+        let outcome = engine.execute(vec![ordo_engine::Request::Group(commands)]);
+        if let Some(e) = outcome.error {
+            return Err(e).context("the database refused the change");
+        }
+        for r in outcome.results {
+            if let Err(e) = r {
+                eprintln!("rejected, nothing imported: {e}");
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    for key in keys {
+        report::settlement(&engine.state().gl().settlements()[&key], json);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn gl_command(engine: &mut Engine<AnyStore>, command: GlCmd) -> Result<ExitCode> {
     use ordo_domain::accounting::{AccountingCommand, PurchaseCost};
     match command {
@@ -1148,31 +1194,28 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
         Cmd::Gl(c) => gl_command(engine, c),
         Cmd::Import(ImportCmd::AmazonSettlement { file, channel, json }) => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let settlement = match ordo_channels::amazon::settlement::parse(&text, code("channel", &channel)?) {
-                Ok(s) => s,
+            match ordo_channels::amazon::settlement::parse(&text, code("channel", &channel)?) {
+                Ok(s) => import_settlements(engine, vec![s], json),
                 Err(e) => {
                     eprintln!("refused: {}: {e}", file.display());
-                    return Ok(ExitCode::from(1));
-                }
-            };
-            let key = (settlement.channel.clone(), settlement.settlement_id.clone());
-            let command =
-                Command::Accounting(ordo_domain::accounting::AccountingCommand::ImportSettlement(Box::new(settlement)));
-            match engine.execute_one(attributed(command)) {
-                Ok(_) => {}
-                Err(CommandError::Rejected(ordo_domain::Rejection::Accounting(
-                    ordo_domain::accounting::AccountingRejection::SettlementAlreadyImported { .. },
-                ))) => {
-                    eprintln!("settlement {} of {} was already imported; nothing changed", key.1, key.0);
-                }
-                Err(CommandError::Store(e)) => return Err(e).context("the database refused the change"),
-                Err(e) => {
-                    eprintln!("rejected: {e}");
-                    return Ok(ExitCode::from(1));
+                    Ok(ExitCode::from(1))
                 }
             }
-            report::settlement(&engine.state().gl().settlements()[&key], json);
-            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Import(ImportCmd::ShopifyPayouts { file, channel, json }) => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            match ordo_channels::shopify::payouts::parse(&text, code("channel", &channel)?) {
+                Ok(parsed) => {
+                    for (id, status) in &parsed.skipped {
+                        eprintln!("payout {id} is {status}: no money moved, not imported");
+                    }
+                    import_settlements(engine, parsed.settlements, json)
+                }
+                Err(e) => {
+                    eprintln!("refused: {}: {e}", file.display());
+                    Ok(ExitCode::from(1))
+                }
+            }
         }
         Cmd::Settlement(SettlementCmd::Show { id, json }) => {
             match engine.state().gl().settlements().iter().find(|((_, s), _)| *s == id) {

@@ -111,3 +111,41 @@ fn a_settlement_report_is_imported_once_reconciled_and_its_variances_listed() {
     assert_eq!(db.json(&["verify", "--json"])["ok"], true);
     assert_eq!(db.refused(&["settlement", "show", "nope"]), "no settlement \"nope\" has been imported\n");
 }
+
+#[test]
+fn shopify_payouts_import_all_or_nothing_and_disagreements_are_variances() {
+    let db = Db::new();
+    setup(&db);
+    db.ok(&[
+        "channel",
+        "add",
+        "SHOPIFY-DTC",
+        "--name",
+        "Shopify",
+        "--kind",
+        "shopify",
+        "--entity",
+        "US-RETAIL",
+        "--locations",
+        "WH1",
+    ]);
+    let payouts = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/samples/shopify/shopify_python_api_payouts.json");
+    let payouts = payouts.to_str().unwrap();
+    // One payout is in CAD and no rate is set: the whole file is refused, nothing recorded.
+    let before = db.journal_seq();
+    let refused = db.refused(&["import", "shopify-payouts", payouts]);
+    assert!(refused.contains("no CAD → USD exchange rate"), "{refused}");
+    assert_eq!(db.journal_seq(), before);
+    db.ok(&["gl", "fx", "--from", "CAD", "--to", "USD", "--date", "2019-01-01", "--rate", "0.7541"]);
+    let out = db.run(&["import", "shopify-payouts", payouts, "--json"]);
+    assert!(out.status.success(), "{}", common::describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("payout 854088011 is scheduled"));
+    let variances = db.json(&["settlement", "variances", "--json"]);
+    let disagreeing: Vec<&str> =
+        variances.as_array().unwrap().iter().map(|v| v["variance"]["settlement_id"].as_str().unwrap()).collect();
+    assert_eq!(disagreeing, ["39438702", "974708905"], "the fixture's two payouts whose summary misses their amount");
+    let paid = db.json(&["settlement", "show", "710174591", "--json"]);
+    assert_eq!((paid["stated_total_minor"].as_i64(), paid["balanced"].as_bool()), (Some(4_190), Some(true)));
+    assert_eq!(db.json(&["verify", "--json"])["ok"], true);
+}

@@ -1,0 +1,3 @@
+//! Shopify formats.
+
+pub mod payouts;
