@@ -63,6 +63,8 @@ pub enum GlAccount {
     OtherIncome,
     /// What a channel's stated payout and its own lines disagree by.
     SettlementVariance,
+    /// Restocking fees kept from refunds.
+    RestockingFees,
 }
 
 impl GlAccount {
@@ -86,6 +88,7 @@ impl GlAccount {
             Self::SalesReturns => "4100",
             Self::OtherIncome => "4900",
             Self::SettlementVariance => "5900",
+            Self::RestockingFees => "4200",
         }
     }
 
@@ -107,6 +110,7 @@ impl GlAccount {
             Self::SalesReturns => "Sales returns and refunds".into(),
             Self::OtherIncome => "Other income".into(),
             Self::SettlementVariance => "Settlement variance".into(),
+            Self::RestockingFees => "Restocking fees".into(),
         }
     }
 }
@@ -124,6 +128,7 @@ pub enum PostingRule {
     SupplierReturn,
     IntercompanyTransfer,
     Payout,
+    Refund,
 }
 
 /// A balanced journal entry of one entity, in its functional currency.
@@ -557,6 +562,81 @@ impl Postings {
                 date,
                 rule: PostingRule::Sale,
                 reference: format!("{} shipment {shipment}", order.key()),
+                postings,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Debit-positive legs that sum to zero as postings, each from a credited account to a debited one.
+pub fn postings_from_legs(legs: &BTreeMap<GlAccount, i64>) -> Vec<Posting<GlAccount>> {
+    let mut debits: Vec<(GlAccount, i64)> =
+        legs.iter().filter(|(_, v)| **v > 0).map(|(a, v)| (a.clone(), *v)).collect();
+    let mut credits: Vec<(GlAccount, i64)> =
+        legs.iter().filter(|(_, v)| **v < 0).map(|(a, v)| (a.clone(), -*v)).collect();
+    assert_eq!(debits.iter().map(|d| d.1).sum::<i64>(), credits.iter().map(|c| c.1).sum::<i64>(), "legs balance");
+    let mut postings = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < debits.len() && j < credits.len() {
+        let amount = debits[i].1.min(credits[j].1);
+        postings.push(Posting::new(credits[j].0.clone(), debits[i].0.clone(), amount));
+        debits[i].1 -= amount;
+        credits[j].1 -= amount;
+        if debits[i].1 == 0 {
+            i += 1;
+        }
+        if credits[j].1 == 0 {
+            j += 1;
+        }
+    }
+    postings
+}
+
+impl Postings {
+    /// A refund issued: the customer's money back out of what the channel owes (Dr Sales returns
+    /// and the tax payable it reverses, Cr Channel receivable), the fees kept as income.
+    pub fn refund(
+        &mut self,
+        ctx: &impl PostingContext,
+        rma: &crate::returns::Rma,
+        refund: &crate::returns::Refund,
+        date: Date,
+    ) -> Result<(), AccountingRejection> {
+        let Some(order) = ctx.order(&rma.order) else { return Ok(()) };
+        let order = &order.order;
+        let Some(entity) = ctx.entity_of_channel(&order.channel) else { return Ok(()) };
+        let functional =
+            ctx.functional_currency(&entity).ok_or_else(|| AccountingRejection::UnknownEntity(entity.clone()))?;
+        let rate = if order.currency == functional {
+            1_000_000_000
+        } else {
+            ctx.ledger().fx_rate(order.currency, functional, date).ok_or(AccountingRejection::NoFxRate {
+                from: order.currency,
+                to: functional,
+                date,
+            })?
+        };
+        let convert = |amount: i64| prorate(amount, rate, 1_000_000_000);
+        let mut legs: BTreeMap<GlAccount, i64> = BTreeMap::new();
+        *legs.entry(GlAccount::SalesReturns).or_insert(0) += convert(refund.net_minor);
+        for (j, t) in &refund.tax_minor {
+            *legs.entry(GlAccount::TaxPayable(j.clone())).or_insert(0) += convert(*t);
+        }
+        *legs.entry(GlAccount::RestockingFees).or_insert(0) -= convert(refund.restocking_fee_minor);
+        *legs.entry(GlAccount::OtherIncome).or_insert(0) -= convert(refund.return_shipping_minor);
+        // The receivable takes what balances the converted legs (rounding stays in one place).
+        let rest: i64 = legs.values().sum();
+        *legs.entry(GlAccount::ChannelReceivable(order.channel.clone())).or_insert(0) -= rest;
+        legs.retain(|_, v| *v != 0);
+        let postings = postings_from_legs(&legs);
+        if !postings.is_empty() {
+            self.entries.push(JournalEntry {
+                entity,
+                currency: functional,
+                date,
+                rule: PostingRule::Refund,
+                reference: format!("{} RMA {}", rma.order, rma.rma_id),
                 postings,
             });
         }

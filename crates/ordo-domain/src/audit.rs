@@ -155,6 +155,7 @@ impl AuditTrail {
                 Some(self.replace_image(after, &[]))
             }
             Event::Moved(m) => self.post(sku, std::slice::from_ref(m)),
+            Event::Returns(crate::returns::ReturnEvent::Recorded { movements, .. }) => self.post(sku, movements),
             Event::Order(OrderEvent::Recorded { movements, record }) => {
                 let posted = self.post(sku, movements);
                 let ordered = record.lines.iter().any(|l| l.sku.as_ref() == Some(sku));

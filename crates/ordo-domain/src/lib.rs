@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod csv_import;
 pub mod inventory;
 pub mod orders;
+pub mod returns;
 pub mod settlement;
 mod state;
 

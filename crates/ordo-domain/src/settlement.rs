@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use ordo_ledger::Posting;
 use ordo_types::{ChannelCode, CurrencyCode, Date};
 use serde::{Deserialize, Serialize};
 
@@ -337,26 +336,7 @@ pub fn payout_entry(
         *legs.entry(GlAccount::Bank).or_insert(0) += variance;
         *legs.entry(GlAccount::SettlementVariance).or_insert(0) -= variance;
     }
-    // Debit-positive legs summing to zero → postings from the credited to the debited accounts.
-    let mut debits: Vec<(GlAccount, i64)> =
-        legs.iter().filter(|(_, v)| **v > 0).map(|(a, v)| (a.clone(), *v)).collect();
-    let mut credits: Vec<(GlAccount, i64)> =
-        legs.iter().filter(|(_, v)| **v < 0).map(|(a, v)| (a.clone(), -*v)).collect();
-    assert_eq!(debits.iter().map(|d| d.1).sum::<i64>(), credits.iter().map(|c| c.1).sum::<i64>(), "legs balance");
-    let mut postings = Vec::new();
-    let (mut i, mut j) = (0, 0);
-    while i < debits.len() && j < credits.len() {
-        let amount = debits[i].1.min(credits[j].1);
-        postings.push(Posting::new(credits[j].0.clone(), debits[i].0.clone(), amount));
-        debits[i].1 -= amount;
-        credits[j].1 -= amount;
-        if debits[i].1 == 0 {
-            i += 1;
-        }
-        if credits[j].1 == 0 {
-            j += 1;
-        }
-    }
+    let postings = crate::accounting::postings_from_legs(&legs);
     Ok(JournalEntry {
         entity,
         currency: functional,

@@ -77,6 +77,8 @@ pub enum Command {
     },
     /// The general ledger's settings: purchase costs, exchange rates.
     Accounting(crate::accounting::AccountingCommand),
+    /// Return authorizations, receipt, inspection and refunds.
+    Returns(crate::returns::ReturnCommand),
 }
 
 /// What the journal records. Replaying events in sequence order rebuilds the state exactly.
@@ -129,6 +131,7 @@ pub enum Event {
         valuation: Vec<(ordo_types::LegalEntityCode, Sku, crate::accounting::Valuation)>,
         event: Box<Event>,
     },
+    Returns(crate::returns::ReturnEvent),
 }
 
 impl Event {
@@ -164,6 +167,7 @@ impl Event {
             Self::Attributed { event, .. } => event.kind_name(),
             Self::Accounting(_) => "accounting",
             Self::Accounted { event, .. } => event.kind_name(),
+            Self::Returns(_) => "returns",
         }
     }
 }
@@ -182,6 +186,8 @@ pub enum Rejection {
     Approval(#[from] crate::approvals::ApprovalRejection),
     #[error(transparent)]
     Accounting(#[from] crate::accounting::AccountingRejection),
+    #[error(transparent)]
+    Returns(#[from] crate::returns::ReturnRejection),
     #[error("idempotency key {0:?} was already used for a different request")]
     IdempotencyKeyReused(String),
     /// The same request under the same key was already carried out: here is its answer.
@@ -300,6 +306,7 @@ pub struct State {
     pub(crate) access: crate::access::Access,
     pub(crate) approvals: crate::approvals::Approvals,
     pub(crate) gl: crate::accounting::GeneralLedger,
+    pub(crate) returns: crate::returns::Returns,
     last_seq: u64,
     #[serde(skip)]
     dirty: Dirty,
@@ -473,6 +480,7 @@ impl State {
                 _now,
             )?,
             Command::Accounting(c) => self.decide_accounting(c, _now)?,
+            Command::Returns(c) => self.accounted(Event::Returns(self.decide_return(c, _now)?), _now)?,
             Command::Access(c) => {
                 if let crate::access::AccessCommand::IssueScopedToken { channels, .. } = c
                     && let Some(unknown) = channels.iter().find(|ch| self.channel(ch).is_none())
@@ -511,7 +519,9 @@ impl State {
                 // Decided now even when it will wait, so a request that could never apply is
                 // refused at once rather than at approval.
                 let event = self.decide(command, _now)?;
-                match self.approvals.policy.reason(command) {
+                let why =
+                    self.approvals.policy.reason(command).or_else(|| crate::returns::approval_reason(self, &event));
+                match why {
                     None => event,
                     Some(why) => Event::ApprovalRequested(crate::approvals::ApprovalRequest {
                         id: self.approvals.next_id(),
@@ -1117,6 +1127,14 @@ impl State {
             Event::ApprovalPolicySet(p) => self.approvals.policy = p.clone(),
             Event::Attributed { event, .. } => self.apply_effect(seq, event),
             Event::Accounting(e) => self.gl.apply(e),
+            Event::Returns(e) => {
+                if let crate::returns::ReturnEvent::Recorded { movements, .. } = e {
+                    for m in movements {
+                        self.apply_movement_with(seq, m, false);
+                    }
+                }
+                self.returns.apply(e);
+            }
             Event::Accounted { entries, valuation, event } => {
                 self.apply_effect(seq, event);
                 self.post(seq, entries, valuation);
@@ -1145,6 +1163,13 @@ impl State {
                 postings.value_movements(self, movements, date)?;
                 if !record.shipments.is_empty() {
                     postings.recognize_sale(self, self.orders.get(&record.key()), record, date)?;
+                }
+            }
+            Event::Returns(crate::returns::ReturnEvent::Recorded { rma, movements }) => {
+                postings.value_movements(self, movements, date)?;
+                let before = self.returns.get(&rma.rma_id).and_then(|r| r.refund.as_ref());
+                if let (None, Some(refund)) = (before, &rma.refund) {
+                    postings.refund(self, rma, refund, date)?;
                 }
             }
             _ => {}
@@ -1290,6 +1315,12 @@ impl State {
     }
 
     fn apply_movement(&mut self, seq: u64, m: &Movement) {
+        self.apply_movement_with(seq, m, true);
+    }
+
+    /// `reversible`: whether `ordo move reverse` may undo it later — not for movements a document
+    /// (an RMA) made, which only that document moves, and of which one event may hold several.
+    fn apply_movement_with(&mut self, seq: u64, m: &Movement, reversible: bool) {
         let sku = self.catalog.sku_ids[&m.sku];
         let reference = m.reference.as_ref();
         // Open records first, so postings into them find them.
@@ -1371,7 +1402,7 @@ impl State {
         }
         let mut ledger = SkuLedger { inventory: &mut self.inventory, catalog: &self.catalog, sku };
         ordo_ledger::apply(&mut ledger, &m.postings);
-        if m.kind.is_reversible() {
+        if reversible && m.kind.is_reversible() {
             debug_assert!(self.inventory.reversible.last().is_none_or(|(s, _)| *s < seq));
             self.inventory.reversible.push((
                 seq,

@@ -365,3 +365,164 @@ fn a_transfer_to_another_entity_moves_value_between_their_books() {
     let eu_value = w.state.gl().valuation().get(&(code("ACME-EU"), sku("TEE"))).copied().unwrap();
     assert_eq!((eu_value.units, eu_value.value_minor), (2, 2_100));
 }
+
+// ----- returns ------------------------------------------------------------------------------
+
+use ordo_domain::returns::{Grade, ReturnCommand, ReturnPolicy, ReturnRejection, RmaStatus};
+
+fn policy(trusted: &[&str]) -> Command {
+    Command::Returns(ReturnCommand::SetPolicy {
+        channel: code("WEB"),
+        policy: ReturnPolicy {
+            window_days: 30,
+            returnable_classes: Default::default(),
+            restocking_fee_bp: 1_000,
+            return_shipping_minor: 500,
+            trusted_customers: trusted.iter().map(|c| (*c).to_owned()).collect(),
+            refund_approval_above_minor: 10_000,
+        },
+    })
+}
+
+fn ret(c: ReturnCommand) -> Command {
+    Command::Returns(c)
+}
+
+fn authorize(rma: &str, key: &ordo_domain::orders::model::OrderKey, lines: &[(&str, i64)]) -> Command {
+    ret(ReturnCommand::Authorize {
+        rma_id: rma.into(),
+        order: key.clone(),
+        lines: lines.iter().map(|(l, u)| ((*l).to_owned(), *u)).collect(),
+        reason: "too small".into(),
+    })
+}
+
+fn returns_rejection(r: Rejection) -> ReturnRejection {
+    match r {
+        Rejection::Returns(r) => r,
+        other => panic!("expected a return rejection, got {other:?}"),
+    }
+}
+
+/// WEB with a 30-day policy (10 % restocking, 5.00 return label, refunds above 100.00 approved),
+/// TEE and MUG received at cost and order 2001 shipped whole.
+fn shipped_world(trusted: &[&str]) -> (World, ordo_domain::orders::model::OrderKey) {
+    let mut w = world();
+    w.run(cost("TEE", 1_000, 0));
+    w.mv(receipt("TEE", "WH", 10));
+    w.mv(receipt("MUG", "WH", 5));
+    w.run(policy(trusted));
+    let key = packed(&mut w, order("2001", "USD", 2000));
+    ship(&mut w, &key, "S1", &[]);
+    (w, key)
+}
+
+#[test]
+fn a_return_is_authorized_received_inspected_and_refunded_by_grade_and_policy() {
+    let (mut w, key) = shipped_world(&[]);
+    let receivable = || GlAccount::ChannelReceivable(code("WEB"));
+    let receivable_after_sale = balance(&w, receivable());
+    // 2 of the 3 TEE: 40.00 paid, and 3.75 × 2/3 = 2.50 of US-MA tax.
+    w.run(authorize("RMA-1", &key, &[("1", 2)]));
+    let rma = w.state.returns().get("RMA-1").unwrap().clone();
+    assert_eq!(
+        (rma.status, rma.lines[0].paid_net_minor, rma.lines[0].paid_tax_minor["US-MA"]),
+        (RmaStatus::Authorized, 4_000, 250)
+    );
+    assert!(rma.refund.is_none(), "not a trusted customer: refunded after inspection");
+    // Out of order steps are refused.
+    assert!(matches!(
+        returns_rejection(
+            w.reject(ret(ReturnCommand::Inspect { rma_id: "RMA-1".into(), grades: vec![("1".into(), Grade::B)] }))
+        ),
+        ReturnRejection::Illegal { .. }
+    ));
+    assert!(matches!(
+        returns_rejection(w.reject(ret(ReturnCommand::Refund { rma_id: "RMA-1".into() }))),
+        ReturnRejection::Illegal { .. }
+    ));
+    // Back into quality control, valued at moving average (10.00) against cost of goods sold.
+    let cogs = balance(&w, GlAccount::CostOfGoodsSold);
+    w.run(ret(ReturnCommand::Receive { rma_id: "RMA-1".into(), location: code("WH") }));
+    assert_eq!(w.b("TEE", "WH").get(ordo_domain::inventory::StockState::QualityControl), 2);
+    assert_eq!(balance(&w, GlAccount::CostOfGoodsSold), cogs - 2_000);
+    // Graded B: resellable, back to available, with a restocking fee.
+    assert!(matches!(
+        returns_rejection(w.reject(ret(ReturnCommand::Inspect { rma_id: "RMA-1".into(), grades: vec![] }))),
+        ReturnRejection::MissingGrade(_)
+    ));
+    let available = w.b("TEE", "WH").get(ordo_domain::inventory::StockState::Available);
+    w.run(ret(ReturnCommand::Inspect { rma_id: "RMA-1".into(), grades: vec![("1".into(), Grade::B)] }));
+    assert_eq!(w.b("TEE", "WH").get(ordo_domain::inventory::StockState::Available), available + 2);
+    // Refund: 40.00 + 2.50 − 4.00 restocking (10 %) − 5.00 label = 33.50.
+    w.run(ret(ReturnCommand::Refund { rma_id: "RMA-1".into() }));
+    let refund = w.state.returns().get("RMA-1").unwrap().refund.clone().unwrap();
+    assert_eq!((refund.amount_minor, refund.restocking_fee_minor, refund.return_shipping_minor), (3_350, 400, 500));
+    assert_eq!(balance(&w, GlAccount::SalesReturns), 4_000);
+    assert_eq!(balance(&w, GlAccount::RestockingFees), -400);
+    assert_eq!(balance(&w, receivable()), receivable_after_sale - 3_350);
+    assert_eq!(
+        returns_rejection(w.reject(ret(ReturnCommand::Refund { rma_id: "RMA-1".into() }))),
+        ReturnRejection::AlreadyRefunded("RMA-1".into())
+    );
+    // Only 1 TEE is left to return on that line.
+    assert_eq!(
+        returns_rejection(w.reject(authorize("RMA-2", &key, &[("1", 2)]))),
+        ReturnRejection::TooManyUnits { line: "1".into(), asked: 2, returnable: 1 }
+    );
+}
+
+#[test]
+fn trusted_customers_are_refunded_at_once_and_the_window_and_classes_hold() {
+    let (mut w, key) = shipped_world(&["C-1"]);
+    // Trusted: refunded at authorization, no restocking fee: 12.00 + 0.75 − 5.00 = 7.75.
+    w.run(authorize("RMA-T", &key, &[("2", 1)]));
+    let refund = w.state.returns().get("RMA-T").unwrap().refund.clone().unwrap();
+    assert_eq!((refund.amount_minor, refund.restocking_fee_minor), (775, 0));
+    // Grade D: written off from quality control at moving average.
+    w.run(ret(ReturnCommand::Receive { rma_id: "RMA-T".into(), location: code("WH") }));
+    w.run(ret(ReturnCommand::Inspect { rma_id: "RMA-T".into(), grades: vec![("2".into(), Grade::D)] }));
+    assert_eq!(balance(&w, GlAccount::WriteOff), 0, "MUG was received without a cost");
+    assert_eq!(w.b("MUG", "WH").get(ordo_domain::inventory::StockState::QualityControl), 0);
+    // After the window: refused, naming the day it closed.
+    let mut late = w.state.clone();
+    let later = ordo_types::Timestamp::from_millis(now().millis() + 31 * 86_400_000);
+    let refused = late.decide(&authorize("RMA-L", &key, &[("1", 1)]), later).unwrap_err();
+    assert!(matches!(returns_rejection(refused), ReturnRejection::OutsideWindow { days: 30, .. }));
+    // A policy limited to a class TEE is not in.
+    let Command::Returns(ReturnCommand::SetPolicy { channel, mut policy }) = policy(&[]) else { unreachable!() };
+    policy.returnable_classes = [code("apparel")].into();
+    late.apply(late.last_seq() + 1, &late.decide(&ret(ReturnCommand::SetPolicy { channel, policy }), now()).unwrap());
+    assert!(matches!(
+        returns_rejection(late.decide(&authorize("RMA-C", &key, &[("1", 1)]), now()).unwrap_err()),
+        ReturnRejection::NotReturnable { .. }
+    ));
+}
+
+#[test]
+fn refunds_above_the_threshold_wait_for_a_second_person() {
+    let (mut w, key) = shipped_world(&[]);
+    w.run(authorize("RMA-1", &key, &[("1", 3), ("2", 1)]));
+    w.run(ret(ReturnCommand::Receive { rma_id: "RMA-1".into(), location: code("WH") }));
+    let grades = vec![("1".to_owned(), Grade::A), ("2".to_owned(), Grade::A)];
+    w.run(ret(ReturnCommand::Inspect { rma_id: "RMA-1".into(), grades }));
+    // 60.00 + 12.00 + 4.50 − 5.00 = 71.50 is under 100.00: no approval needed.
+    let gated = |by: &str| Command::Gated {
+        by: by.into(),
+        note: String::new(),
+        command: Box::new(ret(ReturnCommand::Refund { rma_id: "RMA-1".into() })),
+    };
+    let low = w.state.clone();
+    let event = low.decide(&gated("cs"), now()).unwrap();
+    assert!(matches!(event, ordo_domain::Event::Accounted { .. }), "{event:?}");
+    // With a 50.00 threshold it becomes a request, approved by someone else.
+    let Command::Returns(ReturnCommand::SetPolicy { channel, mut policy }) = policy(&[]) else { unreachable!() };
+    policy.refund_approval_above_minor = 5_000;
+    w.run(ret(ReturnCommand::SetPolicy { channel, policy }));
+    w.run(gated("cs"));
+    assert!(w.state.returns().get("RMA-1").unwrap().refund.is_none());
+    let id = w.state.approvals().all().next().unwrap().id;
+    assert!(w.try_run(Command::Approve { id, by: "cs".into(), reason: "ok".into() }).is_err(), "not by the requester");
+    w.run(Command::Approve { id, by: "finance".into(), reason: "checked".into() });
+    assert_eq!(w.state.returns().get("RMA-1").unwrap().refund.as_ref().unwrap().amount_minor, 7_150);
+}
