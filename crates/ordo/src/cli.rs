@@ -133,6 +133,71 @@ enum Cmd {
     /// Reconciled settlements, their variances and the channels' contracted fees.
     #[command(subcommand)]
     Settlement(SettlementCmd),
+    /// Returns: policies, authorizations (RMAs), receipt, inspection, refunds.
+    #[command(subcommand)]
+    Return(ReturnCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum ReturnCmd {
+    /// A channel's return policy.
+    Policy {
+        #[arg(long)]
+        channel: String,
+        #[arg(long, default_value_t = 30)]
+        window_days: u16,
+        /// SKU classes that may be returned (repeat); none: every class.
+        #[arg(long = "class")]
+        classes: Vec<String>,
+        #[arg(long, default_value_t = 0)]
+        restocking_fee_bp: u32,
+        /// What the customer pays for the return label (decimal, off the refund).
+        #[arg(long, default_value = "0")]
+        return_shipping: String,
+        /// Customers refunded at authorization (repeat).
+        #[arg(long = "trusted")]
+        trusted: Vec<String>,
+        /// Refunds above this (decimal) need a second person when requested through the gate.
+        #[arg(long, default_value = "100")]
+        approval_above: String,
+    },
+    /// Authorize a return against shipped lines: `--line LINE_ID:UNITS` (repeat).
+    Create {
+        #[arg(long)]
+        rma: String,
+        /// CHANNEL/CHANNEL_ORDER_ID
+        #[arg(long)]
+        order: String,
+        #[arg(long = "line", required = true)]
+        lines: Vec<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// The parcel is back: its units go into quality control at LOCATION.
+    Receive {
+        #[arg(long)]
+        rma: String,
+        #[arg(long)]
+        location: String,
+    },
+    /// Grade every line (A as new … D unsellable): `--grade LINE_ID:B` (repeat).
+    Inspect {
+        #[arg(long)]
+        rma: String,
+        #[arg(long = "grade", required = true)]
+        grades: Vec<String>,
+    },
+    /// Refund an inspected RMA under its channel's policy.
+    Refund {
+        #[arg(long)]
+        rma: String,
+    },
+    /// One RMA, or all.
+    Show {
+        rma: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -877,6 +942,79 @@ fn user_command(engine: &mut Engine<AnyStore>, command: UserCmd) -> Result<ExitC
     }
 }
 
+fn return_command(engine: &mut Engine<AnyStore>, command: ReturnCmd) -> Result<ExitCode> {
+    use ordo_domain::returns::{Grade, ReturnCommand, ReturnPolicy};
+    let pairs = |raw: &[String], what: &str| -> Result<Vec<(String, String)>> {
+        raw.iter()
+            .map(|p| {
+                p.split_once(':')
+                    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                    .with_context(|| format!("{what} {p:?} is not LINE_ID:VALUE"))
+            })
+            .collect()
+    };
+    let command = match command {
+        ReturnCmd::Policy {
+            channel,
+            window_days,
+            classes,
+            restocking_fee_bp,
+            return_shipping,
+            trusted,
+            approval_above,
+        } => ReturnCommand::SetPolicy {
+            channel: code("channel", &channel)?,
+            policy: ReturnPolicy {
+                window_days,
+                returnable_classes: classes.iter().map(|c| code("class", c)).collect::<Result<_>>()?,
+                restocking_fee_bp,
+                return_shipping_minor: ordo_types::parse_decimal(&return_shipping, 2).context("--return-shipping")?,
+                trusted_customers: trusted.into_iter().collect(),
+                refund_approval_above_minor: ordo_types::parse_decimal(&approval_above, 2)
+                    .context("--approval-above")?,
+            },
+        },
+        ReturnCmd::Create { rma, order, lines, reason } => ReturnCommand::Authorize {
+            rma_id: rma,
+            order: order_key(&order)?,
+            lines: pairs(&lines, "--line")?
+                .into_iter()
+                .map(|(l, u)| u.parse().map(|u| (l, u)).with_context(|| format!("units {u:?} are not a whole number")))
+                .collect::<Result<_>>()?,
+            reason,
+        },
+        ReturnCmd::Receive { rma, location } => {
+            ReturnCommand::Receive { rma_id: rma, location: code("location", &location)? }
+        }
+        ReturnCmd::Inspect { rma, grades } => ReturnCommand::Inspect {
+            rma_id: rma,
+            grades: pairs(&grades, "--grade")?
+                .into_iter()
+                .map(|(l, g)| {
+                    Grade::parse(&g).map(|g| (l, g)).with_context(|| format!("grade {g:?} is not A, B, C or D"))
+                })
+                .collect::<Result<_>>()?,
+        },
+        ReturnCmd::Refund { rma } => ReturnCommand::Refund { rma_id: rma },
+        ReturnCmd::Show { rma, json } => {
+            let returns = engine.state().returns();
+            let shown: Vec<&ordo_domain::returns::Rma> = match &rma {
+                Some(id) => match returns.get(id) {
+                    Some(r) => vec![r],
+                    None => {
+                        eprintln!("unknown RMA {id}");
+                        return Ok(ExitCode::from(1));
+                    }
+                },
+                None => returns.all().collect(),
+            };
+            report::rmas(&shown, json);
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    submit(engine, Command::Returns(command))
+}
+
 /// Imports a file's settlements all or none (one group; a settlement already imported is left as
 /// it is and said so) and shows what reconciliation made of each.
 fn import_settlements(
@@ -1217,6 +1355,7 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
                 }
             }
         }
+        Cmd::Return(c) => return_command(engine, c),
         Cmd::Settlement(SettlementCmd::Show { id, json }) => {
             match engine.state().gl().settlements().iter().find(|((_, s), _)| *s == id) {
                 Some((_, r)) => {

@@ -390,6 +390,10 @@ pub fn run(target: &Target, seed: u64) -> Result<ExitCode> {
             }
         }
     }
+    // Customers send some of it back: authorized, received, inspected and refunded.
+    for r in engine.execute(returns(engine.state())).results {
+        r.context("the demo's returns")?;
+    }
     // Amazon pays out for what shipped: its settlement report, reconciled against the orders.
     let report = amazon_settlement(engine.state());
     let settlement = ordo_channels::amazon::settlement::parse(&report, code("AMAZON-US"))
@@ -409,6 +413,45 @@ pub fn run(target: &Target, seed: u64) -> Result<ExitCode> {
     print_orders(&engine, &order_refusals);
     print_ledger(&engine);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Returns on the web store: a 30-day policy (10 % restocking, 5.95 label), and two shipped
+/// orders' first lines sent back — one resellable (B), one unsellable (D).
+fn returns(state: &State) -> Vec<Request> {
+    use ordo_domain::returns::{Grade, ReturnCommand, ReturnPolicy};
+    let channel = code("SHOPIFY-DTC");
+    let mut commands = vec![ReturnCommand::SetPolicy {
+        channel: channel.clone(),
+        policy: ReturnPolicy {
+            window_days: 30,
+            returnable_classes: Default::default(),
+            restocking_fee_bp: 1_000,
+            return_shipping_minor: 595,
+            trusted_customers: Default::default(),
+            refund_approval_above_minor: 50_000,
+        },
+    }];
+    let shipped = state.orders().all().filter(|r| r.order.channel == channel && !r.shipments.is_empty());
+    for (n, r) in shipped.take(2).enumerate() {
+        let rma_id = format!("RMA-{}", 1001 + n);
+        let line = &r.order.lines[0];
+        let location = r.shipments[0].location.clone();
+        commands.extend([
+            ReturnCommand::Authorize {
+                rma_id: rma_id.clone(),
+                order: r.key(),
+                lines: vec![(line.line_id.clone(), 1)],
+                reason: if n == 0 { "too small".into() } else { "arrived damaged".into() },
+            },
+            ReturnCommand::Receive { rma_id: rma_id.clone(), location },
+            ReturnCommand::Inspect {
+                rma_id: rma_id.clone(),
+                grades: vec![(line.line_id.clone(), if n == 0 { Grade::B } else { Grade::D })],
+            },
+            ReturnCommand::Refund { rma_id },
+        ]);
+    }
+    vec![Request::Group(commands.into_iter().map(Command::Returns).collect())]
 }
 
 /// A V2 flat-file settlement as Amazon would send it for the demo's shipped AMAZON-US orders:
@@ -487,6 +530,20 @@ fn print_ledger(engine: &Engine<AnyStore>) {
     println!("  bank               {}", usd(total(&|a| *a == GlAccount::Bank)));
     println!("  marketplace fees   {}", usd(total(&|a| *a == GlAccount::MarketplaceFees)));
     println!("  debits − credits   {}", total(&|_| true));
+    for r in engine.state().returns().all() {
+        if let Some(f) = &r.refund {
+            println!(
+                "  {} on {}: {} unit(s) back, graded {:?}, refunded {} (restocking fee {}, label {})",
+                r.rma_id,
+                r.order,
+                r.lines.iter().map(|l| l.units).sum::<i64>(),
+                r.lines.iter().filter_map(|l| l.grade).collect::<Vec<_>>(),
+                usd(f.amount_minor),
+                usd(f.restocking_fee_minor),
+                usd(f.return_shipping_minor)
+            );
+        }
+    }
     for r in gl.settlements().values() {
         let s = &r.settlement;
         println!();

@@ -543,6 +543,43 @@ pub fn variances(state: &State, as_json: bool) {
     table(&["channel", "settlement", "order", "fee type", "expected", "actual", "reason", "file lines"], &body);
 }
 
+/// `ordo return show`: RMAs with their lines, grades and refund.
+pub fn rmas(rmas: &[&ordo_domain::returns::Rma], as_json: bool) {
+    if as_json {
+        print_json(&json!(rmas));
+        return;
+    }
+    let body: Vec<Vec<String>> = rmas
+        .iter()
+        .map(|r| {
+            let lines: Vec<String> = r
+                .lines
+                .iter()
+                .map(|l| format!("{}×{}{}", l.units, l.sku, l.grade.map(|g| format!(" ({g:?})")).unwrap_or_default()))
+                .collect();
+            let refund = r.refund.as_ref().map_or_else(
+                || "-".to_owned(),
+                |f| {
+                    format!(
+                        "{} (fee {}, label {})",
+                        ordo_types::format_decimal(f.amount_minor, 2),
+                        ordo_types::format_decimal(f.restocking_fee_minor, 2),
+                        ordo_types::format_decimal(f.return_shipping_minor, 2)
+                    )
+                },
+            );
+            vec![
+                r.rma_id.clone(),
+                r.order.to_string(),
+                format!("{:?}", r.status).to_lowercase(),
+                lines.join(", "),
+                refund,
+            ]
+        })
+        .collect();
+    table(&["rma", "order", "status", "lines", "refund"], &body);
+}
+
 fn money(minor: i64, currency: &str) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     format!("{sign}{}.{:02} {currency}", minor.abs() / 100, minor.abs() % 100)

@@ -149,3 +149,62 @@ fn shopify_payouts_import_all_or_nothing_and_disagreements_are_variances() {
     assert_eq!((paid["stated_total_minor"].as_i64(), paid["balanced"].as_bool()), (Some(4_190), Some(true)));
     assert_eq!(db.json(&["verify", "--json"])["ok"], true);
 }
+
+#[test]
+fn returns_from_the_command_line_over_the_demo_retailer() {
+    let db = Db::new();
+    let out = db.ok(&["demo"]);
+    assert!(out.contains("RMA-1001") && out.contains("graded [B]"), "{out}");
+    let rma = db.json(&["return", "show", "RMA-1001", "--json"]);
+    let refund = &rma[0]["refund"];
+    // Paid minus 10 % restocking (grade B) minus the 5.95 label.
+    let paid: i64 = rma[0]["lines"][0]["paid_net_minor"].as_i64().unwrap()
+        + rma[0]["lines"][0]["paid_tax_minor"].as_object().unwrap().values().map(|v| v.as_i64().unwrap()).sum::<i64>();
+    let fee = refund["restocking_fee_minor"].as_i64().unwrap();
+    assert_eq!(fee, (rma[0]["lines"][0]["paid_net_minor"].as_i64().unwrap() * 1_000 + 5_000) / 10_000);
+    assert_eq!(refund["amount_minor"].as_i64().unwrap(), paid - fee - 595);
+    let order = format!(
+        "{}/{}",
+        rma[0]["order"]["channel"].as_str().unwrap(),
+        rma[0]["order"]["channel_order_id"].as_str().unwrap()
+    );
+    let line = rma[0]["lines"][0]["order_line_id"].as_str().unwrap().to_owned();
+    let before = db.journal_seq();
+    for (args, message) in [
+        (
+            vec![
+                "return",
+                "create",
+                "--rma",
+                "RMA-1001",
+                "--order",
+                order.as_str(),
+                "--line",
+                &format!("{line}:1"),
+                "--reason",
+                "x",
+            ],
+            "RMA RMA-1001 already exists",
+        ),
+        (
+            vec!["return", "create", "--rma", "RMA-9", "--order", "SHOPIFY-DTC/NOPE", "--line", "1:1", "--reason", "x"],
+            "unknown order",
+        ),
+        (
+            vec!["return", "create", "--rma", "RMA-9", "--order", order.as_str(), "--line", "1", "--reason", "x"],
+            "is not LINE_ID:VALUE",
+        ),
+        (vec!["return", "inspect", "--rma", "RMA-1001", "--grade", "1:E"], "grade \"E\" is not A, B, C or D"),
+        (vec!["return", "refund", "--rma", "RMA-1001"], "already refunded"),
+        (vec!["return", "receive", "--rma", "RMA-404", "--location", "WH-EAST"], "unknown RMA RMA-404"),
+    ] {
+        let out = db.run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains(message), "{args:?}: {text}");
+    }
+    assert_eq!(db.journal_seq(), before, "refused return commands record nothing");
+    let tb = db.json(&["gl", "trial-balance", "--json"]);
+    assert!(tb.as_array().unwrap().iter().any(|r| r["account"] == "4100"), "sales returns are booked: {tb:#}");
+    assert_eq!(db.json(&["verify", "--json"])["ok"], true);
+}
