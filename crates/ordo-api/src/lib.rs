@@ -159,6 +159,10 @@ pub(crate) fn command_problem(e: CommandError) -> Problem {
         CommandError::Rejected(Rejection::Order(r)) if matches!(*r, OrderRejection::UnknownOrder(_)) => {
             Problem::new(Code::NotFound, r.to_string())
         }
+        CommandError::Rejected(Rejection::Returns(
+            r @ (ordo_domain::returns::ReturnRejection::UnknownOrder(_)
+            | ordo_domain::returns::ReturnRejection::UnknownRma(_)),
+        )) => Problem::new(Code::NotFound, r.to_string()),
         CommandError::Rejected(Rejection::IdempotencyKeyReused(k)) => Problem::new(
             Code::IdempotencyKeyReused,
             format!("idempotency key {k:?} was already used with a different request"),

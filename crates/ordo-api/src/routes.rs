@@ -200,6 +200,32 @@ pub const ROUTES: &[Route] = &[
         schema_of::<Reason>,
     ),
     write("/api/v1/approvals/{id}/reject", Permission::Approve, "Reject another user's request.", schema_of::<Reason>),
+    read("/api/v1/returns", "Return authorizations (RMAs): status, lines, grades, refund.", None),
+    read("/api/v1/returns/{rma}", "One RMA.", None),
+    write(
+        "/api/v1/returns",
+        Permission::ManageOrders,
+        "Authorize a return of shipped units under the channel's return policy.",
+        schema_of::<ReturnAuthorize>,
+    ),
+    write(
+        "/api/v1/returns/{rma}/receive",
+        Permission::Fulfil,
+        "The parcel is back: its units go into quality control.",
+        schema_of::<ReturnReceive>,
+    ),
+    write(
+        "/api/v1/returns/{rma}/inspect",
+        Permission::Fulfil,
+        "Grade every line (A–D); a write-off above the approval policy waits for a second person (202).",
+        schema_of::<ReturnInspect>,
+    ),
+    write(
+        "/api/v1/returns/{rma}/refund",
+        Permission::ManageOrders,
+        "Refund an inspected RMA; above the policy's threshold it becomes an approval request (202).",
+        schema_of::<Empty>,
+    ),
 ];
 
 const ORDER_ACTION: &str = "/api/v1/orders/{channel}/{order_id}/";
@@ -250,6 +276,12 @@ fn handler(route: &Route) -> Option<MethodRouter<Arc<Service>>> {
         ("POST", "/api/v1/order-settings") => post(|s, c, h, b| master_data(s, c, h, b, "/api/v1/order-settings")),
         ("POST", "/api/v1/approvals/{id}/approve") => post(|s, c, p, h, b| approval(s, c, p, h, b, true)),
         ("POST", "/api/v1/approvals/{id}/reject") => post(|s, c, p, h, b| approval(s, c, p, h, b, false)),
+        ("GET", "/api/v1/returns") => get(returns_list),
+        ("GET", "/api/v1/returns/{rma}") => get(return_one),
+        ("POST", "/api/v1/returns") => post(return_authorize),
+        ("POST", "/api/v1/returns/{rma}/receive") => post(|s, c, p, h, b| return_step(s, c, p, h, b, "receive")),
+        ("POST", "/api/v1/returns/{rma}/inspect") => post(|s, c, p, h, b| return_step(s, c, p, h, b, "inspect")),
+        ("POST", "/api/v1/returns/{rma}/refund") => post(|s, c, p, h, b| return_step(s, c, p, h, b, "refund")),
         _ => return None,
     })
 }
@@ -996,4 +1028,135 @@ async fn approval(
     let path = format!("/api/v1/approvals/{id}/{}", if approve { "approve" } else { "reject" });
     let request = RequestText { method: "POST", path: &path, body: &body };
     submit(&service, &caller, &headers, request, command).await
+}
+
+// ----- returns ----------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReturnLine {
+    line_id: String,
+    #[schemars(range(min = 1))]
+    units: i64,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReturnAuthorize {
+    rma_id: String,
+    channel: ordo_types::Code,
+    order_id: String,
+    lines: Vec<ReturnLine>,
+    #[schemars(regex(pattern = r"\S"))]
+    reason: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReturnReceive {
+    location: ordo_types::Code,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReturnGrade {
+    line_id: String,
+    grade: ordo_domain::returns::Grade,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReturnInspect {
+    grades: Vec<ReturnGrade>,
+}
+
+/// An RMA the caller may see (its order's channel in the caller's scope).
+fn rma_json(s: &State, caller: &Caller, rma: &str) -> Option<Value> {
+    s.returns().get(rma).filter(|r| caller.sees(&r.order.channel)).map(|r| serde_json::to_value(r).expect("serialize"))
+}
+
+async fn returns_list(
+    Extract(service): Extract<Arc<Service>>,
+    request_caller: Option<axum::Extension<Caller>>,
+) -> Json<Value> {
+    let caller = caller(request_caller);
+    Json(
+        service
+            .read(move |s| {
+                let rows: Vec<&ordo_domain::returns::Rma> =
+                    s.returns().all().filter(|r| caller.sees(&r.order.channel)).collect();
+                serde_json::to_value(rows).expect("serialize")
+            })
+            .await,
+    )
+}
+
+async fn return_one(
+    Extract(service): Extract<Arc<Service>>,
+    request_caller: Option<axum::Extension<Caller>>,
+    Path(rma): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let caller = caller(request_caller);
+    let shown = rma.clone();
+    service
+        .read(move |s| rma_json(s, &caller, &rma))
+        .await
+        .map(Json)
+        .ok_or_else(|| Problem::new(Code::NotFound, format!("unknown RMA {shown}")))
+}
+
+async fn return_authorize(
+    Extract(service): Extract<Arc<Service>>,
+    request_caller: Option<axum::Extension<Caller>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let caller = caller(request_caller);
+    let ReturnAuthorize { rma_id, channel, order_id, lines, reason } = parse(&body)?;
+    let order = key_of(&caller, channel.as_str(), &order_id)?;
+    let command = ordo_domain::returns::ReturnCommand::Authorize {
+        rma_id,
+        order,
+        lines: lines.into_iter().map(|l| (l.line_id, l.units)).collect(),
+        reason,
+    };
+    let request = RequestText { method: "POST", path: "/api/v1/returns", body: &body };
+    submit(&service, &caller, &headers, request, Command::Returns(command)).await
+}
+
+/// Receive, inspect and refund: through the four-eyes gate, which holds large refunds and
+/// write-offs for a second person.
+async fn return_step(
+    Extract(service): Extract<Arc<Service>>,
+    request_caller: Option<axum::Extension<Caller>>,
+    Path(rma): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    step: &'static str,
+) -> Result<Response, Problem> {
+    use ordo_domain::returns::ReturnCommand;
+    let caller = caller(request_caller);
+    let visible = {
+        let (rma, caller) = (rma.clone(), caller.clone());
+        service.read(move |s| rma_json(s, &caller, &rma).is_some()).await
+    };
+    if !visible {
+        return Err(Problem::new(Code::NotFound, format!("unknown RMA {rma}")));
+    }
+    let command = match step {
+        "receive" => ReturnCommand::Receive { rma_id: rma.clone(), location: parse::<ReturnReceive>(&body)?.location },
+        "inspect" => ReturnCommand::Inspect {
+            rma_id: rma.clone(),
+            grades: parse::<ReturnInspect>(&body)?.grades.into_iter().map(|g| (g.line_id, g.grade)).collect(),
+        },
+        _ => {
+            parse::<Empty>(&body)?;
+            ReturnCommand::Refund { rma_id: rma.clone() }
+        }
+    };
+    let path = format!("/api/v1/returns/{rma}/{step}");
+    let request = RequestText { method: "POST", path: &path, body: &body };
+    let gated =
+        Command::Gated { by: caller.user.clone(), note: String::new(), command: Box::new(Command::Returns(command)) };
+    submit(&service, &caller, &headers, request, gated).await
 }

@@ -87,6 +87,17 @@ fn setup_commands() -> Vec<Command> {
             taxable: false,
         })),
     ];
+    out.push(Command::Returns(ordo_domain::returns::ReturnCommand::SetPolicy {
+        channel: code("WEB"),
+        policy: ordo_domain::returns::ReturnPolicy {
+            window_days: 30,
+            returnable_classes: Default::default(),
+            restocking_fee_bp: 1_000,
+            return_shipping_minor: 0,
+            trusted_customers: Default::default(),
+            refund_approval_above_minor: 3_000,
+        },
+    }));
     // A person who signs in with a password.
     out.push(Command::Access(AccessCommand::AddUser(User {
         name: "pat".into(),
@@ -751,4 +762,50 @@ fn objects_outside_a_scoped_token_are_not_there() {
     let (status, text) = scoped("post", "/api/v1/orders", &order_body("2002", 1));
     assert_eq!((status, problem_code(&text)), (StatusCode::FORBIDDEN, "forbidden".to_owned()));
     assert_eq!(s.journal_seq(), before, "nothing changed");
+}
+
+/// A return over HTTP: authorized by customer service, received and inspected by the warehouse,
+/// and a refund above the policy's threshold held for a second person with the right role.
+#[test]
+fn a_large_refund_waits_for_approval_over_http() {
+    let s = Server::start();
+    let (status, body) = s.post("/api/v1/orders", Role::Integration, None, &order_body("R-1", 2));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for (action, body) in [("dispatch", "{}"), ("pick", "{}"), ("pack", "{}")] {
+        step_on(&s, "R-1", action, Role::Warehouse, body);
+    }
+    let parcel = json!({"shipment_id": "S1", "location": "WH", "carrier": "UPS", "service": "ground", "tracking": "1Z", "lines": []});
+    step_on(&s, "R-1", "ship", Role::Warehouse, &parcel.to_string());
+    let rma = json!({"rma_id": "RMA-1", "channel": "WEB", "order_id": "R-1", "lines": [{"line_id": "1", "units": 2}], "reason": "too small"});
+    let (status, body) = s.post("/api/v1/returns", Role::Warehouse, None, &rma.to_string());
+    assert_eq!(status, StatusCode::FORBIDDEN, "warehouse does not authorize returns: {body}");
+    let (status, body) = s.post("/api/v1/returns", Role::CustomerService, Some("rma-1"), &rma.to_string());
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let unknown = json!({"rma_id": "RMA-2", "channel": "WEB", "order_id": "NOPE", "lines": [{"line_id": "1", "units": 1}], "reason": "x"});
+    let (status, _) = s.post("/api/v1/returns", Role::CustomerService, None, &unknown.to_string());
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = s.post("/api/v1/returns/RMA-1/receive", Role::Warehouse, None, "{\"location\": \"WH\"}");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let grades = json!({"grades": [{"line_id": "1", "grade": "A"}]});
+    let (status, body) = s.post("/api/v1/returns/RMA-1/inspect", Role::Warehouse, None, &grades.to_string());
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // 2 × 20.00 = 40.00 is above the 30.00 threshold: an approval request, not a refund.
+    let (status, body) = s.post("/api/v1/returns/RMA-1/refund", Role::CustomerService, None, "{}");
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["approval_id"].as_u64().unwrap();
+    let (_, shown) = s.get("/api/v1/returns/RMA-1", Some(Role::Viewer));
+    assert_eq!(shown["refund"], Value::Null);
+    let reason = "{\"reason\": \"checked\"}";
+    let (status, _) = s.post(&format!("/api/v1/approvals/{id}/approve"), Role::CustomerService, None, reason);
+    assert_eq!(status, StatusCode::FORBIDDEN, "customer service may not approve");
+    let (status, body) = s.post(&format!("/api/v1/approvals/{id}/approve"), Role::Finance, None, reason);
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, shown) = s.get("/api/v1/returns/RMA-1", Some(Role::Viewer));
+    assert_eq!(shown["refund"]["amount_minor"], 4_000);
+    assert_eq!(shown["status"], "closed");
+    // Outside a scoped token's channels the RMA is not there.
+    let resp = s.client.get(s.url("/api/v1/returns/RMA-1")).bearer_auth(&s.market_only).send().unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let (_, list) = s.get("/api/v1/returns", Some(Role::Viewer));
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
 }
