@@ -526,3 +526,47 @@ fn refunds_above_the_threshold_wait_for_a_second_person() {
     w.run(Command::Approve { id, by: "finance".into(), reason: "checked".into() });
     assert_eq!(w.state.returns().get("RMA-1").unwrap().refund.as_ref().unwrap().amount_minor, 7_150);
 }
+
+// ----- waves --------------------------------------------------------------------------------
+
+#[test]
+fn a_wave_releases_promises_before_the_cutoff_first_then_by_service_and_age() {
+    use ordo_domain::orders::model::ServiceLevel;
+    use ordo_domain::orders::waves::plan;
+    let mut w = world();
+    w.mv(receipt("TEE", "WH", 30));
+    w.mv(receipt("MUG", "WH", 10));
+    let capture = |w: &mut World, id: &str, level: ServiceLevel, ship_by: Option<i64>, minutes: i64| {
+        let mut o = order(id, "USD", 2000);
+        o.shipping.service_level = level;
+        o.shipping.ship_by = ship_by.map(ordo_types::Timestamp::from_millis);
+        o.placed_at = ordo_types::Timestamp::from_millis(now().millis() - minutes * 60_000);
+        w.run(Command::Order(OrderCommand::Capture(Box::new(o))));
+    };
+    // now is 10:00 UTC; WH (UTC) cuts off at 15:00.
+    capture(&mut w, "OLD-STANDARD", ServiceLevel::Standard, None, 300);
+    capture(&mut w, "NEXT-DAY", ServiceLevel::NextDay, None, 10);
+    capture(&mut w, "MUST-GO", ServiceLevel::Standard, Some(now().millis() + 3 * 3_600_000), 5);
+    capture(&mut w, "LATER-PROMISE", ServiceLevel::Standard, Some(now().millis() + 30 * 3_600_000), 1);
+    let wave = plan(&w.state, &code("WH"), now(), 10).unwrap();
+    assert_eq!(wave.next_cutoff.millis(), now().millis() + 5 * 3_600_000);
+    let ids: Vec<&str> = wave.orders.iter().map(|o| o.key.channel_order_id.as_str()).collect();
+    assert_eq!(ids, ["MUST-GO", "LATER-PROMISE", "NEXT-DAY", "OLD-STANDARD"]);
+    assert!(wave.orders[0].before_cutoff && !wave.orders[1].before_cutoff);
+    // The pick list: 4 orders × 3 TEE and 1 MUG.
+    let picks: Vec<(&str, i64, usize)> =
+        wave.pick_list.iter().map(|p| (p.sku.as_str(), p.units, p.orders.len())).collect();
+    assert_eq!(picks, [("MUG", 4, 4), ("TEE", 12, 4)]);
+    // A limit takes the most urgent; released orders leave the next plan.
+    let two = plan(&w.state, &code("WH"), now(), 2).unwrap();
+    for o in &two.orders {
+        w.run(Command::Order(OrderCommand::Dispatch { key: o.key.clone(), actor: ops(), ship_partial: false }));
+        w.run(Command::Order(OrderCommand::StartPicking { key: o.key.clone(), actor: ops() }));
+    }
+    let rest = plan(&w.state, &code("WH"), now(), 10).unwrap();
+    assert_eq!(
+        rest.orders.iter().map(|o| o.key.channel_order_id.as_str()).collect::<Vec<_>>(),
+        ["NEXT-DAY", "OLD-STANDARD"]
+    );
+    assert!(plan(&w.state, &code("NOPE"), now(), 10).is_err());
+}

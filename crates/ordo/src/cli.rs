@@ -136,6 +136,31 @@ enum Cmd {
     /// Returns: policies, authorizations (RMAs), receipt, inspection, refunds.
     #[command(subcommand)]
     Return(ReturnCmd),
+    /// Waves: a node's allocated orders released to its floor by carrier cut-off and promise.
+    #[command(subcommand)]
+    Wave(WaveCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum WaveCmd {
+    /// Show the next wave and its pick list without releasing it.
+    Plan {
+        #[arg(long)]
+        node: String,
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release the next wave: each order dispatched and its pick list issued (→ picking).
+    Release {
+        #[arg(long)]
+        node: String,
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -1356,6 +1381,62 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
             }
         }
         Cmd::Return(c) => return_command(engine, c),
+        Cmd::Wave(WaveCmd::Plan { node, limit, json }) => {
+            let now = engine.now();
+            match ordo_domain::orders::waves::plan(engine.state(), &code("node", &node)?, now, limit) {
+                Ok(wave) => {
+                    report::wave(&wave, json);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("rejected: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Cmd::Wave(WaveCmd::Release { node, limit, json }) => {
+            let now = engine.now();
+            let wave = match ordo_domain::orders::waves::plan(engine.state(), &code("node", &node)?, now, limit) {
+                Ok(wave) => wave,
+                Err(e) => {
+                    eprintln!("rejected: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let actor =
+                ordo_domain::orders::lifecycle::Actor::User(std::env::var("USER").unwrap_or_else(|_| "cli".into()));
+            // One group per order: an order that cannot go (changed since the plan) stays behind
+            // alone, the rest of the wave goes.
+            let requests: Vec<ordo_engine::Request> = wave
+                .orders
+                .iter()
+                .map(|o| {
+                    let key = o.key.clone();
+                    ordo_engine::Request::Group(vec![
+                        attributed(Command::Order(ordo_domain::orders::book::OrderCommand::Dispatch {
+                            key: key.clone(),
+                            actor: actor.clone(),
+                            ship_partial: false,
+                        })),
+                        attributed(Command::Order(ordo_domain::orders::book::OrderCommand::StartPicking {
+                            key,
+                            actor: actor.clone(),
+                        })),
+                    ])
+                })
+                .collect();
+            let outcome = engine.execute(requests);
+            if let Some(e) = outcome.error {
+                return Err(e).context("the database refused the wave");
+            }
+            for (o, r) in wave.orders.iter().zip(&outcome.results) {
+                if let Err(e) = r {
+                    eprintln!("{} stays behind: {e}", o.key);
+                }
+            }
+            report::wave(&wave, json);
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Settlement(SettlementCmd::Show { id, json }) => {
             match engine.state().gl().settlements().iter().find(|((_, s), _)| *s == id) {
                 Some((_, r)) => {

@@ -580,6 +580,32 @@ pub fn rmas(rmas: &[&ordo_domain::returns::Rma], as_json: bool) {
     table(&["rma", "order", "status", "lines", "refund"], &body);
 }
 
+/// `ordo wave plan|release`: the orders in release order and the pick list.
+pub fn wave(w: &ordo_domain::orders::waves::Wave, as_json: bool) {
+    if as_json {
+        print_json(&json!(w));
+        return;
+    }
+    println!("wave at {}: {} order(s), next carrier cut-off {}", w.node, w.orders.len(), w.next_cutoff);
+    let body: Vec<Vec<String>> = w
+        .orders
+        .iter()
+        .map(|o| {
+            vec![
+                o.key.to_string(),
+                o.promised_by.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                format!("{:?}", o.service_level),
+                if o.before_cutoff { "ships today".into() } else { String::new() },
+            ]
+        })
+        .collect();
+    table(&["order", "promised by", "service", ""], &body);
+    println!("pick list:");
+    let picks: Vec<Vec<String>> =
+        w.pick_list.iter().map(|p| vec![p.sku.to_string(), p.units.to_string(), p.orders.len().to_string()]).collect();
+    table(&["sku", "units", "orders"], &picks);
+}
+
 fn money(minor: i64, currency: &str) -> String {
     let sign = if minor < 0 { "-" } else { "" };
     format!("{sign}{}.{:02} {currency}", minor.abs() / 100, minor.abs() % 100)

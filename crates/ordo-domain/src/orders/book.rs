@@ -341,7 +341,7 @@ pub struct OrderBook {
     shipping_methods: BTreeMap<ChannelCode, BTreeSet<String>>,
     customers: BTreeMap<(ChannelCode, String), AccountStatus>,
     taxable: BTreeMap<(String, String), bool>,
-    nodes: BTreeMap<LocationCode, NodeSettings>,
+    pub(crate) nodes: BTreeMap<LocationCode, NodeSettings>,
     policy: Option<SourcingPolicy>,
     rules: ValidationRules,
     /// Shipments planned per node and day, against its daily capacity.

@@ -9,3 +9,4 @@ pub mod lifecycle;
 pub mod model;
 pub mod sourcing;
 pub mod validation;
+pub mod waves;

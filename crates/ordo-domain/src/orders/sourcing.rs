@@ -988,7 +988,7 @@ impl Context<'_> {
 }
 
 /// `now` as milliseconds since the epoch on the wall clock of `tz` (UTC when unknown).
-fn local_ms(tz: Option<chrono_tz::Tz>, at: Timestamp) -> i64 {
+pub(crate) fn local_ms(tz: Option<chrono_tz::Tz>, at: Timestamp) -> i64 {
     let offset_s = match (tz, chrono::DateTime::from_timestamp_millis(at.0)) {
         (Some(tz), Some(utc)) => i64::from(tz.offset_from_utc_datetime(&utc.naive_utc()).fix().local_minus_utc()),
         _ => 0,
