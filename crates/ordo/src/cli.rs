@@ -361,6 +361,15 @@ enum TokenCmd {
 
 #[derive(Subcommand, Debug)]
 enum OrderCmd {
+    /// A shipment's invoice or packing slip as printable HTML (to stdout).
+    Document {
+        /// CHANNEL/CHANNEL_ORDER_ID
+        id: String,
+        #[arg(long)]
+        shipment: String,
+        #[arg(long, value_enum, default_value = "invoice")]
+        kind: crate::documents::Kind,
+    },
     /// Capture an order from a canonical order JSON file (schema: README.md, "Orders").
     Create {
         #[arg(long)]
@@ -501,6 +510,18 @@ fn order_command(engine: &mut Engine<AnyStore>, command: OrderCmd) -> Result<Exi
                 println!("order {key}: {}", r.status.as_str());
             }
             Ok(code)
+        }
+        OrderCmd::Document { id, shipment, kind } => {
+            match crate::documents::render(engine.state(), &order_key(&id)?, &shipment, kind) {
+                Ok(html) => {
+                    print!("{html}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("refused: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
         }
         OrderCmd::Show { id, json } => {
             let key = order_key(&id)?;

@@ -10,6 +10,7 @@ mod bench_orders;
 mod cli;
 mod demo;
 mod demo_orders;
+mod documents;
 mod report;
 
 use std::process::ExitCode;

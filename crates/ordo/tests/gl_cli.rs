@@ -208,3 +208,37 @@ fn returns_from_the_command_line_over_the_demo_retailer() {
     assert!(tb.as_array().unwrap().iter().any(|r| r["account"] == "4100"), "sales returns are booked: {tb:#}");
     assert_eq!(db.json(&["verify", "--json"])["ok"], true);
 }
+
+#[test]
+fn an_invoice_shows_what_the_ledger_booked_for_its_shipment() {
+    let db = Db::new();
+    db.ok(&["demo"]);
+    let orders = db.json(&["orders", "--json"]);
+    let shipped = orders
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["order"]["channel"] == "SHOPIFY-DTC" && !r["shipments"].as_array().unwrap().is_empty())
+        .expect("the demo ships web orders");
+    let key = format!("SHOPIFY-DTC/{}", shipped["order"]["channel_order_id"].as_str().unwrap());
+    let shipment = shipped["shipments"][0]["shipment_id"].as_str().unwrap();
+    let invoice = db.ok(&["order", "document", &key, "--shipment", shipment]);
+    assert!(invoice.starts_with("<!doctype html>") && invoice.contains("Ordo Outfitters Inc."), "{invoice}");
+    // The sale entry of that shipment: its revenue credit is the invoice's net.
+    let entries = db.json(&["gl", "entries", "--last", "100000", "--json"]);
+    let reference = format!("{key} shipment {shipment}");
+    let entry = entries.as_array().unwrap().iter().find(|e| e["entry"]["reference"] == reference.as_str()).unwrap();
+    let revenue: i64 = entry["entry"]["postings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["from"] == "revenue")
+        .map(|p| p["units"].as_i64().unwrap())
+        .sum();
+    let net =
+        format!("<tr><th colspan=\"3\">net</th><td class=\"n\">{}.{:02} USD</td></tr>", revenue / 100, revenue % 100);
+    assert!(invoice.contains(&net), "expected {net} in {invoice}");
+    let slip = db.ok(&["order", "document", &key, "--shipment", shipment, "--kind", "packing-slip"]);
+    assert!(slip.contains("Packing slip") && !slip.contains("USD"), "no prices on a packing slip: {slip}");
+    assert!(db.refused(&["order", "document", &key, "--shipment", "NOPE"]).contains("has no shipment \"NOPE\""));
+}
