@@ -15,7 +15,8 @@ db="$work/schemathesis.db"
 ORDO_PASSWORD="$(head -c 18 /dev/urandom | base64)" "$bin" --db "$db" user add schemathesis --role admin >/dev/null
 token="$("$bin" --db "$db" token create --user schemathesis | awk 'END { print $NF }')"
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-"$bin" --db "$db" serve --addr "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
+ORDO_SHOPIFY_WEBHOOK_SECRET="$(head -c 18 /dev/urandom | base64)" \
+  "$bin" --db "$db" serve --addr "127.0.0.1:$port" >"$work/serve.log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do

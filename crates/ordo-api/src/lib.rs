@@ -46,6 +46,8 @@ pub struct Service {
     tokens: std::sync::RwLock<std::collections::HashMap<String, (auth::Caller, std::time::Instant)>>,
     sessions: session::Sessions,
     metrics: metrics::Metrics,
+    /// The Shopify app's client secret that signs webhooks; unset, webhooks are refused (503).
+    shopify_webhook_secret: std::sync::OnceLock<Vec<u8>>,
 }
 
 impl Service {
@@ -57,7 +59,13 @@ impl Service {
             tokens: Default::default(),
             sessions: Default::default(),
             metrics: metrics::Metrics::default(),
+            shopify_webhook_secret: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Accept Shopify webhooks signed with `secret` (from configuration, never the database).
+    pub fn set_shopify_webhook_secret(&self, secret: &[u8]) {
+        let _ = self.shopify_webhook_secret.set(secret.to_vec());
     }
 
     pub(crate) fn now(&self) -> Timestamp {

@@ -95,7 +95,35 @@ pub fn document() -> Value {
         }
         let problem = json!({"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}});
         let mut responses = Map::new();
-        if route.method == "POST" && route.permission.is_none() {
+        if route.path.starts_with("/webhooks/") {
+            for (name, required, description) in [
+                ("X-Shopify-Hmac-Sha256", true, "base64 HMAC-SHA256 of the raw body under the app's secret"),
+                (
+                    "X-Shopify-Topic",
+                    false,
+                    "orders/create, orders/updated or orders/cancelled (others are acknowledged and ignored)",
+                ),
+                ("X-Shopify-Event-Id", false, "the event's id: repeats of it have one effect"),
+                ("X-Shopify-Webhook-Id", false, "the delivery's id, used when there is no event id"),
+            ] {
+                parameters.push(json!({"name": name, "in": "header", "required": required, "description": description,
+                                       "schema": {"type": "string"}}));
+            }
+            responses.insert(
+                "200".into(),
+                json!({"description": "captured, repeated or acknowledged", "content": {"application/json": {"schema": {"type": "object"}}}}),
+            );
+            for (status, what) in [
+                ("400", "malformed body or missing event id"),
+                ("401", "the signature does not match"),
+                ("404", "unknown channel or order"),
+                ("409", "the same event is being processed"),
+                ("422", "refused by a business rule"),
+                ("503", "webhooks not configured, or not recorded"),
+            ] {
+                responses.insert(status.into(), json!({"description": what, "content": problem}));
+            }
+        } else if route.method == "POST" && route.permission.is_none() {
             responses.insert(
                 "200".into(),
                 json!({"description": route.summary, "content": {"application/json": {"schema": {"type": "object"}}}}),
@@ -151,7 +179,13 @@ pub fn document() -> Value {
                 operation["security"] = json!([{"bearer": []}]);
                 operation["x-permission"] = json!(p.as_str());
             }
-            None => operation["security"] = json!([]),
+            None => {
+                operation["security"] = json!([]);
+                if route.path.starts_with("/webhooks/shopify/") {
+                    // Authenticated by the channel's signature over the body, not by a role.
+                    operation["x-signature"] = json!("X-Shopify-Hmac-Sha256");
+                }
+            }
         }
         if let Some(body) = route.body {
             let schema = body(&mut bodies).to_value();

@@ -200,6 +200,11 @@ pub const ROUTES: &[Route] = &[
         schema_of::<Reason>,
     ),
     write("/api/v1/approvals/{id}/reject", Permission::Approve, "Reject another user's request.", schema_of::<Reason>),
+    open_post(
+        "/webhooks/shopify/{channel}",
+        "A Shopify order webhook (orders/create, orders/updated, orders/cancelled) for channel CHANNEL: verified by X-Shopify-Hmac-Sha256 over the raw body before it is read, deduplicated on X-Shopify-Event-Id (else X-Shopify-Webhook-Id) in the same commit as its effect, captured (and cancelled) as the canonical order.",
+        schema_of::<serde_json::Map<String, Value>>,
+    ),
     read("/api/v1/returns", "Return authorizations (RMAs): status, lines, grades, refund.", None),
     read("/api/v1/returns/{rma}", "One RMA.", None),
     write(
@@ -276,6 +281,7 @@ fn handler(route: &Route) -> Option<MethodRouter<Arc<Service>>> {
         ("POST", "/api/v1/order-settings") => post(|s, c, h, b| master_data(s, c, h, b, "/api/v1/order-settings")),
         ("POST", "/api/v1/approvals/{id}/approve") => post(|s, c, p, h, b| approval(s, c, p, h, b, true)),
         ("POST", "/api/v1/approvals/{id}/reject") => post(|s, c, p, h, b| approval(s, c, p, h, b, false)),
+        ("POST", "/webhooks/shopify/{channel}") => post(shopify_webhook),
         ("GET", "/api/v1/returns") => get(returns_list),
         ("GET", "/api/v1/returns/{rma}") => get(return_one),
         ("POST", "/api/v1/returns") => post(return_authorize),
@@ -1159,4 +1165,86 @@ async fn return_step(
     let gated =
         Command::Gated { by: caller.user.clone(), note: String::new(), command: Box::new(Command::Returns(command)) };
     submit(&service, &caller, &headers, request, gated).await
+}
+
+// ----- channel webhooks -------------------------------------------------------------------------
+
+/// Shopify's order webhooks. The signature is checked on the raw bytes before anything reads
+/// them; the delivery's event id is the idempotency key (in the same journal event as the
+/// capture), so a delivery repeated — concurrently or after a restart — has one effect. An update
+/// older than what Ordo holds, or one with nothing new, is acknowledged (200) so Shopify stops
+/// retrying; a malformed body is 400 with the field and value.
+async fn shopify_webhook(
+    Extract(service): Extract<Arc<Service>>,
+    Path(channel): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    use ordo_domain::orders::book::OrderRejection;
+    let Some(secret) = service.shopify_webhook_secret.get() else {
+        return Err(Problem::new(
+            Code::Unavailable,
+            "Shopify webhooks are not configured (ORDO_SHOPIFY_WEBHOOK_SECRET)",
+        ));
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    let signed = header("x-shopify-hmac-sha256")
+        .is_some_and(|signature| ordo_channels::shopify::orders::verify_webhook(secret, &body, signature));
+    if !signed {
+        return Err(Problem::new(Code::Unauthenticated, "X-Shopify-Hmac-Sha256 does not match the body"));
+    }
+    let channel =
+        ordo_types::Code::new(channel).map_err(|e| Problem::new(Code::NotFound, format!("no such channel: {e}")))?;
+    let topic = header("x-shopify-topic").unwrap_or("orders/updated").to_owned();
+    if !matches!(topic.as_str(), "orders/create" | "orders/updated" | "orders/cancelled") {
+        return Ok(Json(json!({"ignored": topic})).into_response());
+    }
+    let Some(event_id) = header("x-shopify-event-id").or_else(|| header("x-shopify-webhook-id")).map(str::to_owned)
+    else {
+        return Err(Problem::new(Code::InvalidParameter, "X-Shopify-Event-Id or X-Shopify-Webhook-Id is required"));
+    };
+    let text = std::str::from_utf8(&body).map_err(|_| Problem::new(Code::InvalidBody, "the body is not UTF-8"))?;
+    let mapped = ordo_channels::shopify::orders::parse(text, channel.clone()).map_err(|e| {
+        let mut p = Problem::new(Code::InvalidBody, format!("not a Shopify order: {e}"));
+        p.errors.push(crate::problem::FieldError {
+            field: e.column.clone(),
+            line: Some(e.line as usize),
+            column: None,
+            message: e.message.clone(),
+        });
+        p
+    })?;
+    let key = mapped.order.key();
+    let mut command = Command::Order(OrderCommand::Capture(Box::new(mapped.order)));
+    if mapped.cancelled || topic == "orders/cancelled" {
+        let actor = Actor::Connector(channel.to_string());
+        let cancel = OrderCommand::Cancel { key: key.clone(), actor, reason: "cancelled on Shopify".into() };
+        command = Command::Order(cancel);
+    }
+    let source = format!("shopify:{channel}");
+    let origin = ordo_domain::access::Origin {
+        actor: source.clone(),
+        role: None,
+        source: ordo_domain::access::Source::Connector,
+        request_id: event_id.clone(),
+    };
+    let once = Command::Idempotent {
+        user: source,
+        key: event_id,
+        request_sha256_hex: sha256_hex(&body),
+        command: Box::new(command),
+    };
+    let result = service.write(Command::Attributed { origin, command: Box::new(once) }).await;
+    match result {
+        Ok((_, (_, body))) => Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response()),
+        Err(ordo_engine::CommandError::Rejected(ordo_domain::Rejection::AlreadyAnswered { body, .. })) => {
+            Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+        }
+        Err(ordo_engine::CommandError::Rejected(ordo_domain::Rejection::Order(r)))
+            if matches!(*r, OrderRejection::AlreadyCaptured(_) | OrderRejection::StaleUpdate { .. }) =>
+        {
+            Ok(Json(json!({"ignored": r.to_string(), "order": key.to_string()})).into_response())
+        }
+        Err(e) => Err(crate::command_problem(e)),
+    }
 }

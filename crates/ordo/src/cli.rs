@@ -238,6 +238,17 @@ enum ImportCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Shopify orders (webhook bodies or REST `{"order": …}` documents), captured; one already
+    /// captured with the same content changes nothing; a cancelled one is captured, then cancelled.
+    ShopifyOrder {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        #[arg(long, default_value = "SHOPIFY-DTC")]
+        channel: String,
+        /// Print the canonical orders.
+        #[arg(long)]
+        json: bool,
+    },
     /// Shopify Payments payouts (the REST `payouts.json` document): each paid or in-transit
     /// payout reconciled as a settlement (its summary's components against its amount) and posted.
     ShopifyPayouts {
@@ -941,6 +952,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 fn serve(engine: Engine<AnyStore>, addr: std::net::SocketAddr) -> Result<ExitCode> {
     let (handle, thread) = ordo_engine::EngineHandle::spawn(engine, 1_000);
     let service = ordo_api::Service::new(handle, || ordo_engine::Clock::now(&ordo_engine::SystemClock));
+    if let Ok(secret) = std::env::var("ORDO_SHOPIFY_WEBHOOK_SECRET")
+        && !secret.is_empty()
+    {
+        service.set_shopify_webhook_secret(secret.as_bytes());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
@@ -1385,6 +1401,67 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
                     Ok(ExitCode::from(1))
                 }
             }
+        }
+        Cmd::Import(ImportCmd::ShopifyOrder { files, channel, json }) => {
+            use ordo_domain::orders::book::OrderCommand;
+            let channel = code("channel", &channel)?;
+            let mut mapped = Vec::new();
+            for file in &files {
+                let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+                match ordo_channels::shopify::orders::parse(&text, channel.clone()) {
+                    Ok(o) => mapped.push(o),
+                    Err(e) => {
+                        eprintln!("refused: {}: {e}", file.display());
+                        return Ok(ExitCode::from(1));
+                    }
+                }
+            }
+            let mut code_out = ExitCode::SUCCESS;
+            for o in &mapped {
+                let key = o.order.key();
+                let capture = Command::Order(OrderCommand::Capture(Box::new(o.order.clone())));
+                match engine.execute_one(attributed(capture)) {
+                    Ok(_) => {}
+                    Err(CommandError::Rejected(ordo_domain::Rejection::Order(r)))
+                        if matches!(*r, ordo_domain::orders::book::OrderRejection::AlreadyCaptured(_)) =>
+                    {
+                        eprintln!("{key} is already captured with this content; nothing changed");
+                    }
+                    Err(CommandError::Store(e)) => return Err(e).context("the database refused the change"),
+                    Err(e) => {
+                        eprintln!("rejected: {key}: {e}");
+                        code_out = ExitCode::from(1);
+                        continue;
+                    }
+                }
+                if o.cancelled
+                    && engine
+                        .state()
+                        .orders()
+                        .get(&key)
+                        .is_some_and(|r| r.status != ordo_domain::orders::lifecycle::OrderStatus::Cancelled)
+                {
+                    let cancel = OrderCommand::Cancel {
+                        key: key.clone(),
+                        actor: ordo_domain::orders::lifecycle::Actor::Connector(channel.to_string()),
+                        reason: "cancelled on Shopify".into(),
+                    };
+                    if let Err(e) = engine.execute_one(attributed(Command::Order(cancel))) {
+                        eprintln!("rejected: cancelling {key}: {e}");
+                        code_out = ExitCode::from(1);
+                    }
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&mapped.iter().map(|o| &o.order).collect::<Vec<_>>())?);
+            } else {
+                for o in &mapped {
+                    let key = o.order.key();
+                    let status = engine.state().orders().get(&key).map(|r| r.status.as_str()).unwrap_or("not captured");
+                    println!("{key}: {status}");
+                }
+            }
+            Ok(code_out)
         }
         Cmd::Import(ImportCmd::ShopifyPayouts { file, channel, json }) => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;

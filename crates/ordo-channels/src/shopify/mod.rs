@@ -1,3 +1,4 @@
 //! Shopify formats.
 
+pub mod orders;
 pub mod payouts;

@@ -1,0 +1,50 @@
+//! The public Shopify order sample mapped to the canonical order, field by field, and bad
+//! payloads refused with the field and value.
+
+use std::path::PathBuf;
+
+use ordo_channels::shopify::orders::parse;
+use ordo_domain::orders::model::{LineItem, PaymentStatus};
+use ordo_types::Code;
+
+fn sample() -> String {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/samples/shopify/shopify_python_api_order.json");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("the public sample at {path:?}: {e}"))
+}
+
+#[test]
+fn the_public_order_sample_maps_to_the_canonical_order() {
+    let mapped = parse(&sample(), Code::new("SHOPIFY-DTC").unwrap()).unwrap();
+    let o = &mapped.order;
+    assert_eq!(o.channel_order_id, "450789469");
+    // 2008-01-10T11:00:00-05:00 is 16:00 UTC.
+    assert_eq!(o.placed_at.to_string(), "2008-01-10T16:00:00.000Z");
+    assert_eq!(o.currency.as_str(), "USD");
+    assert_eq!(o.payment_status, PaymentStatus::Authorized);
+    assert_eq!(o.shipping.method, "Free Shipping");
+    assert_eq!(
+        (o.ship_to.city.as_str(), o.ship_to.region.as_str(), o.ship_to.country.as_str()),
+        ("Louisville", "KY", "US")
+    );
+    assert_eq!(o.ship_to.geo.map(|g| (g.latitude_micro, g.longitude_micro)), Some((45_416_340, -75_686_800)));
+    assert_eq!(o.lines[0].item, LineItem::Sku(ordo_types::Sku::new("IPOD2008GREEN").unwrap()));
+    assert_eq!((o.lines[0].quantity, o.lines[0].unit_price_minor), (1, 19_900));
+    assert!(!mapped.cancelled);
+    // The REST wrapper and the bare webhook body map the same.
+    let value: serde_json::Value = serde_json::from_str(&sample()).unwrap();
+    let bare = value.get("order").unwrap_or(&value).to_string();
+    assert_eq!(parse(&bare, Code::new("SHOPIFY-DTC").unwrap()).unwrap(), mapped);
+}
+
+#[test]
+fn bad_payloads_name_the_field_and_value() {
+    let channel = || Code::new("SHOPIFY-DTC").unwrap();
+    let bad_price = sample().replacen("\"199.00\"", "\"19x.00\"", 1);
+    let e = parse(&bad_price, channel()).unwrap_err();
+    assert_eq!((e.column.as_deref(), e.value.as_deref()), (Some("line_items[0].price"), Some("19x.00")), "{e}");
+    let e = parse(&sample().replacen("\"currency\": \"USD\"", "\"currency\": \"usd\"", 1), channel()).unwrap_err();
+    assert_eq!(e.column.as_deref(), Some("currency"), "{e}");
+    assert!(parse("{\"order\": {}}", channel()).unwrap_err().to_string().contains("id"));
+    assert!(parse("not json", channel()).unwrap_err().message.contains("not JSON"));
+}
