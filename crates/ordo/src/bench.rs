@@ -109,6 +109,9 @@ pub enum BenchCmd {
         /// wrk's threads (each a busy event loop on the same 2 cores as the server).
         #[arg(long, default_value_t = 1)]
         wrk_threads: usize,
+        /// Send the orders as signed Shopify `orders/create` webhooks instead of API captures.
+        #[arg(long)]
+        webhooks: bool,
     },
     /// Journal entries posted durably: movements that each post one entry, in batches.
     Gl {
@@ -399,8 +402,8 @@ pub fn run(_target: &Target, cmd: BenchCmd) -> Result<ExitCode> {
             let workload = crate::bench_orders::Workload { orders, batch, skus, nodes, lines, decide_only };
             crate::bench_orders::pipeline(backend, &pg_server, workload)?;
         }
-        BenchCmd::Http { orders, connections, skus, wrk, wrk_threads } => match wrk {
-            None => crate::bench_http::run(orders, connections, skus)?,
+        BenchCmd::Http { orders, connections, skus, wrk, wrk_threads, webhooks } => match wrk {
+            None => crate::bench_http::run(orders, connections, skus, webhooks)?,
             Some(seconds) => crate::bench_http::run_wrk(seconds, connections, wrk_threads, skus)?,
         },
         BenchCmd::Gl { backend, entries, batch, skus, pg_server } => {

@@ -33,10 +33,56 @@ fn bodies(orders: usize, skus: usize) -> Vec<String> {
         .collect()
 }
 
+/// An order capture request as an integration sends it.
+fn capture_request(token: &str, n: usize, body: &str) -> String {
+    format!(
+        "POST /api/v1/orders HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: bench-{n}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The same order as Shopify's `orders/create` webhook would deliver it, signed.
+fn webhook_request(secret: &[u8], n: usize, capture_body: &str) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let o: serde_json::Value = serde_json::from_str(capture_body).expect("bench bodies are JSON");
+    let lines: Vec<serde_json::Value> = o["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::json!({"id": n * 10 + i, "sku": l["item"]["sku"], "quantity": l["quantity"],
+                               "price": ordo_types::format_decimal(l["unit_price_minor"].as_i64().unwrap_or(0), 2)})
+        })
+        .collect();
+    let a = &o["ship_to"];
+    let body = serde_json::json!({
+        "id": 5_000_000_000_000u64 + n as u64,
+        "created_at": "2026-11-18T10:00:00-05:00", "updated_at": "2026-11-18T10:00:00-05:00",
+        "currency": "USD", "financial_status": "paid", "email": "bench@example.com",
+        "customer": {"id": 7_000_000_000u64 + (n % 1_000) as u64, "first_name": "Bench", "last_name": "Customer"},
+        "shipping_address": {"name": a["name"], "address1": a["line1"], "city": a["city"], "province_code": a["region"],
+            "zip": a["postal_code"], "country_code": a["country"],
+            "latitude": ordo_types::format_decimal(a["geo"]["latitude_micro"].as_i64().unwrap_or(0), 6),
+            "longitude": ordo_types::format_decimal(a["geo"]["longitude_micro"].as_i64().unwrap_or(0), 6)},
+        "shipping_lines": [{"code": "ground", "price": "0.00"}],
+        "line_items": lines,
+    })
+    .to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("any key length");
+    mac.update(body.as_bytes());
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    format!(
+        "POST /webhooks/shopify/WEB HTTP/1.1\r\nHost: bench\r\nX-Shopify-Topic: orders/create\r\nX-Shopify-Event-Id: evt-{n}\r\nX-Shopify-Hmac-Sha256: {signature}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 async fn connection(
     addr: std::net::SocketAddr,
-    token: String,
-    work: std::sync::Arc<std::sync::Mutex<std::vec::IntoIter<(usize, String)>>>,
+    work: std::sync::Arc<std::sync::Mutex<std::vec::IntoIter<String>>>,
+    ok_status: &'static str,
 ) -> Result<(Vec<Duration>, usize)> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
@@ -46,11 +92,7 @@ async fn connection(
     let mut failed = 0;
     loop {
         let next = work.lock().expect("work lock").next();
-        let Some((n, body)) = next else { break };
-        let request = format!(
-            "POST /api/v1/orders HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\nIdempotency-Key: bench-{n}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
+        let Some(request) = next else { break };
         let started = Instant::now();
         write.write_all(request.as_bytes()).await?;
         let mut status_line = String::new();
@@ -69,7 +111,7 @@ async fn connection(
         let mut buf = vec![0u8; length];
         read.read_exact(&mut buf).await?;
         latencies.push(started.elapsed());
-        if !status_line.starts_with("HTTP/1.1 201") {
+        if !status_line.starts_with(ok_status) {
             failed += 1;
         }
     }
@@ -108,11 +150,23 @@ fn serve_setup(skus: usize) -> Result<Served> {
     Ok((handle, thread, token, dir.context("a SQLite bench keeps its directory")?))
 }
 
-pub fn run(orders: usize, connections: usize, skus: usize) -> Result<()> {
+/// `webhooks`: the same orders as signed Shopify webhooks instead of API captures.
+pub fn run(orders: usize, connections: usize, skus: usize, webhooks: bool) -> Result<()> {
     let (handle, thread, token, _dir) = serve_setup(skus)?;
     let now = Timestamp::from_millis(T0);
     let service = ordo_api::Service::new(handle.clone(), move || now);
-    let work: Vec<(usize, String)> = bodies(orders, skus).into_iter().enumerate().collect();
+    let secret = b"bench-webhook-secret";
+    service.set_shopify_webhook_secret(secret);
+    let (ok_status, what) = if webhooks {
+        ("HTTP/1.1 200", "Shopify order webhooks (HMAC verified, event id deduplicated)")
+    } else {
+        ("HTTP/1.1 201", "order captures over HTTP (bearer token, idempotency key each)")
+    };
+    let work: Vec<String> = bodies(orders, skus)
+        .into_iter()
+        .enumerate()
+        .map(|(n, body)| if webhooks { webhook_request(secret, n, &body) } else { capture_request(&token, n, &body) })
+        .collect();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let (latencies, failed, elapsed) = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -120,8 +174,7 @@ pub fn run(orders: usize, connections: usize, skus: usize) -> Result<()> {
         tokio::spawn(ordo_api::serve(listener, service, std::future::pending()));
         let work = std::sync::Arc::new(std::sync::Mutex::new(work.into_iter()));
         let started = Instant::now();
-        let tasks: Vec<_> =
-            (0..connections).map(|_| tokio::spawn(connection(addr, token.clone(), work.clone()))).collect();
+        let tasks: Vec<_> = (0..connections).map(|_| tokio::spawn(connection(addr, work.clone(), ok_status))).collect();
         let mut latencies = Vec::with_capacity(orders);
         let mut failed = 0;
         for t in tasks {
@@ -134,8 +187,11 @@ pub fn run(orders: usize, connections: usize, skus: usize) -> Result<()> {
     let mut latencies = latencies;
     latencies.sort();
     let captured = handle.query(|s| s.orders().all().count());
+    let allocated = handle.query(|s| {
+        s.orders().all().filter(|r| r.status == ordo_domain::orders::lifecycle::OrderStatus::Allocated).count()
+    });
     println!(
-        "bench http: {orders} order captures over HTTP (bearer token, idempotency key each) from {connections} connections: {:.2} s = {:.0} requests/s; latency p50 {:.1} ms, p99 {:.1} ms; {failed} non-201; {captured} orders recorded",
+        "bench http: {orders} {what} from {connections} connections: {:.2} s = {:.0} requests/s; latency p50 {:.1} ms, p99 {:.1} ms; {failed} failed; {captured} orders recorded, {allocated} allocated (reserved)",
         elapsed.as_secs_f64(),
         orders as f64 / elapsed.as_secs_f64(),
         percentile(&latencies, 0.5).as_secs_f64() * 1e3,
