@@ -1203,17 +1203,39 @@ async fn shopify_webhook(
     else {
         return Err(Problem::new(Code::InvalidParameter, "X-Shopify-Event-Id or X-Shopify-Webhook-Id is required"));
     };
-    let text = std::str::from_utf8(&body).map_err(|_| Problem::new(Code::InvalidBody, "the body is not UTF-8"))?;
-    let mapped = ordo_channels::shopify::orders::parse(text, channel.clone()).map_err(|e| {
-        let mut p = Problem::new(Code::InvalidBody, format!("not a Shopify order: {e}"));
-        p.errors.push(crate::problem::FieldError {
-            field: e.column.clone(),
-            line: Some(e.line as usize),
-            column: None,
-            message: e.message.clone(),
-        });
-        p
-    })?;
+    let text = String::from_utf8_lossy(&body);
+    let mapped = match ordo_channels::shopify::orders::parse(&text, channel.clone()) {
+        Ok(mapped) => mapped,
+        Err(e) => {
+            // Kept raw, with the reason, so nothing Shopify sent is lost (`ordo deadletter`).
+            let keep = ordo_domain::deadletter::DeadLetterCommand::Keep {
+                source: format!("shopify-webhook:{channel}"),
+                reason: e.to_string(),
+                raw: text.into_owned(),
+            };
+            let origin = ordo_domain::access::Origin {
+                actor: format!("shopify:{channel}"),
+                role: None,
+                source: ordo_domain::access::Source::Connector,
+                request_id: event_id.clone(),
+            };
+            let kept = service
+                .write(Command::Attributed { origin, command: Box::new(Command::DeadLetter(keep)) })
+                .await
+                .map_err(crate::command_problem)?;
+            let mut p = Problem::new(
+                Code::InvalidBody,
+                format!("not a Shopify order: {e}; kept as dead letter (journal sequence {})", kept.0[0]),
+            );
+            p.errors.push(crate::problem::FieldError {
+                field: e.column.clone(),
+                line: Some(e.line as usize),
+                column: None,
+                message: e.message.clone(),
+            });
+            return Err(p);
+        }
+    };
     let key = mapped.order.key();
     let mut command = Command::Order(OrderCommand::Capture(Box::new(mapped.order)));
     if mapped.cancelled || topic == "orders/cancelled" {

@@ -855,8 +855,14 @@ fn a_shopify_webhook_delivered_five_times_is_one_order() {
     let broken = body.replacen("\"199.00\"", "\"19x.00\"", 1);
     let (status, text) = deliver(&broken, &shopify_signature(broken.as_bytes()));
     assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
-    assert!(text.contains("line_items[0].price"), "{text}");
-    assert_eq!(s.journal_seq(), before, "nothing recorded");
+    assert!(text.contains("line_items[0].price") && text.contains("dead letter"), "{text}");
+    // The malformed body is kept raw, with the reason; nothing else is recorded.
+    let kept = s.handle.query(|st| st.dead_letters().all().to_vec());
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].source.as_str(), kept[0].raw.as_str()), ("shopify-webhook:WEB", broken.as_str()));
+    assert!(kept[0].reason.contains("19x.00"), "{}", kept[0].reason);
+    assert_eq!(s.journal_seq(), before + 1);
+    let before = s.journal_seq();
     let signature = shopify_signature(body.as_bytes());
     let answers: Vec<(StatusCode, String)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..5).map(|_| scope.spawn(|| deliver(&body, &signature))).collect();

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod availability;
 pub mod catalog;
 pub mod csv_import;
+pub mod deadletter;
 pub mod inventory;
 pub mod orders;
 pub mod returns;

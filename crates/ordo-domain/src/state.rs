@@ -79,6 +79,8 @@ pub enum Command {
     Accounting(crate::accounting::AccountingCommand),
     /// Return authorizations, receipt, inspection and refunds.
     Returns(crate::returns::ReturnCommand),
+    /// Keep an unreadable outside payload, or mark one redriven.
+    DeadLetter(crate::deadletter::DeadLetterCommand),
 }
 
 /// What the journal records. Replaying events in sequence order rebuilds the state exactly.
@@ -132,6 +134,7 @@ pub enum Event {
         event: Box<Event>,
     },
     Returns(crate::returns::ReturnEvent),
+    DeadLetter(crate::deadletter::DeadLetterEvent),
 }
 
 impl Event {
@@ -168,6 +171,7 @@ impl Event {
             Self::Accounting(_) => "accounting",
             Self::Accounted { event, .. } => event.kind_name(),
             Self::Returns(_) => "returns",
+            Self::DeadLetter(_) => "dead_letter",
         }
     }
 }
@@ -188,6 +192,8 @@ pub enum Rejection {
     Accounting(#[from] crate::accounting::AccountingRejection),
     #[error(transparent)]
     Returns(#[from] crate::returns::ReturnRejection),
+    #[error(transparent)]
+    DeadLetter(#[from] crate::deadletter::DeadLetterRejection),
     #[error("idempotency key {0:?} was already used for a different request")]
     IdempotencyKeyReused(String),
     /// The same request under the same key was already carried out: here is its answer.
@@ -307,6 +313,7 @@ pub struct State {
     pub(crate) approvals: crate::approvals::Approvals,
     pub(crate) gl: crate::accounting::GeneralLedger,
     pub(crate) returns: crate::returns::Returns,
+    pub(crate) dead_letters: crate::deadletter::DeadLetters,
     last_seq: u64,
     #[serde(skip)]
     dirty: Dirty,
@@ -481,6 +488,7 @@ impl State {
             )?,
             Command::Accounting(c) => self.decide_accounting(c, _now)?,
             Command::Returns(c) => self.accounted(Event::Returns(self.decide_return(c, _now)?), _now)?,
+            Command::DeadLetter(c) => Event::DeadLetter(self.dead_letters.decide(c, _now)?),
             Command::Access(c) => {
                 if let crate::access::AccessCommand::IssueScopedToken { channels, .. } = c
                     && let Some(unknown) = channels.iter().find(|ch| self.channel(ch).is_none())
@@ -1127,6 +1135,7 @@ impl State {
             Event::ApprovalPolicySet(p) => self.approvals.policy = p.clone(),
             Event::Attributed { event, .. } => self.apply_effect(seq, event),
             Event::Accounting(e) => self.gl.apply(e),
+            Event::DeadLetter(e) => self.dead_letters.apply(e),
             Event::Returns(e) => {
                 if let crate::returns::ReturnEvent::Recorded { movements, .. } = e {
                     for m in movements {
@@ -1240,6 +1249,11 @@ impl State {
             }
             other => Ok(Event::Accounting(crate::accounting::decide(other, |sku| self.item(sku).is_some())?)),
         }
+    }
+
+    /// Outside payloads kept because they could not be read.
+    pub fn dead_letters(&self) -> &crate::deadletter::DeadLetters {
+        &self.dead_letters
     }
 
     /// The general ledger: balances, entries, valuations, costs and rates.

@@ -139,6 +139,22 @@ enum Cmd {
     /// Waves: a node's allocated orders released to its floor by carrier cut-off and promise.
     #[command(subcommand)]
     Wave(WaveCmd),
+    /// Outside payloads that could not be read, kept raw with the reason.
+    #[command(subcommand)]
+    Deadletter(DeadletterCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum DeadletterCmd {
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One dead letter, with its raw payload.
+    Show { id: u64 },
+    /// Read it again with today's mapping (after the cause was fixed: a listing, a SKU, the
+    /// parser) and take it in; it is marked redriven only if that succeeds.
+    Redrive { id: u64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -1004,6 +1020,90 @@ fn user_command(engine: &mut Engine<AnyStore>, command: UserCmd) -> Result<ExitC
     }
 }
 
+/// Keeps an unreadable file's content as a dead letter and says where to find it.
+fn keep_dead_letter(engine: &mut Engine<AnyStore>, source: String, reason: String, raw: String) -> Result<()> {
+    let keep = ordo_domain::deadletter::DeadLetterCommand::Keep { source, reason, raw };
+    engine.execute_one(attributed(Command::DeadLetter(keep))).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let id = engine.state().dead_letters().all().last().map_or(0, |d| d.id);
+    eprintln!("kept as dead letter {id} (`ordo deadletter show {id}`)");
+    Ok(())
+}
+
+fn deadletter_command(engine: &mut Engine<AnyStore>, command: DeadletterCmd) -> Result<ExitCode> {
+    match command {
+        DeadletterCmd::List { json } => {
+            let all = engine.state().dead_letters().all();
+            if json {
+                println!("{}", serde_json::to_string_pretty(all)?);
+            } else {
+                for d in all {
+                    let state =
+                        d.redriven.as_ref().map_or_else(|| "waiting".to_owned(), |(_, o)| format!("redriven: {o}"));
+                    println!("{}\t{}\t{}\t{}\t{}", d.id, d.received_at, d.source, d.reason, state);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        DeadletterCmd::Show { id } => match engine.state().dead_letters().get(id) {
+            Some(d) => {
+                println!(
+                    "dead letter {} from {} at {}\nreason: {}\n{}",
+                    d.id, d.source, d.received_at, d.reason, d.raw
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                eprintln!("unknown dead letter {id}");
+                Ok(ExitCode::from(1))
+            }
+        },
+        DeadletterCmd::Redrive { id } => {
+            let Some(d) = engine.state().dead_letters().get(id).cloned() else {
+                eprintln!("unknown dead letter {id}");
+                return Ok(ExitCode::from(1));
+            };
+            if d.redriven.is_some() {
+                eprintln!("dead letter {id} was already redriven");
+                return Ok(ExitCode::from(1));
+            }
+            let channel = d.source.rsplit(':').next().unwrap_or_default();
+            if !(d.source.starts_with("shopify-webhook:") || d.source.starts_with("import:shopify-order:")) {
+                eprintln!("dead letter {id} ({}) is redriven by importing the corrected file again", d.source);
+                return Ok(ExitCode::from(1));
+            }
+            let mapped = match ordo_channels::shopify::orders::parse(&d.raw, code("channel", channel)?) {
+                Ok(m) => m,
+                Err(e) => {
+                    eprintln!("still unreadable, nothing changed: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let key = mapped.order.key();
+            let capture = Command::Order(ordo_domain::orders::book::OrderCommand::Capture(Box::new(mapped.order)));
+            let mark = |outcome: String| {
+                Command::DeadLetter(ordo_domain::deadletter::DeadLetterCommand::MarkRedriven { id, outcome })
+            };
+            let outcome = engine.execute(vec![ordo_engine::Request::Group(vec![
+                attributed(capture),
+                attributed(mark(format!("captured {key}"))),
+            ])]);
+            if let Some(e) = outcome.error {
+                return Err(e).context("the database refused the change");
+            }
+            match outcome.results.into_iter().next().expect("one request") {
+                Ok(_) => {
+                    println!("redriven: captured {key}");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("rejected, nothing changed: {e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
 fn return_command(engine: &mut Engine<AnyStore>, command: ReturnCmd) -> Result<ExitCode> {
     use ordo_domain::returns::{Grade, ReturnCommand, ReturnPolicy};
     let pairs = |raw: &[String], what: &str| -> Result<Vec<(String, String)>> {
@@ -1398,6 +1498,7 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
                 Ok(s) => import_settlements(engine, vec![s], json),
                 Err(e) => {
                     eprintln!("refused: {}: {e}", file.display());
+                    keep_dead_letter(engine, format!("import:amazon-settlement:{channel}"), e.to_string(), text)?;
                     Ok(ExitCode::from(1))
                 }
             }
@@ -1412,6 +1513,7 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
                     Ok(o) => mapped.push(o),
                     Err(e) => {
                         eprintln!("refused: {}: {e}", file.display());
+                        keep_dead_letter(engine, format!("import:shopify-order:{channel}"), e.to_string(), text)?;
                         return Ok(ExitCode::from(1));
                     }
                 }
@@ -1474,11 +1576,13 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
                 }
                 Err(e) => {
                     eprintln!("refused: {}: {e}", file.display());
+                    keep_dead_letter(engine, format!("import:shopify-payouts:{channel}"), e.to_string(), text)?;
                     Ok(ExitCode::from(1))
                 }
             }
         }
         Cmd::Return(c) => return_command(engine, c),
+        Cmd::Deadletter(c) => deadletter_command(engine, c),
         Cmd::Wave(WaveCmd::Plan { node, limit, json }) => {
             let now = engine.now();
             match ordo_domain::orders::waves::plan(engine.state(), &code("node", &node)?, now, limit) {

@@ -84,7 +84,15 @@ fn a_settlement_report_is_imported_once_reconciled_and_its_variances_listed() {
     let before = db.journal_seq();
     let refused = db.refused(&["import", "amazon-settlement", legacy.to_str().unwrap()]);
     assert!(refused.contains("line 1") && refused.contains("legacy (V1)"), "{refused}");
-    assert_eq!(db.journal_seq(), before);
+    // Nothing imported; the file is kept raw as a dead letter, with the reason.
+    assert!(refused.contains("kept as dead letter 1"), "{refused}");
+    assert_eq!(db.journal_seq(), before + 1);
+    let kept = db.json(&["deadletter", "list", "--json"]);
+    assert_eq!(kept[0]["source"], "import:amazon-settlement:AMAZON-US");
+    assert!(kept[0]["raw"].as_str().unwrap().starts_with("settlement-id\ttotal-amount"));
+    let shown = db.ok(&["deadletter", "show", "1"]);
+    assert!(shown.contains("reason: line 1"), "{shown}");
+    assert!(db.refused(&["deadletter", "redrive", "1"]).contains("importing the corrected file again"));
     let sample = settlement_sample();
     let shown = db.json(&["import", "amazon-settlement", sample.to_str().unwrap(), "--json"]);
     assert_eq!(
@@ -241,4 +249,36 @@ fn an_invoice_shows_what_the_ledger_booked_for_its_shipment() {
     let slip = db.ok(&["order", "document", &key, "--shipment", shipment, "--kind", "packing-slip"]);
     assert!(slip.contains("Packing slip") && !slip.contains("USD"), "no prices on a packing slip: {slip}");
     assert!(db.refused(&["order", "document", &key, "--shipment", "NOPE"]).contains("has no shipment \"NOPE\""));
+}
+
+#[test]
+fn an_unreadable_shopify_order_is_kept_and_redriven_only_when_it_reads() {
+    let db = Db::new();
+    setup(&db);
+    db.ok(&[
+        "channel",
+        "add",
+        "SHOPIFY-DTC",
+        "--name",
+        "Shopify",
+        "--kind",
+        "shopify",
+        "--entity",
+        "US-RETAIL",
+        "--locations",
+        "WH1",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("order.json");
+    // A line with neither a SKU nor a variant id cannot be mapped.
+    std::fs::write(&file, r#"{"order": {"id": 1001, "currency": "USD", "created_at": "2026-11-20T10:00:00-05:00", "line_items": [{"id": 1, "quantity": 1, "price": "5.00"}]}}"#).unwrap();
+    let refused = db.refused(&["import", "shopify-order", file.to_str().unwrap()]);
+    assert!(refused.contains("line_items[0].variant_id") && refused.contains("kept as dead letter 1"), "{refused}");
+    let seq = db.journal_seq();
+    let again = db.refused(&["deadletter", "redrive", "1"]);
+    assert!(again.contains("still unreadable, nothing changed"), "{again}");
+    assert_eq!(db.journal_seq(), seq);
+    let list = db.ok(&["deadletter", "list"]);
+    assert!(list.contains("import:shopify-order:SHOPIFY-DTC") && list.contains("waiting"), "{list}");
+    assert_eq!(db.refused(&["deadletter", "show", "9"]), "unknown dead letter 9\n");
 }
