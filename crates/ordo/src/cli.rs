@@ -142,6 +142,27 @@ enum Cmd {
     /// Outside payloads that could not be read, kept raw with the reason.
     #[command(subcommand)]
     Deadletter(DeadletterCmd),
+    /// Ship confirm: a packed order leaves with carrier and tracking (`ordo order ship`, with the
+    /// location defaulting to the one node the order was picked at).
+    Ship {
+        /// CHANNEL/CHANNEL_ORDER_ID
+        id: String,
+        #[arg(long)]
+        carrier: String,
+        #[arg(long)]
+        tracking: String,
+        #[arg(long, default_value = "ground")]
+        service: String,
+        #[arg(long)]
+        location: Option<String>,
+        #[arg(long)]
+        shipment: Option<String>,
+        /// LINE=UNITS, repeatable (default: everything picked there).
+        #[arg(long = "line")]
+        lines: Vec<String>,
+        #[arg(long, env = "USER", default_value = "cli")]
+        user: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -1455,6 +1476,30 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
         }
         Cmd::Verify { json } => crate::report::verify(engine, json),
         Cmd::Order(c) => order_command(engine, c),
+        Cmd::Ship { id, carrier, tracking, service, location, shipment, lines, user } => {
+            let location = match location {
+                Some(l) => l,
+                None => {
+                    let key = order_key(&id)?;
+                    let record = engine.state().orders().get(&key).with_context(|| format!("unknown order {key}"))?;
+                    let mut nodes: Vec<&str> = record
+                        .lines
+                        .iter()
+                        .flat_map(|l| &l.reservations)
+                        .filter(|r| r.units > 0)
+                        .map(|r| r.location.as_str())
+                        .collect();
+                    nodes.sort_unstable();
+                    nodes.dedup();
+                    match nodes.as_slice() {
+                        [one] => (*one).to_owned(),
+                        [] => bail!("order {key} has nothing picked to ship"),
+                        many => bail!("order {key} is picked at {}; say which with --location", many.join(", ")),
+                    }
+                }
+            };
+            order_command(engine, OrderCmd::Ship { id, location, carrier, service, tracking, shipment, lines, user })
+        }
         Cmd::Orders { state, hold, json } => {
             let status = state
                 .map(|s| {

@@ -282,3 +282,27 @@ fn an_unreadable_shopify_order_is_kept_and_redriven_only_when_it_reads() {
     assert!(list.contains("import:shopify-order:SHOPIFY-DTC") && list.contains("waiting"), "{list}");
     assert_eq!(db.refused(&["deadletter", "show", "9"]), "unknown dead letter 9\n");
 }
+
+#[test]
+fn ship_confirm_finds_the_node_the_order_was_picked_at() {
+    let db = Db::new();
+    db.ok(&["demo"]);
+    // A wave of one: dispatched and its pick list issued.
+    let wave = db.json(&["wave", "release", "--node", "WH-EAST", "--limit", "1", "--json"]);
+    assert_eq!(wave["orders"].as_array().unwrap().len(), 1, "{wave:#}");
+    assert!(!wave["pick_list"].as_array().unwrap().is_empty());
+    let picking = db.json(&["orders", "--state", "picking", "--json"]);
+    assert_eq!(picking.as_array().unwrap().len(), 1);
+    let order = &picking[0]["order"];
+    let key = format!("{}/{}", order["channel"].as_str().unwrap(), order["channel_order_id"].as_str().unwrap());
+    // Not packed yet: the state machine refuses, and nothing changes.
+    let seq = db.journal_seq();
+    let refused = db.refused(&["ship", &key, "--carrier", "UPS", "--tracking", "1Z1"]);
+    assert!(refused.starts_with("rejected:"), "{refused}");
+    assert_eq!(db.journal_seq(), seq);
+    db.ok(&["order", "pack", &key]);
+    db.ok(&["ship", &key, "--carrier", "UPS", "--tracking", "1Z1"]);
+    let shown = db.json(&["order", "show", &key, "--json"]);
+    assert_eq!(shown["status"], "shipped");
+    assert_eq!(shown["shipments"][0]["tracking"], "1Z1");
+}
