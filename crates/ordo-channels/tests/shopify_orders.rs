@@ -48,3 +48,23 @@ fn bad_payloads_name_the_field_and_value() {
     assert!(parse("{\"order\": {}}", channel()).unwrap_err().to_string().contains("id"));
     assert!(parse("not json", channel()).unwrap_err().message.contains("not JSON"));
 }
+
+#[test]
+fn the_walmart_order_sample_maps_with_exact_money_from_json_numbers() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/samples/walmart/walmart_getAnOrder_doc_example.json");
+    let text = std::fs::read_to_string(path).unwrap();
+    let o = ordo_channels::walmart::orders::parse(&text, Code::new("WALMART").unwrap()).unwrap();
+    assert_eq!(o.channel_order_id, "1796277083022");
+    assert_eq!(o.placed_at.millis(), 1_568_466_571_000);
+    assert_eq!((o.ship_to.region.as_str(), o.ship_to.country.as_str()), ("NY", "US"));
+    assert_eq!(o.shipping.service_level, ordo_domain::orders::model::ServiceLevel::Economy);
+    assert_eq!(o.lines[0].line_id, "4");
+    // `"amount": 10` and a tax of `0.8`: 10.00 and 0.80, exactly, collected by Walmart.
+    assert_eq!((o.lines[0].quantity, o.lines[0].unit_price_minor), (1, 1_000));
+    assert_eq!((o.lines[0].tax_lines[0].amount_minor, o.lines[0].tax_lines[0].channel_collected), (80, true));
+    assert_eq!(o.shipping.deliver_by.unwrap().to_string(), "2019-09-25");
+    let bad = text.replacen("\"amount\": 10", "\"amount\": 10.001", 1);
+    let e = ordo_channels::walmart::orders::parse(&bad, Code::new("WALMART").unwrap()).unwrap_err();
+    assert_eq!(e.column.as_deref(), Some("orderLines.orderLine[0].charges.charge[0].chargeAmount.amount"), "{e}");
+}

@@ -286,6 +286,15 @@ enum ImportCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Walmart Marketplace orders (`GET /v3/orders/{id}` documents), captured like Shopify's.
+    WalmartOrder {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        #[arg(long, default_value = "WALMART")]
+        channel: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Shopify Payments payouts (the REST `payouts.json` document): each paid or in-transit
     /// payout reconciled as a settlement (its summary's components against its amount) and posted.
     ShopifyPayouts {
@@ -1041,6 +1050,69 @@ fn user_command(engine: &mut Engine<AnyStore>, command: UserCmd) -> Result<ExitC
     }
 }
 
+/// Captures the orders a channel's files hold (all files read first: one that does not map is
+/// refused and kept as a dead letter, and nothing is captured). An order already captured with
+/// the same content changes nothing; a cancelled one is captured, then cancelled.
+fn import_orders(
+    engine: &mut Engine<AnyStore>,
+    files: &[std::path::PathBuf],
+    source: &str,
+    parse: impl Fn(&str) -> Result<(ordo_domain::orders::model::Order, bool), ordo_channels::FormatError>,
+    json: bool,
+) -> Result<ExitCode> {
+    use ordo_domain::orders::book::{OrderCommand, OrderRejection};
+    use ordo_domain::orders::lifecycle::{Actor, OrderStatus};
+    let mut mapped = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        match parse(&text) {
+            Ok(o) => mapped.push(o),
+            Err(e) => {
+                eprintln!("refused: {}: {e}", file.display());
+                keep_dead_letter(engine, source.to_owned(), e.to_string(), text)?;
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    let mut code_out = ExitCode::SUCCESS;
+    for (order, cancelled) in &mapped {
+        let key = order.key();
+        match engine.execute_one(attributed(Command::Order(OrderCommand::Capture(Box::new(order.clone()))))) {
+            Ok(_) => {}
+            Err(CommandError::Rejected(ordo_domain::Rejection::Order(r)))
+                if matches!(*r, OrderRejection::AlreadyCaptured(_)) =>
+            {
+                eprintln!("{key} is already captured with this content; nothing changed");
+            }
+            Err(CommandError::Store(e)) => return Err(e).context("the database refused the change"),
+            Err(e) => {
+                eprintln!("rejected: {key}: {e}");
+                code_out = ExitCode::from(1);
+                continue;
+            }
+        }
+        let open = engine.state().orders().get(&key).is_some_and(|r| r.status != OrderStatus::Cancelled);
+        if *cancelled && open {
+            let actor = Actor::Connector(key.channel.to_string());
+            let cancel = OrderCommand::Cancel { key: key.clone(), actor, reason: "cancelled on the channel".into() };
+            if let Err(e) = engine.execute_one(attributed(Command::Order(cancel))) {
+                eprintln!("rejected: cancelling {key}: {e}");
+                code_out = ExitCode::from(1);
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&mapped.iter().map(|(o, _)| o).collect::<Vec<_>>())?);
+    } else {
+        for (o, _) in &mapped {
+            let key = o.key();
+            let status = engine.state().orders().get(&key).map(|r| r.status.as_str()).unwrap_or("not captured");
+            println!("{key}: {status}");
+        }
+    }
+    Ok(code_out)
+}
+
 /// Keeps an unreadable file's content as a dead letter and says where to find it.
 fn keep_dead_letter(engine: &mut Engine<AnyStore>, source: String, reason: String, raw: String) -> Result<()> {
     let keep = ordo_domain::deadletter::DeadLetterCommand::Keep { source, reason, raw };
@@ -1549,66 +1621,18 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
             }
         }
         Cmd::Import(ImportCmd::ShopifyOrder { files, channel, json }) => {
-            use ordo_domain::orders::book::OrderCommand;
             let channel = code("channel", &channel)?;
-            let mut mapped = Vec::new();
-            for file in &files {
-                let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-                match ordo_channels::shopify::orders::parse(&text, channel.clone()) {
-                    Ok(o) => mapped.push(o),
-                    Err(e) => {
-                        eprintln!("refused: {}: {e}", file.display());
-                        keep_dead_letter(engine, format!("import:shopify-order:{channel}"), e.to_string(), text)?;
-                        return Ok(ExitCode::from(1));
-                    }
-                }
-            }
-            let mut code_out = ExitCode::SUCCESS;
-            for o in &mapped {
-                let key = o.order.key();
-                let capture = Command::Order(OrderCommand::Capture(Box::new(o.order.clone())));
-                match engine.execute_one(attributed(capture)) {
-                    Ok(_) => {}
-                    Err(CommandError::Rejected(ordo_domain::Rejection::Order(r)))
-                        if matches!(*r, ordo_domain::orders::book::OrderRejection::AlreadyCaptured(_)) =>
-                    {
-                        eprintln!("{key} is already captured with this content; nothing changed");
-                    }
-                    Err(CommandError::Store(e)) => return Err(e).context("the database refused the change"),
-                    Err(e) => {
-                        eprintln!("rejected: {key}: {e}");
-                        code_out = ExitCode::from(1);
-                        continue;
-                    }
-                }
-                if o.cancelled
-                    && engine
-                        .state()
-                        .orders()
-                        .get(&key)
-                        .is_some_and(|r| r.status != ordo_domain::orders::lifecycle::OrderStatus::Cancelled)
-                {
-                    let cancel = OrderCommand::Cancel {
-                        key: key.clone(),
-                        actor: ordo_domain::orders::lifecycle::Actor::Connector(channel.to_string()),
-                        reason: "cancelled on Shopify".into(),
-                    };
-                    if let Err(e) = engine.execute_one(attributed(Command::Order(cancel))) {
-                        eprintln!("rejected: cancelling {key}: {e}");
-                        code_out = ExitCode::from(1);
-                    }
-                }
-            }
-            if json {
-                println!("{}", serde_json::to_string_pretty(&mapped.iter().map(|o| &o.order).collect::<Vec<_>>())?);
-            } else {
-                for o in &mapped {
-                    let key = o.order.key();
-                    let status = engine.state().orders().get(&key).map(|r| r.status.as_str()).unwrap_or("not captured");
-                    println!("{key}: {status}");
-                }
-            }
-            Ok(code_out)
+            let source = format!("import:shopify-order:{channel}");
+            let parse = |text: &str| {
+                ordo_channels::shopify::orders::parse(text, channel.clone()).map(|o| (o.order, o.cancelled))
+            };
+            import_orders(engine, &files, &source, parse, json)
+        }
+        Cmd::Import(ImportCmd::WalmartOrder { files, channel, json }) => {
+            let channel = code("channel", &channel)?;
+            let source = format!("import:walmart-order:{channel}");
+            let parse = |text: &str| ordo_channels::walmart::orders::parse(text, channel.clone()).map(|o| (o, false));
+            import_orders(engine, &files, &source, parse, json)
         }
         Cmd::Import(ImportCmd::ShopifyPayouts { file, channel, json }) => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;

@@ -1,0 +1,3 @@
+//! Walmart Marketplace formats.
+
+pub mod orders;
