@@ -201,9 +201,10 @@ fn a_settlement_reconciles_what_ordo_shipped_and_queues_the_rest() {
     // The payout: 582.89 in the bank, the shipped order's receivable settled to zero.
     assert_eq!(balance(&s, &GlAccount::Bank), 58_289);
     // Our order's 210.00 is settled; what remains is what Amazon paid for orders Ordo never
-    // shipped (129.99 + 89.00 + 45.50 principal, 7.99 shipping; their tax and the facilitator's
-    // withholding net out) — a credit the variance queue explains.
-    assert_eq!(balance(&s, &receivable), 21_000 - 21_000 - (12_999 + 8_900 + 4_550 + 799));
+    // shipped (129.99 + 89.00 + 45.50 principal; their tax and the facilitator's withholding net
+    // out) — a credit the variance queue explains. Shipping paid (7.99) is income.
+    assert_eq!(balance(&s, &receivable), 21_000 - 21_000 - (12_999 + 8_900 + 4_550));
+    assert_eq!(balance(&s, &GlAccount::ShippingIncome), -799);
     assert_eq!(balance(&s, &GlAccount::ReserveHeldByChannel(code("AMAZON-US"))), -40_044);
     assert_eq!(balance(&s, &GlAccount::SalesReturns), 12_999);
     // Importing it again changes nothing.

@@ -65,6 +65,8 @@ pub enum GlAccount {
     SettlementVariance,
     /// Restocking fees kept from refunds.
     RestockingFees,
+    /// What customers paid for shipping.
+    ShippingIncome,
 }
 
 impl GlAccount {
@@ -89,6 +91,7 @@ impl GlAccount {
             Self::OtherIncome => "4900",
             Self::SettlementVariance => "5900",
             Self::RestockingFees => "4200",
+            Self::ShippingIncome => "4300",
         }
     }
 
@@ -111,6 +114,7 @@ impl GlAccount {
             Self::OtherIncome => "Other income".into(),
             Self::SettlementVariance => "Settlement variance".into(),
             Self::RestockingFees => "Restocking fees".into(),
+            Self::ShippingIncome => "Shipping income".into(),
         }
     }
 }
@@ -203,9 +207,16 @@ pub enum AccountingRejection {
     UnknownEntity(LegalEntityCode),
     #[error("unknown channel {0}")]
     UnknownChannel(ChannelCode),
+    #[error("an amount is out of range (above {MAX_AMOUNT_MINOR} minor units)")]
+    AmountOutOfRange,
     #[error("settlement {id} of {channel} is already imported")]
     SettlementAlreadyImported { channel: ChannelCode, id: String },
 }
+
+/// The largest amount a cost, a settlement line or an inventory value may reach, in minor units
+/// (10¹⁵: ten trillion dollars): far above any retailer's figure, far below where i64 arithmetic
+/// on it (× units, × rates) could overflow unnoticed.
+pub const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000_000;
 
 /// Units and value on hand of one SKU in one entity: the moving-average cost is value / units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -416,7 +427,10 @@ impl Postings {
                             .get(&m.sku)
                             .map_or(0, |c| c.unit_cost_minor + c.landed_cost_per_unit_minor),
                     };
-                    let amount = unit.checked_mul(p.units).expect("inventory value fits i64");
+                    let amount = unit
+                        .checked_mul(p.units)
+                        .filter(|a| *a <= MAX_AMOUNT_MINOR && v.value_minor + a <= MAX_AMOUNT_MINOR)
+                        .ok_or(AccountingRejection::AmountOutOfRange)?;
                     v.units += p.units;
                     v.value_minor += amount;
                     amount
@@ -660,6 +674,10 @@ pub fn decide(
             }
             if cost.unit_cost_minor < 0 || cost.landed_cost_per_unit_minor < 0 {
                 return Err(AccountingRejection::NegativeCost);
+            }
+            // A unit cost of a billion (in minor units) is beyond any stocked item.
+            if cost.unit_cost_minor + cost.landed_cost_per_unit_minor > 1_000_000_000_000 {
+                return Err(AccountingRejection::AmountOutOfRange);
             }
             Ok(AccountingEvent::PurchaseCostSet { sku: sku.clone(), cost: *cost })
         }

@@ -273,6 +273,8 @@ pub enum SafetyStockScope {
 pub enum CatalogRejection {
     #[error("{field} must not be empty")]
     MissingField { field: &'static str },
+    #[error("location {0} holds stock: it cannot move to another legal entity (transfer the stock first)")]
+    EntityChangeWithStock(LocationCode),
     #[error("GTIN {value:?} is not valid: {reason}")]
     InvalidGtin { value: String, reason: &'static str },
     #[error("{field} {value:?} is not a decimal number of degrees in range")]

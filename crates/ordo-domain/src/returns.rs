@@ -172,6 +172,12 @@ pub enum ReturnRejection {
     MissingGrade(String),
     #[error("RMA {0} is already refunded")]
     AlreadyRefunded(String),
+    #[error("line {0:?} appears twice; give each line once with all its units")]
+    DuplicateLine(String),
+    #[error("a restocking fee of {0} bp is more than the whole refund")]
+    FeeAboveRefund(u32),
+    #[error("{sku} at {location}: {needed} units to dispose, {held} in quality control")]
+    NotInQualityControl { sku: Sku, location: LocationCode, needed: Units, held: Units },
     #[error(transparent)]
     Move(#[from] MoveRejection),
 }
@@ -228,6 +234,9 @@ impl crate::State {
                 if self.channel(channel).is_none() {
                     return Err(ReturnRejection::UnknownChannel(channel.clone()));
                 }
+                if policy.restocking_fee_bp > 10_000 {
+                    return Err(ReturnRejection::FeeAboveRefund(policy.restocking_fee_bp));
+                }
                 Ok(ReturnEvent::PolicySet { channel: channel.clone(), policy: policy.clone() })
             }
             ReturnCommand::Authorize { rma_id, order, lines, reason } => {
@@ -252,6 +261,11 @@ impl crate::State {
                     return Err(ReturnRejection::OutsideWindow { days: policy.window_days, closed });
                 }
                 let mut rma_lines = Vec::new();
+                for (n, (line_id, _)) in lines.iter().enumerate() {
+                    if lines[..n].iter().any(|(other, _)| other == line_id) {
+                        return Err(ReturnRejection::DuplicateLine(line_id.clone()));
+                    }
+                }
                 for (line_id, units) in lines {
                     let order_line =
                         record.order.lines.iter().find(|l| l.line_id == *line_id).ok_or_else(|| {
@@ -290,16 +304,19 @@ impl crate::State {
                             });
                         }
                     }
+                    // Cumulative shares: RMAs of one line never refund more than it was paid.
+                    let cumulative = |total: i64| {
+                        share(total, already + units, order_line.quantity) - share(total, already, order_line.quantity)
+                    };
                     let mut tax = BTreeMap::new();
                     for t in order_line.tax_lines.iter().filter(|t| !t.channel_collected) {
-                        *tax.entry(t.jurisdiction.clone()).or_insert(0) +=
-                            share(t.amount_minor, *units, order_line.quantity);
+                        *tax.entry(t.jurisdiction.clone()).or_insert(0) += cumulative(t.amount_minor);
                     }
                     rma_lines.push(RmaLine {
                         order_line_id: line_id.clone(),
                         sku,
                         units: *units,
-                        paid_net_minor: share(order_line.net_minor(), *units, order_line.quantity),
+                        paid_net_minor: cumulative(order_line.net_minor()),
                         paid_tax_minor: tax,
                         grade: None,
                     });
@@ -348,6 +365,22 @@ impl crate::State {
                     return Err(illegal(&rma, "inspected"));
                 }
                 let location = rma.location.clone().expect("a received RMA has its location");
+                // All lines leave quality control together: together they must be there.
+                let mut needed: BTreeMap<&Sku, Units> = BTreeMap::new();
+                for l in &rma.lines {
+                    *needed.entry(&l.sku).or_insert(0) += l.units;
+                }
+                for (sku, needed) in needed {
+                    let held = self.buckets(sku, &location).get(crate::inventory::StockState::QualityControl);
+                    if held < needed {
+                        return Err(ReturnRejection::NotInQualityControl {
+                            sku: sku.clone(),
+                            location: location.clone(),
+                            needed,
+                            held,
+                        });
+                    }
+                }
                 let mut movements = Vec::new();
                 for l in &mut rma.lines {
                     let grade = grades
@@ -366,7 +399,8 @@ impl crate::State {
                         movements.push(self.decide_move_pub(&dispose)?);
                     }
                 }
-                rma.status = RmaStatus::Inspected;
+                // A trusted customer's RMA was refunded at authorization: inspection closes it.
+                rma.status = if rma.refund.is_some() { RmaStatus::Closed } else { RmaStatus::Inspected };
                 rma.inspected_at = Some(now);
                 Ok(ReturnEvent::Recorded { rma: Box::new(rma), movements })
             }
@@ -415,6 +449,7 @@ fn refund_of(rma: &Rma, policy: &ReturnPolicy, graded: bool, at: Timestamp) -> R
         }
     }
     let gross = net + tax.values().sum::<i64>();
+    let fee = fee.min(gross.max(0));
     let shipping = policy.return_shipping_minor.min(gross - fee).max(0);
     Refund {
         net_minor: net,

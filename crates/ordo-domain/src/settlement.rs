@@ -153,12 +153,17 @@ pub struct ReconciledSettlement {
     pub by_fee_type: BTreeMap<FeeType, i64>,
     /// Commission charged above the contracted schedule, over all orders (fee leakage).
     pub fee_leakage_minor: i64,
+    /// Orders whose refunds Ordo already booked (RMAs): the channel's refund lines for them
+    /// settle the receivable those refunds credited, rather than being booked again.
+    pub refunds_booked: Vec<String>,
 }
 
 /// What reconciliation needs to look up.
 pub trait SettlementContext {
     fn order(&self, key: &OrderKey) -> Option<&OrderRecord>;
     fn fee_schedule(&self, channel: &ChannelCode) -> Option<FeeSchedule>;
+    /// Whether Ordo booked a refund for the order (an RMA refunded).
+    fn refund_booked(&self, key: &OrderKey) -> bool;
 }
 
 /// Matches every line of `settlement` to Ordo's orders and says what differs.
@@ -187,6 +192,7 @@ pub fn reconcile(ctx: &impl SettlementContext, settlement: Settlement) -> Reconc
     }
     let schedule = ctx.fee_schedule(&settlement.channel);
     let mut fee_leakage_minor = 0;
+    let mut refunds_booked = Vec::new();
     let mut orders = Vec::new();
     for (order_id, lines) in per_order {
         let key = OrderKey { channel: settlement.channel.clone(), channel_order_id: order_id.to_owned() };
@@ -241,9 +247,10 @@ pub fn reconcile(ctx: &impl SettlementContext, settlement: Settlement) -> Reconc
             .sum();
         for (fee, expected) in [(FeeType::Principal, expected_principal), (FeeType::Tax, expected_tax)] {
             let (a, source) = actual.get(&fee).cloned().unwrap_or_default();
-            let withheld = if fee == FeeType::Tax { actual.get(&FeeType::TaxWithheld).map_or(0, |w| w.0) } else { 0 };
-            // Tax the marketplace withheld was never Ordo's to receive: it nets against tax.
-            let net = a + withheld;
+            // Tax the marketplace withheld was never Ordo's to receive: it nets against tax; a
+            // promotion the channel funded out of the price nets against principal.
+            let netted = if fee == FeeType::Tax { FeeType::TaxWithheld } else { FeeType::Promotion };
+            let net = a + actual.get(&netted).map_or(0, |w| w.0);
             amounts.insert(fee, (Some(expected), net));
             if net != expected {
                 variances.push(Variance {
@@ -279,7 +286,9 @@ pub fn reconcile(ctx: &impl SettlementContext, settlement: Settlement) -> Reconc
         for (fee, (a, _)) in &actual {
             amounts.entry(*fee).or_insert((None, *a));
         }
-        if refunds.0 != 0 {
+        if refunds.0 != 0 && ctx.refund_booked(&key) {
+            refunds_booked.push(order_id.to_owned());
+        } else if refunds.0 != 0 {
             variances.push(Variance {
                 settlement_id: id.clone(),
                 order_id: Some(order_id.to_owned()),
@@ -292,7 +301,15 @@ pub fn reconcile(ctx: &impl SettlementContext, settlement: Settlement) -> Reconc
         }
         orders.push(OrderReconciliation { order_id: order_id.to_owned(), known: true, amounts });
     }
-    ReconciledSettlement { settlement, reconciled_total_minor, orders, variances, by_fee_type, fee_leakage_minor }
+    ReconciledSettlement {
+        settlement,
+        reconciled_total_minor,
+        orders,
+        variances,
+        by_fee_type,
+        fee_leakage_minor,
+        refunds_booked,
+    }
 }
 
 /// The payout's journal entry: the bank receives what the lines add up to; proceeds settle the
@@ -316,9 +333,16 @@ pub fn payout_entry(
     let receivable = GlAccount::ChannelReceivable(s.channel.clone());
     let mut legs: BTreeMap<GlAccount, i64> = BTreeMap::new();
     for line in &s.lines {
-        let refund = line.transaction_type.eq_ignore_ascii_case("Refund") && line.fee_type.is_proceeds();
+        // A refund Ordo did not book is booked here; one it booked (an RMA) was already taken
+        // off the receivable, which this line now settles. Refunded tax nets with its withholding.
+        let booked = line.order_id.as_ref().is_some_and(|o| r.refunds_booked.contains(o));
+        let refund = line.transaction_type.eq_ignore_ascii_case("Refund")
+            && matches!(line.fee_type, FeeType::Principal | FeeType::Promotion)
+            && !booked;
         let account = match line.fee_type {
             _ if refund => GlAccount::SalesReturns,
+            // Ordo's orders carry no shipping charge yet: what the channel paid for it is income.
+            FeeType::Shipping => GlAccount::ShippingIncome,
             f if f.is_proceeds() => receivable.clone(),
             FeeType::TaxWithheld => receivable.clone(),
             FeeType::Reserve => GlAccount::ReserveHeldByChannel(s.channel.clone()),

@@ -446,6 +446,13 @@ impl State {
                 if !self.catalog.entities.contains_key(&l.legal_entity) {
                     return Err(CatalogRejection::UnknownLegalEntity(l.legal_entity.clone()).into());
                 }
+                // Its stock is valued in its entity's books: moving the location would strand it.
+                if let Some(id) = self.catalog.location_ids.get(&l.code)
+                    && self.catalog.locations[*id as usize].legal_entity != l.legal_entity
+                    && self.inventory.stock.iter().any(|locs| locs.iter().any(|(at, b)| at == id && b.on_hand() != 0))
+                {
+                    return Err(CatalogRejection::EntityChangeWithStock(l.code.clone()).into());
+                }
                 Event::LocationDefined(l.clone())
             }
             Command::DefineChannel(c) => {
@@ -1781,5 +1788,9 @@ impl crate::settlement::SettlementContext for State {
 
     fn fee_schedule(&self, channel: &ChannelCode) -> Option<crate::settlement::FeeSchedule> {
         self.gl.fee_schedule(channel)
+    }
+
+    fn refund_booked(&self, key: &crate::orders::model::OrderKey) -> bool {
+        self.returns.all().any(|r| r.order == *key && r.refund.is_some())
     }
 }

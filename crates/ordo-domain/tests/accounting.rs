@@ -570,3 +570,47 @@ fn a_wave_releases_promises_before_the_cutoff_first_then_by_service_and_age() {
     );
     assert!(plan(&w.state, &code("NOPE"), now(), 10).is_err());
 }
+
+/// Regressions from review: a line named twice in one RMA, shares rounded per RMA, a fee above
+/// the refund, and a location moved to another entity under its stock.
+#[test]
+fn returns_cannot_refund_more_than_was_paid_nor_strand_valued_stock() {
+    let mut w = world();
+    w.mv(receipt("TEE", "WH", 10));
+    w.mv(receipt("MUG", "WH", 5));
+    w.run(policy(&[]));
+    let mut o = order("3001", "USD", 2000);
+    o.lines.truncate(1);
+    o.lines[0].quantity = 2;
+    o.lines[0].discount_minor = 1;
+    let key = packed(&mut w, o);
+    ship(&mut w, &key, "S1", &[]);
+    assert_eq!(
+        returns_rejection(w.reject(authorize("RMA-D", &key, &[("1", 1), ("1", 1)]))),
+        ReturnRejection::DuplicateLine("1".into())
+    );
+    // 39.99 paid for 2: two returns of one refund 20.00 and 19.99, never 40.00.
+    w.run(authorize("RMA-A", &key, &[("1", 1)]));
+    w.run(authorize("RMA-B", &key, &[("1", 1)]));
+    let paid: Vec<i64> =
+        ["RMA-A", "RMA-B"].iter().map(|r| w.state.returns().get(r).unwrap().lines[0].paid_net_minor).collect();
+    assert_eq!(paid, [2_000, 1_999]);
+    let Command::Returns(ReturnCommand::SetPolicy { channel, mut policy }) = policy(&[]) else { unreachable!() };
+    policy.restocking_fee_bp = 20_000;
+    assert_eq!(
+        returns_rejection(w.reject(ret(ReturnCommand::SetPolicy { channel, policy }))),
+        ReturnRejection::FeeAboveRefund(20_000)
+    );
+    // WH holds valued stock: it cannot move to another entity's books.
+    w.run(legal_entity("ACME-EU"));
+    let Command::DefineLocation(mut moved) = location("WH", true) else { unreachable!() };
+    moved.legal_entity = code("ACME-EU");
+    assert!(matches!(
+        w.reject(Command::DefineLocation(moved)),
+        Rejection::Catalog(ordo_domain::catalog::CatalogRejection::EntityChangeWithStock(_))
+    ));
+    assert_eq!(
+        w.reject(cost("TEE", 1_000_000_000_001, 0)),
+        Rejection::Accounting(AccountingRejection::AmountOutOfRange)
+    );
+}

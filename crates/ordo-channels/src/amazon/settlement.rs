@@ -133,7 +133,11 @@ fn amount(text: &str, currency: CurrencyCode) -> Result<i64, String> {
         (false, true) => text.replace(',', "."),
         _ => text.to_owned(),
     };
-    ordo_types::parse_decimal(&normalized, currency.exponent()).map_err(|e| e.to_string())
+    let minor = ordo_types::parse_decimal(&normalized, currency.exponent()).map_err(|e| e.to_string())?;
+    if minor.abs() > ordo_domain::accounting::MAX_AMOUNT_MINOR {
+        return Err("beyond any settlement amount".into());
+    }
+    Ok(minor)
 }
 
 /// `2026-06-16 00:00:00 UTC`, `2026-06-16T00:00:00+00:00`, `2026-06-16`, or `16.06.2026`.

@@ -66,7 +66,12 @@ pub fn parse(text: &str, channel: ChannelCode) -> Result<PayoutFile, FormatError
         }
         let currency = CurrencyCode::new(&p.currency).map_err(|e| at("currency", &p.currency, e.to_string()))?;
         let money = |field: &str, value: &str| {
-            ordo_types::parse_decimal(value, currency.exponent()).map_err(|e| at(field, value, e.to_string()))
+            let minor =
+                ordo_types::parse_decimal(value, currency.exponent()).map_err(|e| at(field, value, e.to_string()))?;
+            if minor.abs() > ordo_domain::accounting::MAX_AMOUNT_MINOR {
+                return Err(at(field, value, "beyond any payout amount".into()));
+            }
+            Ok(minor)
         };
         let date = p.date.parse().map_err(|_| at("date", &p.date, "expected YYYY-MM-DD".into()))?;
         let mut lines = Vec::new();
