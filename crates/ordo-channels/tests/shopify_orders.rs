@@ -68,3 +68,22 @@ fn the_walmart_order_sample_maps_with_exact_money_from_json_numbers() {
     let e = ordo_channels::walmart::orders::parse(&bad, Code::new("WALMART").unwrap()).unwrap_err();
     assert_eq!(e.column.as_deref(), Some("orderLines.orderLine[0].charges.charge[0].chargeAmount.amount"), "{e}");
 }
+
+#[test]
+fn the_magento_order_sample_counts_parent_items_only() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/samples/magento/adobe_commerce_GET_V1_orders_3_tutorial.json");
+    let text = std::fs::read_to_string(path).unwrap();
+    let (o, cancelled) = ordo_channels::magento::orders::parse(&text, Code::new("MAGENTO").unwrap()).unwrap();
+    assert!(!cancelled);
+    assert_eq!(o.channel_order_id, "000000003");
+    assert_eq!(o.placed_at.to_string(), "2017-08-21T22:22:19.000Z");
+    // 9 items, 4 of them parents: 22 + 18 + 68 + 52 = 160, the order's subtotal — the bundle's
+    // parts and the configurable's child are not lines of their own.
+    assert_eq!(o.lines.len(), 4);
+    assert_eq!(o.net_minor(), 16_000);
+    assert_eq!(o.lines[2].item, LineItem::Listing("51".into()), "a bundle is its product id");
+    assert_eq!(o.lines[3].item, LineItem::Sku(ordo_types::Sku::new("MH01-S-Gray").unwrap()));
+    assert_eq!((o.ship_to.region.as_str(), o.ship_to.line1.as_str()), ("NY", "123 Oak Ave"));
+    assert_eq!(o.payment_status, PaymentStatus::Pending);
+}

@@ -295,6 +295,15 @@ enum ImportCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Magento 2 / Adobe Commerce orders (`GET /V1/orders/{id}` documents), parent items only.
+    MagentoOrder {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        #[arg(long, default_value = "MAGENTO")]
+        channel: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Shopify Payments payouts (the REST `payouts.json` document): each paid or in-transit
     /// payout reconciled as a settlement (its summary's components against its amount) and posted.
     ShopifyPayouts {
@@ -1626,6 +1635,12 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
             let parse = |text: &str| {
                 ordo_channels::shopify::orders::parse(text, channel.clone()).map(|o| (o.order, o.cancelled))
             };
+            import_orders(engine, &files, &source, parse, json)
+        }
+        Cmd::Import(ImportCmd::MagentoOrder { files, channel, json }) => {
+            let channel = code("channel", &channel)?;
+            let source = format!("import:magento-order:{channel}");
+            let parse = |text: &str| ordo_channels::magento::orders::parse(text, channel.clone());
             import_orders(engine, &files, &source, parse, json)
         }
         Cmd::Import(ImportCmd::WalmartOrder { files, channel, json }) => {

@@ -1,0 +1,3 @@
+//! Magento 2 / Adobe Commerce formats.
+
+pub mod orders;
