@@ -614,3 +614,63 @@ fn returns_cannot_refund_more_than_was_paid_nor_strand_valued_stock() {
         Rejection::Accounting(AccountingRejection::AmountOutOfRange)
     );
 }
+
+#[derive(Debug, Clone)]
+enum ReturnStep {
+    Authorize(u8, i64, i64),
+    Receive(u8),
+    Inspect(u8, u8, u8),
+    Refund(u8),
+}
+
+fn return_step() -> impl Strategy<Value = ReturnStep> {
+    prop_oneof![
+        (0u8..4, 0i64..4, 0i64..3).prop_map(|(r, a, b)| ReturnStep::Authorize(r, a, b)),
+        (0u8..4).prop_map(ReturnStep::Receive),
+        (0u8..4, 0u8..4, 0u8..4).prop_map(|(r, a, b)| ReturnStep::Inspect(r, a, b)),
+        (0u8..4).prop_map(ReturnStep::Refund),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Whatever order return steps come in: the books and the ledger stay consistent (checked by
+    /// the World after every accepted step), a refused step changes nothing, no line is returned
+    /// beyond what shipped, no refund is negative, and the order's refunds never exceed what the
+    /// customer paid.
+    #[test]
+    fn returns_never_refund_more_than_was_paid(steps in prop::collection::vec(return_step(), 1..30), trusted in any::<bool>()) {
+        let (mut w, key) = shipped_world(if trusted { &["C-1"] } else { &[] });
+        let grade = |g: u8| [Grade::A, Grade::B, Grade::C, Grade::D][usize::from(g % 4)];
+        for step in steps {
+            let rma = |r: u8| format!("RMA-{r}");
+            let command = match step {
+                ReturnStep::Authorize(r, a, b) => {
+                    let lines: Vec<(&str, i64)> = [("1", a), ("2", b)].into_iter().filter(|(_, u)| *u > 0).collect();
+                    authorize(&rma(r), &key, &lines)
+                }
+                ReturnStep::Receive(r) => ret(ReturnCommand::Receive { rma_id: rma(r), location: code("WH") }),
+                ReturnStep::Inspect(r, a, b) => ret(ReturnCommand::Inspect {
+                    rma_id: rma(r),
+                    grades: vec![("1".into(), grade(a)), ("2".into(), grade(b))],
+                }),
+                ReturnStep::Refund(r) => ret(ReturnCommand::Refund { rma_id: rma(r) }),
+            };
+            let before = w.state.clone();
+            if w.try_run(command).is_err() {
+                prop_assert_eq!(&w.state, &before, "a refused step changed the state");
+            }
+        }
+        let rmas: Vec<_> = w.state.returns().all().cloned().collect();
+        for line in ["1", "2"] {
+            let returned: i64 = rmas.iter().flat_map(|r| &r.lines).filter(|l| l.order_line_id == line).map(|l| l.units).sum();
+            let shipped = if line == "1" { 3 } else { 1 };
+            prop_assert!(returned <= shipped, "line {line}: {returned} returned of {shipped}");
+        }
+        let refunded: i64 = rmas.iter().filter_map(|r| r.refund.as_ref()).map(|f| f.amount_minor).sum();
+        prop_assert!(rmas.iter().filter_map(|r| r.refund.as_ref()).all(|f| f.amount_minor >= 0));
+        // What was paid: 3 × 20.00 + 3.75 tax, 12.00 + 0.75 tax.
+        prop_assert!(refunded <= 6_000 + 375 + 1_200 + 75, "refunded {refunded}");
+    }
+}
