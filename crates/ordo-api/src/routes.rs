@@ -1240,36 +1240,53 @@ async fn shopify_webhook(
         }
     };
     let key = mapped.order.key();
-    let mut command = Command::Order(OrderCommand::Capture(Box::new(mapped.order)));
-    if mapped.cancelled || topic == "orders/cancelled" {
+    let cancelled = mapped.cancelled || topic == "orders/cancelled";
+    let known = {
+        let key = key.clone();
+        service.read(move |s| s.orders().get(&key).is_some()).await
+    };
+    // A cancellation of an order Ordo never saw captures it first (its own key, so a retry
+    // after a crash between the two finds the capture done and goes on to the cancel).
+    let mut steps = Vec::new();
+    if !cancelled || !known {
+        steps.push((event_id.clone(), Command::Order(OrderCommand::Capture(Box::new(mapped.order)))));
+    }
+    if cancelled {
         let actor = Actor::Connector(channel.to_string());
         let cancel = OrderCommand::Cancel { key: key.clone(), actor, reason: "cancelled on Shopify".into() };
-        command = Command::Order(cancel);
+        // Its own key whatever came before, so every delivery of the event gets the same answer.
+        steps.push((format!("{event_id}:cancel"), Command::Order(cancel)));
     }
     let source = format!("shopify:{channel}");
-    let origin = ordo_domain::access::Origin {
-        actor: source.clone(),
-        role: None,
-        source: ordo_domain::access::Source::Connector,
-        request_id: event_id.clone(),
-    };
-    let once = Command::Idempotent {
-        user: source,
-        key: event_id,
-        request_sha256_hex: sha256_hex(&body),
-        command: Box::new(command),
-    };
-    let result = service.write(Command::Attributed { origin, command: Box::new(once) }).await;
-    match result {
-        Ok((_, (_, body))) => Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response()),
-        Err(ordo_engine::CommandError::Rejected(ordo_domain::Rejection::AlreadyAnswered { body, .. })) => {
-            Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    let last = steps.len() - 1;
+    for (n, (step_key, command)) in steps.into_iter().enumerate() {
+        let origin = ordo_domain::access::Origin {
+            actor: source.clone(),
+            role: None,
+            source: ordo_domain::access::Source::Connector,
+            request_id: event_id.clone(),
+        };
+        let once = Command::Idempotent {
+            user: source.clone(),
+            key: step_key,
+            request_sha256_hex: sha256_hex(&body),
+            command: Box::new(command),
+        };
+        let answer = match service.write(Command::Attributed { origin, command: Box::new(once) }).await {
+            Ok((_, (_, body))) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+            Err(ordo_engine::CommandError::Rejected(ordo_domain::Rejection::AlreadyAnswered { body, .. })) => {
+                ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+            }
+            Err(ordo_engine::CommandError::Rejected(ordo_domain::Rejection::Order(r)))
+                if matches!(*r, OrderRejection::AlreadyCaptured(_) | OrderRejection::StaleUpdate { .. }) =>
+            {
+                Json(json!({"ignored": r.to_string(), "order": key.to_string()})).into_response()
+            }
+            Err(e) => return Err(crate::command_problem(e)),
+        };
+        if n == last {
+            return Ok(answer);
         }
-        Err(ordo_engine::CommandError::Rejected(ordo_domain::Rejection::Order(r)))
-            if matches!(*r, OrderRejection::AlreadyCaptured(_) | OrderRejection::StaleUpdate { .. }) =>
-        {
-            Ok(Json(json!({"ignored": r.to_string(), "order": key.to_string()})).into_response())
-        }
-        Err(e) => Err(crate::command_problem(e)),
     }
+    unreachable!("a webhook makes at least one step")
 }

@@ -886,3 +886,33 @@ fn a_shopify_webhook_delivered_five_times_is_one_order() {
         (Some("connector"), Some("evt-1"))
     );
 }
+
+/// Shopify may deliver `orders/cancelled` for an order Ordo never captured: it is captured, then
+/// cancelled, and a repeat changes nothing.
+#[test]
+fn a_cancellation_of_an_unseen_order_captures_then_cancels_it() {
+    let s = Server::start();
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/samples/shopify/shopify_python_api_order.json");
+    let body = std::fs::read_to_string(path).unwrap();
+    let deliver = || {
+        let resp = s
+            .client
+            .post(s.url("/webhooks/shopify/WEB"))
+            .header("X-Shopify-Hmac-Sha256", shopify_signature(body.as_bytes()))
+            .header("X-Shopify-Topic", "orders/cancelled")
+            .header("X-Shopify-Event-Id", "evt-cancel")
+            .body(body.clone())
+            .send()
+            .unwrap();
+        (resp.status(), resp.text().unwrap())
+    };
+    let before = s.journal_seq();
+    let (status, first) = deliver();
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(serde_json::from_str::<Value>(&first).unwrap()["status"], "cancelled");
+    assert_eq!(s.journal_seq(), before + 2, "captured, then cancelled");
+    let (status, again) = deliver();
+    assert_eq!((status, again), (StatusCode::OK, first));
+    assert_eq!(s.journal_seq(), before + 2);
+}
