@@ -22,4 +22,42 @@ impl FormatError {
     pub fn at(line: u64, message: impl Into<String>) -> Self {
         Self { line, column: None, value: None, message: message.into() }
     }
+
+    /// A wrong field of a JSON document: its path (`line_items[0].price`) and the value there.
+    pub(crate) fn field(path: &str, value: &serde_json::Value, message: impl Into<String>) -> Self {
+        let value = match value {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        };
+        Self { line: 1, column: Some(path.to_owned()), value, message: message.into() }
+    }
+}
+
+/// A channel's JSON document, or where it stops being JSON.
+pub(crate) fn json_document(text: &str) -> Result<serde_json::Value, FormatError> {
+    serde_json::from_str(text).map_err(|e| FormatError {
+        line: e.line() as u64,
+        column: Some(format!("character {}", e.column())),
+        value: None,
+        message: format!("not JSON: {e}"),
+    })
+}
+
+/// A JSON string or number as text (channels write ids and amounts either way).
+pub(crate) fn json_text_of(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A required text field (string or number, not blank), trimmed.
+pub(crate) fn json_text(path: &str, v: &serde_json::Value) -> Result<String, FormatError> {
+    match json_text_of(v).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
+        Some(s) => Ok(s),
+        None if v.is_null() => Err(FormatError::field(path, v, "missing")),
+        None => Err(FormatError::field(path, v, "expected text")),
+    }
 }

@@ -522,9 +522,6 @@ impl Postings {
         after: &OrderRecord,
         date: Date,
     ) -> Result<(), AccountingRejection> {
-        let shipped = |r: &OrderRecord, line: &str| -> (Units, Units) {
-            r.lines.iter().filter(|l| l.order_line_id == line).fold((0, 0), |(s, u), l| (s + l.shipped, u + l.units))
-        };
         let order = &after.order;
         let Some(entity) = ctx.entity_of_channel(&order.channel) else { return Ok(()) };
         let functional =
@@ -543,8 +540,8 @@ impl Postings {
         let receivable = GlAccount::ChannelReceivable(order.channel.clone());
         let mut postings = Vec::new();
         for line in &order.lines {
-            let (shipped_after, units) = shipped(after, &line.line_id);
-            let shipped_before = before.map_or(0, |b| shipped(b, &line.line_id).0);
+            let (shipped_after, units) = after.shipped_of(&line.line_id);
+            let shipped_before = before.map_or(0, |b| b.shipped_of(&line.line_id).0);
             if shipped_after == shipped_before || units == 0 {
                 continue;
             }

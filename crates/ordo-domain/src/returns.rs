@@ -271,10 +271,7 @@ impl crate::State {
                         record.order.lines.iter().find(|l| l.line_id == *line_id).ok_or_else(|| {
                             ReturnRejection::UnknownLine { order: order.clone(), line: line_id.clone() }
                         })?;
-                    let parts: Vec<&crate::orders::book::LineRecord> =
-                        record.lines.iter().filter(|l| l.order_line_id == *line_id).collect();
-                    let (shipped, ordered): (Units, Units) =
-                        parts.iter().fold((0, 0), |(s, u), l| (s + l.shipped, u + l.units));
+                    let (shipped, ordered) = record.shipped_of(line_id);
                     // Bundles return whole: the order line's units shipped, in the line's terms.
                     let shipped_units = if ordered == 0 { 0 } else { shipped * order_line.quantity / ordered };
                     let already: Units = self
@@ -290,8 +287,10 @@ impl crate::State {
                     if *units <= 0 || *units > returnable {
                         return Err(ReturnRejection::TooManyUnits { line: line_id.clone(), asked: *units, returnable });
                     }
-                    let sku = parts
-                        .first()
+                    let sku = record
+                        .lines
+                        .iter()
+                        .find(|l| l.order_line_id == *line_id)
                         .and_then(|p| p.sku.clone())
                         .ok_or_else(|| ReturnRejection::UnknownLine { order: order.clone(), line: line_id.clone() })?;
                     if !policy.returnable_classes.is_empty() {

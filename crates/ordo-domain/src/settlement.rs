@@ -229,11 +229,7 @@ pub fn reconcile(ctx: &impl SettlementContext, settlement: Settlement) -> Reconc
         };
         // Expected proceeds: what was shipped, net of discounts, and the tax Ordo booked.
         let shipped_share = |total: i64, line_id: &str| -> i64 {
-            let (shipped, units) = record
-                .lines
-                .iter()
-                .filter(|l| l.order_line_id == line_id)
-                .fold((0, 0), |(s, u), l| (s + l.shipped, u + l.units));
+            let (shipped, units) = record.shipped_of(line_id);
             if units == 0 { 0 } else { prorate(total, shipped, units) }
         };
         let expected_principal: i64 = record.order.lines.iter().map(|l| shipped_share(l.net_minor(), &l.line_id)).sum();

@@ -468,11 +468,7 @@ fn amazon_settlement(state: &State) -> String {
     for (n, r) in shipped.enumerate() {
         let id = &r.order.channel_order_id;
         for line in &r.order.lines {
-            let (done, units) = r
-                .lines
-                .iter()
-                .filter(|l| l.order_line_id == line.line_id)
-                .fold((0, 0), |(s, u), l| (s + l.shipped, u + l.units));
+            let (done, units) = r.shipped_of(&line.line_id);
             if done == 0 {
                 continue;
             }

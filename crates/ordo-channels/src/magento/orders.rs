@@ -15,49 +15,24 @@ use ordo_domain::orders::model::{
 use ordo_types::{ChannelCode, CurrencyCode, Timestamp};
 use serde_json::Value;
 
-use crate::FormatError;
-
-fn at(path: &str, value: &Value, message: &str) -> FormatError {
-    FormatError {
-        line: 1,
-        column: Some(path.to_owned()),
-        value: (!value.is_null()).then(|| match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }),
-        message: message.to_owned(),
-    }
-}
-
-fn text(path: &str, v: &Value) -> Result<String, FormatError> {
-    match v {
-        Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
-        Value::Number(n) => Ok(n.to_string()),
-        Value::Null => Err(at(path, v, "missing")),
-        other => Err(at(path, other, "expected text")),
-    }
-}
+use crate::{FormatError, json_document, json_text as text};
 
 pub fn parse(input: &str, channel: ChannelCode) -> Result<(Order, bool), FormatError> {
-    let o: Value = serde_json::from_str(input).map_err(|e| FormatError {
-        line: e.line() as u64,
-        column: Some(format!("character {}", e.column())),
-        value: None,
-        message: format!("not JSON: {e}"),
-    })?;
+    let o = json_document(input)?;
     let currency = CurrencyCode::new(&text("order_currency_code", &o["order_currency_code"])?)
-        .map_err(|_| at("order_currency_code", &o["order_currency_code"], "not an ISO 4217 code"))?;
+        .map_err(|_| FormatError::field("order_currency_code", &o["order_currency_code"], "not an ISO 4217 code"))?;
     let money = |path: &str, v: &Value| -> Result<i64, FormatError> {
         if v.is_null() {
             return Ok(0);
         }
-        ordo_types::parse_decimal(&text(path, v)?, currency.exponent()).map_err(|e| at(path, v, &e.to_string()))
+        ordo_types::parse_decimal(&text(path, v)?, currency.exponent())
+            .map_err(|e| FormatError::field(path, v, e.to_string()))
     };
     let time = |path: &str, v: &Value| -> Result<Timestamp, FormatError> {
         let t = text(path, v)?;
         chrono::NaiveDateTime::parse_from_str(&t, "%Y-%m-%d %H:%M:%S")
             .map(|d| Timestamp::from_millis(d.and_utc().timestamp_millis()))
-            .map_err(|_| at(path, v, "expected YYYY-MM-DD HH:MM:SS (UTC)"))
+            .map_err(|_| FormatError::field(path, v, "expected YYYY-MM-DD HH:MM:SS (UTC)"))
     };
     let placed_at = time("created_at", &o["created_at"])?;
     let updated_at = if o["updated_at"].is_null() { placed_at } else { time("updated_at", &o["updated_at"])? };
@@ -77,19 +52,20 @@ pub fn parse(input: &str, channel: ChannelCode) -> Result<(Order, bool), FormatE
         geo: None,
     };
     let mut lines = Vec::new();
-    let items = o["items"].as_array().ok_or_else(|| at("items", &Value::Null, "missing"))?;
+    let items = o["items"].as_array().ok_or_else(|| FormatError::field("items", &Value::Null, "missing"))?;
     for (n, item) in items.iter().enumerate().filter(|(_, i)| i["parent_item_id"].is_null()) {
         let path = |f: &str| format!("items[{n}].{f}");
         let quantity_text = text(&path("qty_ordered"), &item["qty_ordered"])?;
-        let quantity = ordo_types::parse_decimal(&quantity_text, 0)
-            .ok()
-            .filter(|q| *q > 0)
-            .ok_or_else(|| at(&path("qty_ordered"), &item["qty_ordered"], "expected a positive whole number"))?;
+        let quantity = ordo_types::parse_decimal(&quantity_text, 0).ok().filter(|q| *q > 0).ok_or_else(|| {
+            FormatError::field(&path("qty_ordered"), &item["qty_ordered"], "expected a positive whole number")
+        })?;
         let line_item = if item["product_type"] == "bundle" {
             LineItem::Listing(text(&path("product_id"), &item["product_id"])?)
         } else {
             let sku = text(&path("sku"), &item["sku"])?;
-            LineItem::Sku(ordo_types::Sku::new(sku).map_err(|e| at(&path("sku"), &item["sku"], &e.to_string()))?)
+            LineItem::Sku(
+                ordo_types::Sku::new(sku).map_err(|e| FormatError::field(&path("sku"), &item["sku"], e.to_string()))?,
+            )
         };
         let tax_minor = money(&path("tax_amount"), &item["tax_amount"])?;
         let tax_lines = if tax_minor != 0 {

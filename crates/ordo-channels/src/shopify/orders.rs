@@ -17,7 +17,7 @@ use ordo_types::{ChannelCode, CurrencyCode, Timestamp};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::FormatError;
+use crate::{FormatError, json_document, json_text, json_text_of};
 
 /// Whether `signature` (the `X-Shopify-Hmac-Sha256` header: base64 of HMAC-SHA256 over the raw
 /// body, keyed by the app's secret) is right for `body`. Constant-time.
@@ -38,45 +38,18 @@ pub struct ShopifyOrder {
 
 /// Maps a webhook body or a REST `{"order": …}` document of `channel`.
 pub fn parse(text: &str, channel: ChannelCode) -> Result<ShopifyOrder, FormatError> {
-    let document: Value = serde_json::from_str(text).map_err(|e| FormatError {
-        line: e.line() as u64,
-        column: Some(format!("character {}", e.column())),
-        value: None,
-        message: format!("not JSON: {e}"),
-    })?;
+    let document = json_document(text)?;
     let o = document.get("order").unwrap_or(&document);
-    let field = |path: &str| -> FormatError {
-        FormatError { line: 1, column: Some(path.to_owned()), value: None, message: String::new() }
-    };
-    let bad = |path: &str, value: &Value, message: &str| FormatError {
-        line: 1,
-        column: Some(path.to_owned()),
-        value: Some(match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }),
-        message: message.to_owned(),
-    };
-    let missing = |path: &str| FormatError { message: "missing".into(), ..field(path) };
-    let text_of = |v: &Value| -> Option<String> {
-        match v {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
-    };
-    let get_text = |path: &str, v: &Value| -> Result<String, FormatError> {
-        text_of(v)
-            .filter(|s| !s.trim().is_empty())
-            .ok_or_else(|| if v.is_null() { missing(path) } else { bad(path, v, "expected text") })
-    };
+    let missing = |path: &str| FormatError::field(path, &Value::Null, "missing");
+    let text_of = json_text_of;
+    let get_text = json_text;
     let id = get_text("id", &o["id"])?;
     let currency_text = get_text("currency", &o["currency"])?;
-    let currency =
-        CurrencyCode::new(&currency_text).map_err(|_| bad("currency", &o["currency"], "not an ISO 4217 code"))?;
+    let currency = CurrencyCode::new(&currency_text)
+        .map_err(|_| FormatError::field("currency", &o["currency"], "not an ISO 4217 code"))?;
     let money = |path: &str, v: &Value| -> Result<i64, FormatError> {
         let t = get_text(path, v)?;
-        ordo_types::parse_decimal(&t, currency.exponent()).map_err(|e| bad(path, v, &e.to_string()))
+        ordo_types::parse_decimal(&t, currency.exponent()).map_err(|e| FormatError::field(path, v, e.to_string()))
     };
     let money_or_zero =
         |path: &str, v: &Value| -> Result<i64, FormatError> { if v.is_null() { Ok(0) } else { money(path, v) } };
@@ -84,7 +57,7 @@ pub fn parse(text: &str, channel: ChannelCode) -> Result<ShopifyOrder, FormatErr
         let t = get_text(path, v)?;
         chrono::DateTime::parse_from_rfc3339(&t)
             .map(|d| Timestamp::from_millis(d.timestamp_millis()))
-            .map_err(|_| bad(path, v, "expected an ISO 8601 time with offset"))
+            .map_err(|_| FormatError::field(path, v, "expected an ISO 8601 time with offset"))
     };
     let placed_at = instant("created_at", &o["created_at"])?;
     let updated_at = if o["updated_at"].is_null() { placed_at } else { instant("updated_at", &o["updated_at"])? };
@@ -93,15 +66,15 @@ pub fn parse(text: &str, channel: ChannelCode) -> Result<ShopifyOrder, FormatErr
     for (n, l) in items.iter().enumerate() {
         let at = |f: &str| format!("line_items[{n}].{f}");
         let item = match l["sku"].as_str().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(sku) => {
-                LineItem::Sku(ordo_types::Sku::new(sku).map_err(|e| bad(&at("sku"), &l["sku"], &e.to_string()))?)
-            }
+            Some(sku) => LineItem::Sku(
+                ordo_types::Sku::new(sku).map_err(|e| FormatError::field(&at("sku"), &l["sku"], e.to_string()))?,
+            ),
             None => LineItem::Listing(get_text(&at("variant_id"), &l["variant_id"])?),
         };
         let quantity = l["quantity"]
             .as_i64()
             .filter(|q| *q > 0)
-            .ok_or_else(|| bad(&at("quantity"), &l["quantity"], "expected a positive whole number"))?;
+            .ok_or_else(|| FormatError::field(&at("quantity"), &l["quantity"], "expected a positive whole number"))?;
         let mut tax_lines = Vec::new();
         for (k, t) in l["tax_lines"].as_array().into_iter().flatten().enumerate() {
             let tat = |f: &str| format!("line_items[{n}].tax_lines[{k}].{f}");
@@ -111,7 +84,7 @@ pub fn parse(text: &str, channel: ChannelCode) -> Result<ShopifyOrder, FormatErr
                 rate_bp: ordo_types::parse_decimal(&rate, 4)
                     .ok()
                     .and_then(|r| u32::try_from(r).ok())
-                    .ok_or_else(|| bad(&tat("rate"), &t["rate"], "expected a rate such as 0.06"))?,
+                    .ok_or_else(|| FormatError::field(&tat("rate"), &t["rate"], "expected a rate such as 0.06"))?,
                 amount_minor: money(&tat("price"), &t["price"])?,
                 channel_collected: t["channel_liable"].as_bool().unwrap_or(false),
             });
@@ -134,7 +107,7 @@ pub fn parse(text: &str, channel: ChannelCode) -> Result<ShopifyOrder, FormatErr
                     ordo_types::parse_decimal(t, 6)
                         .ok()
                         .and_then(|v| i32::try_from(v).ok())
-                        .ok_or_else(|| bad(&format!("{path}.{f}"), &a[f], "expected degrees"))
+                        .ok_or_else(|| FormatError::field(&format!("{path}.{f}"), &a[f], "expected degrees"))
                 };
                 Some(GeoPoint { latitude_micro: micro(&lat, "latitude")?, longitude_micro: micro(&lon, "longitude")? })
             }

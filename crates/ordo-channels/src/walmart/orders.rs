@@ -14,33 +14,10 @@ use ordo_domain::orders::model::{
 use ordo_types::{ChannelCode, CurrencyCode, Timestamp};
 use serde_json::Value;
 
-use crate::FormatError;
-
-fn bad(path: &str, value: &Value, message: &str) -> FormatError {
-    FormatError {
-        line: 1,
-        column: Some(path.to_owned()),
-        value: Some(match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }),
-        message: message.to_owned(),
-    }
-}
-
-fn text(path: &str, v: &Value) -> Result<String, FormatError> {
-    match v {
-        Value::String(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
-        Value::Number(n) => Ok(n.to_string()),
-        Value::Null => {
-            Err(FormatError { line: 1, column: Some(path.to_owned()), value: None, message: "missing".into() })
-        }
-        other => Err(bad(path, other, "expected text")),
-    }
-}
+use crate::{FormatError, json_document, json_text as text};
 
 fn millis(path: &str, v: &Value) -> Result<Timestamp, FormatError> {
-    v.as_i64().map(Timestamp::from_millis).ok_or_else(|| bad(path, v, "expected epoch milliseconds"))
+    v.as_i64().map(Timestamp::from_millis).ok_or_else(|| FormatError::field(path, v, "expected epoch milliseconds"))
 }
 
 /// ISO 3166 alpha-3 codes Walmart writes, as the alpha-2 codes Ordo's tax and address rules use.
@@ -54,12 +31,7 @@ fn country(code: &str) -> String {
 }
 
 pub fn parse(text_in: &str, channel: ChannelCode) -> Result<Order, FormatError> {
-    let document: Value = serde_json::from_str(text_in).map_err(|e| FormatError {
-        line: e.line() as u64,
-        column: Some(format!("character {}", e.column())),
-        value: None,
-        message: format!("not JSON: {e}"),
-    })?;
+    let document = json_document(text_in)?;
     let o = document.get("order").unwrap_or(&document);
     let id = text("purchaseOrderId", &o["purchaseOrderId"])?;
     let placed_at = millis("orderDate", &o["orderDate"])?;
@@ -95,37 +67,49 @@ pub fn parse(text_in: &str, channel: ChannelCode) -> Result<Order, FormatError> 
     };
     let mut currency: Option<CurrencyCode> = None;
     let mut lines = Vec::new();
-    let items = o["orderLines"]["orderLine"].as_array().ok_or_else(|| FormatError {
-        line: 1,
-        column: Some("orderLines.orderLine".into()),
-        value: None,
-        message: "missing".into(),
-    })?;
+    let items = o["orderLines"]["orderLine"]
+        .as_array()
+        .ok_or_else(|| FormatError::field("orderLines.orderLine", &Value::Null, "missing"))?;
     for (n, l) in items.iter().enumerate() {
         let at = |f: &str| format!("orderLines.orderLine[{n}].{f}");
         let quantity_text = text(&at("orderLineQuantity.amount"), &l["orderLineQuantity"]["amount"])?;
         let quantity: i64 = quantity_text.parse().ok().filter(|q| *q > 0).ok_or_else(|| {
-            bad(&at("orderLineQuantity.amount"), &l["orderLineQuantity"]["amount"], "expected a positive whole number")
+            FormatError::field(
+                &at("orderLineQuantity.amount"),
+                &l["orderLineQuantity"]["amount"],
+                "expected a positive whole number",
+            )
         })?;
         let charges = l["charges"]["charge"].as_array().cloned().unwrap_or_default();
         let product = charges
             .iter()
             .position(|c| c["chargeType"] == "PRODUCT")
-            .ok_or_else(|| bad(&at("charges.charge"), &l["charges"], "no PRODUCT charge"))?;
+            .ok_or_else(|| FormatError::field(&at("charges.charge"), &l["charges"], "no PRODUCT charge"))?;
         let c = &charges[product];
         let cat = |f: &str| at(&format!("charges.charge[{product}].{f}"));
         let line_currency = CurrencyCode::new(&text(&cat("chargeAmount.currency"), &c["chargeAmount"]["currency"])?)
-            .map_err(|_| bad(&cat("chargeAmount.currency"), &c["chargeAmount"]["currency"], "not an ISO 4217 code"))?;
+            .map_err(|_| {
+                FormatError::field(
+                    &cat("chargeAmount.currency"),
+                    &c["chargeAmount"]["currency"],
+                    "not an ISO 4217 code",
+                )
+            })?;
         if currency.is_some_and(|cur| cur != line_currency) {
-            return Err(bad(&cat("chargeAmount.currency"), &c["chargeAmount"]["currency"], "one order, one currency"));
+            return Err(FormatError::field(
+                &cat("chargeAmount.currency"),
+                &c["chargeAmount"]["currency"],
+                "one order, one currency",
+            ));
         }
         currency = Some(line_currency);
         let exponent = line_currency.exponent();
         let amount_text = text(&cat("chargeAmount.amount"), &c["chargeAmount"]["amount"])?;
-        let amount = ordo_types::parse_decimal(&amount_text, exponent)
-            .map_err(|e| bad(&cat("chargeAmount.amount"), &c["chargeAmount"]["amount"], &e.to_string()))?;
+        let amount = ordo_types::parse_decimal(&amount_text, exponent).map_err(|e| {
+            FormatError::field(&cat("chargeAmount.amount"), &c["chargeAmount"]["amount"], e.to_string())
+        })?;
         if amount % quantity != 0 {
-            return Err(bad(
+            return Err(FormatError::field(
                 &cat("chargeAmount.amount"),
                 &c["chargeAmount"]["amount"],
                 "does not divide by the quantity",
@@ -137,8 +121,9 @@ pub fn parse(text_in: &str, channel: ChannelCode) -> Result<Order, FormatError> 
             tax_lines.push(TaxLine {
                 jurisdiction: c["tax"]["taxName"].as_str().unwrap_or("tax").to_owned(),
                 rate_bp: 0,
-                amount_minor: ordo_types::parse_decimal(&tax_text, exponent)
-                    .map_err(|e| bad(&cat("tax.taxAmount.amount"), &c["tax"]["taxAmount"]["amount"], &e.to_string()))?,
+                amount_minor: ordo_types::parse_decimal(&tax_text, exponent).map_err(|e| {
+                    FormatError::field(&cat("tax.taxAmount.amount"), &c["tax"]["taxAmount"]["amount"], e.to_string())
+                })?,
                 channel_collected: true,
             });
         }
@@ -146,7 +131,7 @@ pub fn parse(text_in: &str, channel: ChannelCode) -> Result<Order, FormatError> 
             line_id: text(&at("lineNumber"), &l["lineNumber"])?,
             item: LineItem::Sku(
                 ordo_types::Sku::new(text(&at("item.sku"), &l["item"]["sku"])?)
-                    .map_err(|e| bad(&at("item.sku"), &l["item"]["sku"], &e.to_string()))?,
+                    .map_err(|e| FormatError::field(&at("item.sku"), &l["item"]["sku"], e.to_string()))?,
             ),
             quantity,
             uom: ordo_domain::catalog::BASE_UOM.to_owned(),
@@ -155,12 +140,8 @@ pub fn parse(text_in: &str, channel: ChannelCode) -> Result<Order, FormatError> 
             tax_lines,
         });
     }
-    let currency = currency.ok_or_else(|| FormatError {
-        line: 1,
-        column: Some("orderLines.orderLine".into()),
-        value: None,
-        message: "an order needs at least one line".into(),
-    })?;
+    let currency = currency
+        .ok_or_else(|| FormatError::field("orderLines.orderLine", &Value::Null, "an order needs at least one line"))?;
     Ok(Order {
         channel,
         channel_order_id: id,

@@ -184,6 +184,16 @@ impl OrderRecord {
     pub fn key(&self) -> OrderKey {
         self.order.key()
     }
+
+    /// `(shipped, ordered)` base units of one channel order line, over all its records (a
+    /// bundle line's components together): the share of the line that has left, which sales,
+    /// settlements, returns and invoices all prorate by.
+    pub fn shipped_of(&self, order_line_id: &str) -> (Units, Units) {
+        self.lines
+            .iter()
+            .filter(|l| l.order_line_id == order_line_id)
+            .fold((0, 0), |(shipped, units), l| (shipped + l.shipped, units + l.units))
+    }
 }
 
 /// A request concerning orders.
