@@ -6,6 +6,7 @@ pub mod amazon;
 pub mod magento;
 pub mod shopify;
 pub mod walmart;
+pub mod x12;
 
 /// What is wrong with an outside payload, and where: the line (1-based) and column of the file,
 /// and the value found there, so a person can fix the file and an operator can find it again.

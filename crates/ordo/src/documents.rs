@@ -7,8 +7,6 @@ use std::fmt::Write as _;
 
 use anyhow::{Result, bail};
 use ordo_domain::State;
-use ordo_domain::accounting::prorate;
-use ordo_domain::orders::book::OrderRecord;
 use ordo_domain::orders::model::OrderKey;
 use ordo_types::format_decimal;
 
@@ -33,57 +31,11 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// One order line in one shipment: units, and (for invoices) its net and taxes.
-struct Row {
-    line_id: String,
-    description: String,
-    units: i64,
-    net_minor: i64,
-    taxes: Vec<(String, i64)>,
-}
-
-fn rows(record: &OrderRecord, shipment: usize) -> Vec<Row> {
-    // Order-line units shipped up to and including shipment `upto` (in order-line terms).
-    let shipped_through = |order_line: &str, upto: Option<usize>| -> (i64, i64) {
-        let parts: Vec<_> = record.lines.iter().filter(|l| l.order_line_id == order_line).collect();
-        let units: i64 = parts.iter().map(|l| l.units).sum();
-        let shipped: i64 = upto.map_or(0, |upto| {
-            record.shipments[..=upto]
-                .iter()
-                .flat_map(|s| &s.lines)
-                .filter(|s| parts.iter().any(|p| p.line_id == s.line_id))
-                .map(|s| s.units)
-                .sum()
-        });
-        (shipped, units)
-    };
-    let mut out = Vec::new();
-    for line in &record.order.lines {
-        let (after, units) = shipped_through(&line.line_id, Some(shipment));
-        let (before, _) = shipped_through(&line.line_id, shipment.checked_sub(1));
-        if after == before || units == 0 {
-            continue;
-        }
-        let share = |total: i64| prorate(total, after, units) - prorate(total, before, units);
-        let item = match &line.item {
-            ordo_domain::orders::model::LineItem::Sku(s) => s.to_string(),
-            ordo_domain::orders::model::LineItem::Listing(l) => l.clone(),
-        };
-        out.push(Row {
-            line_id: line.line_id.clone(),
-            description: item,
-            // In the order line's own units (a bundle line counts bundles).
-            units: (after - before) * line.quantity / units,
-            net_minor: share(line.net_minor()),
-            taxes: line
-                .tax_lines
-                .iter()
-                .filter(|t| !t.channel_collected)
-                .map(|t| (t.jurisdiction.clone(), share(t.amount_minor)))
-                .collect(),
-        });
+fn description(item: &ordo_domain::orders::model::LineItem) -> String {
+    match item {
+        ordo_domain::orders::model::LineItem::Sku(s) => s.to_string(),
+        ordo_domain::orders::model::LineItem::Listing(l) => l.clone(),
     }
-    out
 }
 
 /// The document of `kind` for `shipment_id` of `key`.
@@ -130,7 +82,7 @@ pub fn render(state: &State, key: &OrderKey, shipment_id: &str, kind: Kind) -> R
         postal = escape(&to.postal_code),
         country = escape(&to.country),
     );
-    let rows = rows(record, index);
+    let rows = record.shipment_share(index);
     match kind {
         Kind::PackingSlip => {
             html.push_str("<table>\n<tr><th>line</th><th>item</th><th class=\"n\">units</th></tr>\n");
@@ -139,8 +91,8 @@ pub fn render(state: &State, key: &OrderKey, shipment_id: &str, kind: Kind) -> R
                     html,
                     "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
                     escape(&r.line_id),
-                    escape(&r.description),
-                    r.units
+                    escape(&description(&r.item)),
+                    r.quantity
                 );
             }
             html.push_str("</table>\n");
@@ -155,8 +107,8 @@ pub fn render(state: &State, key: &OrderKey, shipment_id: &str, kind: Kind) -> R
                     html,
                     "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                     escape(&r.line_id),
-                    escape(&r.description),
-                    r.units,
+                    escape(&description(&r.item)),
+                    r.quantity,
                     money(r.net_minor)
                 );
                 for (j, t) in &r.taxes {

@@ -194,6 +194,68 @@ impl OrderRecord {
             .filter(|l| l.order_line_id == order_line_id)
             .fold((0, 0), |(shipped, units), l| (shipped + l.shipped, units + l.units))
     }
+
+    /// What shipment `index` (of [`Self::shipments`]) carried of each channel order line: units
+    /// in the order line's own unit (a bundle line counts bundles), and its share of the line's
+    /// net and of the taxes the seller collects — cumulative shares, exactly as the general
+    /// ledger books them, so a line's shipments add up to the line. Packing slips, invoices and
+    /// EDI ship notices all read this.
+    pub fn shipment_share(&self, index: usize) -> Vec<ShipmentShare> {
+        // Order-line base units shipped up to and including shipment `upto`.
+        let shipped_through = |order_line: &str, upto: Option<usize>| -> (Units, Units) {
+            let parts: Vec<_> = self.lines.iter().filter(|l| l.order_line_id == order_line).collect();
+            let units: Units = parts.iter().map(|l| l.units).sum();
+            let shipped: Units = upto.map_or(0, |upto| {
+                self.shipments[..=upto]
+                    .iter()
+                    .flat_map(|s| &s.lines)
+                    .filter(|s| parts.iter().any(|p| p.line_id == s.line_id))
+                    .map(|s| s.units)
+                    .sum()
+            });
+            (shipped, units)
+        };
+        let mut out = Vec::new();
+        for line in &self.order.lines {
+            let (after, units) = shipped_through(&line.line_id, Some(index));
+            let (before, _) = shipped_through(&line.line_id, index.checked_sub(1));
+            if after == before || units == 0 {
+                continue;
+            }
+            let share = |total: i64| {
+                crate::accounting::prorate(total, after, units) - crate::accounting::prorate(total, before, units)
+            };
+            out.push(ShipmentShare {
+                line_id: line.line_id.clone(),
+                item: line.item.clone(),
+                quantity: (after - before) * line.quantity / units,
+                uom: line.uom.clone(),
+                unit_price_minor: line.unit_price_minor,
+                net_minor: share(line.net_minor()),
+                taxes: line
+                    .tax_lines
+                    .iter()
+                    .filter(|t| !t.channel_collected)
+                    .map(|t| (t.jurisdiction.clone(), share(t.amount_minor)))
+                    .collect(),
+            });
+        }
+        out
+    }
+}
+
+/// One channel order line's part of one shipment ([`OrderRecord::shipment_share`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipmentShare {
+    pub line_id: String,
+    pub item: LineItem,
+    /// In the order line's unit of measure.
+    pub quantity: Units,
+    pub uom: String,
+    pub unit_price_minor: i64,
+    pub net_minor: i64,
+    /// Seller-collected tax per jurisdiction.
+    pub taxes: Vec<(String, i64)>,
 }
 
 /// A request concerning orders.
