@@ -245,9 +245,15 @@ fn what_ordo_writes_it_reads_back_with_a_clean_envelope() {
         .iter()
         .enumerate()
         .map(|(n, l)| match n {
-            0 => LineDecision { accepted: 100, backordered: 20, expected_on: "2010-12-01".parse().ok(), rejected: 0 },
-            1 => LineDecision { accepted: 0, backordered: 0, expected_on: None, rejected: l.quantity },
-            _ => LineDecision { accepted: l.quantity, backordered: 0, expected_on: None, rejected: 0 },
+            0 => LineDecision {
+                accepted: 100,
+                backordered: 20,
+                expected_on: "2010-12-01".parse().ok(),
+                held: 0,
+                rejected: 0,
+            },
+            1 => LineDecision { accepted: 0, backordered: 0, expected_on: None, held: 0, rejected: l.quantity },
+            _ => LineDecision { accepted: l.quantity, backordered: 0, expected_on: None, held: 0, rejected: 0 },
         })
         .collect();
     let text = write(po_ack_855(&po, &decisions, "2010-11-28".parse().unwrap()), "PR", "855");

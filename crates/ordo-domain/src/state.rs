@@ -81,6 +81,8 @@ pub enum Command {
     Returns(crate::returns::ReturnCommand),
     /// Keep an unreadable outside payload, or mark one redriven.
     DeadLetter(crate::deadletter::DeadLetterCommand),
+    /// EDI partners: interchanges received, control numbers issued, documents sent.
+    Edi(crate::edi::EdiCommand),
 }
 
 /// What the journal records. Replaying events in sequence order rebuilds the state exactly.
@@ -135,6 +137,7 @@ pub enum Event {
     },
     Returns(crate::returns::ReturnEvent),
     DeadLetter(crate::deadletter::DeadLetterEvent),
+    Edi(crate::edi::EdiEvent),
 }
 
 impl Event {
@@ -172,6 +175,7 @@ impl Event {
             Self::Accounted { event, .. } => event.kind_name(),
             Self::Returns(_) => "returns",
             Self::DeadLetter(_) => "dead_letter",
+            Self::Edi(_) => "edi",
         }
     }
 }
@@ -194,6 +198,8 @@ pub enum Rejection {
     Returns(#[from] crate::returns::ReturnRejection),
     #[error(transparent)]
     DeadLetter(#[from] crate::deadletter::DeadLetterRejection),
+    #[error(transparent)]
+    Edi(#[from] crate::edi::EdiRejection),
     #[error("idempotency key {0:?} was already used for a different request")]
     IdempotencyKeyReused(String),
     /// The same request under the same key was already carried out: here is its answer.
@@ -314,6 +320,7 @@ pub struct State {
     pub(crate) gl: crate::accounting::GeneralLedger,
     pub(crate) returns: crate::returns::Returns,
     pub(crate) dead_letters: crate::deadletter::DeadLetters,
+    pub(crate) partners: crate::edi::Partners,
     last_seq: u64,
     #[serde(skip)]
     dirty: Dirty,
@@ -496,6 +503,7 @@ impl State {
             Command::Accounting(c) => self.decide_accounting(c, _now)?,
             Command::Returns(c) => self.accounted(Event::Returns(self.decide_return(c, _now)?), _now)?,
             Command::DeadLetter(c) => Event::DeadLetter(self.dead_letters.decide(c, _now)?),
+            Command::Edi(c) => Event::Edi(self.partners.decide(c, |ch| self.channel(ch).is_some(), _now)?),
             Command::Access(c) => {
                 if let crate::access::AccessCommand::IssueScopedToken { channels, .. } = c
                     && let Some(unknown) = channels.iter().find(|ch| self.channel(ch).is_none())
@@ -1143,6 +1151,7 @@ impl State {
             Event::Attributed { event, .. } => self.apply_effect(seq, event),
             Event::Accounting(e) => self.gl.apply(e),
             Event::DeadLetter(e) => self.dead_letters.apply(e),
+            Event::Edi(e) => self.partners.apply(e),
             Event::Returns(e) => {
                 if let crate::returns::ReturnEvent::Recorded { movements, .. } = e {
                     for m in movements {
@@ -1261,6 +1270,10 @@ impl State {
     /// Outside payloads kept because they could not be read.
     pub fn dead_letters(&self) -> &crate::deadletter::DeadLetters {
         &self.dead_letters
+    }
+
+    pub fn partners(&self) -> &crate::edi::Partners {
+        &self.partners
     }
 
     /// The general ledger: balances, entries, valuations, costs and rates.

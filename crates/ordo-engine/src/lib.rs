@@ -150,6 +150,8 @@ struct Core {
     /// with (see [`chain`]).
     chain_head: chain::Link,
     audit_key: Vec<u8>,
+    /// Outbox messages of the batch being decided (`ordo_domain::outbox::messages_of`).
+    messages: Vec<(u64, ordo_domain::outbox::OutboxMessage)>,
 }
 
 /// A decided batch, owning everything its commit writes.
@@ -161,6 +163,7 @@ struct Prepared {
     stock: Vec<ordo_domain::StockRow>,
     availability: Vec<AvailabilityChanged>,
     availability_rows: Vec<AvailabilityRow>,
+    messages: Vec<(u64, ordo_domain::outbox::OutboxMessage)>,
     projection_seq: Option<u64>,
     now: Timestamp,
 }
@@ -173,6 +176,7 @@ impl Prepared {
             stock: &self.stock,
             availability: &self.availability,
             availability_rows: &self.availability_rows,
+            messages: &self.messages,
             projection_seq: self.projection_seq,
             now: self.now,
         }
@@ -200,6 +204,7 @@ impl<S: Store> Engine<S> {
             last_projection_flush: Instant::now(),
             chain_head: [0; 32],
             audit_key: Vec::new(),
+            messages: Vec::new(),
         };
         let mut engine = Self { core, store, startup: StartupReport::default(), stale: false };
         engine.finish_rebuild()?;
@@ -625,6 +630,7 @@ impl Core {
             stock,
             availability,
             availability_rows,
+            messages: std::mem::take(&mut self.messages),
             projection_seq: flush.then(|| self.state.last_seq()),
             now,
         }
@@ -672,7 +678,7 @@ impl Core {
                 Request::Group(commands) => {
                     // A group is all-or-nothing: keep the state from before it to restore.
                     let before = (commands.len() > 1).then(|| self.state.clone());
-                    let mark = records.len();
+                    let mark = (records.len(), self.messages.len());
                     let mut seqs = Vec::with_capacity(commands.len());
                     let mut failure = None;
                     for (index, command) in commands.iter().enumerate() {
@@ -687,7 +693,8 @@ impl Core {
                     match failure {
                         None => *results = Some(Ok(seqs)),
                         Some(e) => {
-                            records.truncate(mark);
+                            records.truncate(mark.0);
+                            self.messages.truncate(mark.1);
                             if let Some(before) = before {
                                 self.state = before;
                             }
@@ -778,6 +785,7 @@ impl Core {
             _ => {}
         }
         let seq = self.state.last_seq() + 1;
+        self.messages.extend(ordo_domain::outbox::messages_of(&event, now).into_iter().map(|m| (seq, m)));
         let mut record = JournalRecord::new(seq, now, &event);
         self.chain_head = chain::seal(&self.audit_key, &self.chain_head, &mut record);
         records.push(record);

@@ -112,6 +112,9 @@ pub struct CommitBatch<'a> {
     pub stock: &'a [StockRow],
     /// ATS changes, queued in the outbox as one message per batch (coalesced per SKU and channel).
     pub availability: &'a [AvailabilityChanged],
+    /// Messages the batch's events owe the channels (shipments, refunds, EDI documents), each
+    /// with the journal sequence of its event; queued in the outbox after the availability row.
+    pub messages: &'a [(u64, ordo_domain::outbox::OutboxMessage)],
     /// For every SKU whose ATS changed, its figures on every channel (the availability
     /// projection keeps one row per SKU, so a movement costs one row write, not one per channel).
     pub availability_rows: &'a [AvailabilityRow],

@@ -341,6 +341,15 @@ impl PostgresStore {
                 )
                 .map_err(db)?;
         }
+        for (seq, m) in batch.messages {
+            self.client
+                .execute(
+                    "INSERT INTO outbox (journal_seq, topic, message_key, payload, created_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[&(*seq as i64), &m.topic, &m.key, &m.payload, &batch.now.millis()],
+                )
+                .map_err(db)?;
+        }
 
         if let Some(seq) = batch.projection_seq {
             self.client.execute(&self.prepared.set_projection_seq, &[&seq.to_string()]).map_err(db)?;

@@ -255,6 +255,14 @@ impl SqliteStore {
             })
             .map_err(db)?;
         }
+        for (seq, m) in batch.messages {
+            conn.prepare_cached(
+                "INSERT INTO outbox (journal_seq, topic, message_key, payload, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut st| st.execute(params![*seq as i64, m.topic, m.key, m.payload, batch.now.millis()]))
+            .map_err(db)?;
+        }
         if let Some(seq) = batch.projection_seq {
             conn.prepare_cached(
                 "INSERT INTO ordo_meta (key, value) VALUES ('projection_seq', ?1)

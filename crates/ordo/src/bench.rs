@@ -133,6 +133,14 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 50_000)]
         orders: usize,
     },
+    /// X12: an interchange of MEGABYTES of 850 purchase orders read (separators, envelopes,
+    /// control numbers and counts checked), then read and mapped to canonical orders.
+    X12 {
+        #[arg(long, default_value_t = 10)]
+        megabytes: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// Flash sale: one SKU with a fixed number of units, many orders from many threads at once.
     FlashSale {
         #[arg(long, default_value_t = 10_000)]
@@ -410,6 +418,7 @@ pub fn run(_target: &Target, cmd: BenchCmd) -> Result<ExitCode> {
             crate::bench_finance::post_entries(backend, &pg_server, entries, batch, skus)?;
         }
         BenchCmd::Reconcile { lines, orders } => crate::bench_finance::reconcile(orders, lines)?,
+        BenchCmd::X12 { megabytes, rounds } => x12(megabytes, rounds)?,
         BenchCmd::FlashSale { units, orders, tasks } => {
             crate::bench_orders::flash_sale(units, orders, tasks)?;
         }
@@ -454,4 +463,85 @@ pub fn run(_target: &Target, cmd: BenchCmd) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An interchange of `bytes` or more of 850s: one group, sets of 1–8 lines of realistic shape
+/// (N1/N3/N4 ship-to, PO1 with UPC and vendor part, PID, CTT), line breaks after segments.
+pub fn x12_interchange(bytes: usize) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(bytes + 4096);
+    out.push_str(
+        "ISA*00*          *00*          *ZZ*BENCHBUYER     *ZZ*ORDO           *261127*1000*U*00401*000000001*0*P*>~\n",
+    );
+    out.push_str("GS*PO*BENCHBUYER*ORDO*20261127*1000*1*X*004010~\n");
+    let mut sets = 0usize;
+    while out.len() < bytes {
+        sets += 1;
+        let start = out.len();
+        let lines = 1 + sets % 8;
+        let _ = write!(
+            out,
+            "ST*850*{sets:04}~\nBEG*00*SA*PO-{sets}**20261127~\nREF*DP*{:03}~\nDTM*002*20261204~\nTD5*****UPSG~\n\
+             N1*ST*Store {sets}*92*{sets}~\nN3*{} Commerce Way~\nN4*Columbus*OH*43215*US~\n",
+            sets % 1000,
+            100 + sets % 9000
+        );
+        for l in 1..=lines {
+            let _ = write!(
+                out,
+                "PO1*{l}*{}*EA*{}.{:02}*PE*UP*0{:011}*VN*SKU-{:05}~\nPID*F****ITEM {l} OF PO {sets}~\n",
+                1 + (sets + l) % 48,
+                3 + (sets * l) % 97,
+                (sets + l) % 100,
+                (sets * 7 + l) % 100_000_000_000,
+                (sets * 13 + l) % 10_000
+            );
+        }
+        let _ = writeln!(out, "CTT*{lines}~");
+        let segments = out[start..].matches('~').count() + 1;
+        let _ = writeln!(out, "SE*{segments}*{sets:04}~");
+    }
+    let _ = write!(out, "GE*{sets}*1~\nIEA*1*000000001~\n");
+    out
+}
+
+fn x12(megabytes: usize, rounds: usize) -> Result<()> {
+    use ordo_channels::x12::{self, inbound};
+    let text = x12_interchange(megabytes * 1_000_000);
+    let mb = text.len() as f64 / 1_000_000.0;
+    let channel = ordo_types::Code::new("EDI-BENCH").expect("valid code");
+    let parsed = x12::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sets: usize = parsed.iter().flat_map(|i| &i.groups).map(|g| g.sets.len()).sum();
+    anyhow::ensure!(parsed[0].issues.is_empty() && parsed[0].groups[0].issues.is_empty(), "the envelope must be clean");
+    drop(parsed);
+    println!("x12: {mb:.1} MB, {sets} purchase orders, {rounds} rounds (best and median)");
+    let mut parse_secs = Vec::new();
+    let mut map_secs = Vec::new();
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let parsed = x12::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        parse_secs.push(started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        let outcomes = inbound::read(&text, &parsed, &channel, inbound::Envelopes::Strict);
+        map_secs.push(started.elapsed().as_secs_f64());
+        let mapped =
+            outcomes.iter().flatten().flatten().filter(|o| matches!(o, inbound::SetOutcome::PurchaseOrder(_))).count();
+        anyhow::ensure!(mapped == sets, "every set maps ({mapped} of {sets})");
+    }
+    let report = |what: &str, secs: &mut Vec<f64>| {
+        secs.sort_by(f64::total_cmp);
+        let (best, median) = (secs[0], secs[secs.len() / 2]);
+        println!(
+            "  {what:<34} best {:>7.1} ms  {:>7.1} MB/s   median {:>7.1} ms  {:>7.1} MB/s",
+            best * 1e3,
+            mb / best,
+            median * 1e3,
+            mb / median
+        );
+    };
+    let mut both: Vec<f64> = parse_secs.iter().zip(&map_secs).map(|(a, b)| a + b).collect();
+    report("read (segments + envelopes)", &mut parse_secs);
+    report("map to canonical orders", &mut map_secs);
+    report("read + map", &mut both);
+    Ok(())
 }

@@ -130,6 +130,9 @@ enum Cmd {
     /// Channel files: settlement reports.
     #[command(subcommand)]
     Import(ImportCmd),
+    /// Documents for channels and partners (X12 846, 856, 810), journaled as sent.
+    #[command(subcommand)]
+    Export(ExportCmd),
     /// Reconciled settlements, their variances and the channels' contracted fees.
     #[command(subcommand)]
     Settlement(SettlementCmd),
@@ -304,6 +307,26 @@ enum ImportCmd {
         #[arg(long)]
         json: bool,
     },
+    /// X12 interchanges from a B2B partner: 850 purchase orders captured (a cancellation
+    /// cancels), answered with a 997 and an 855 written beside the file (or to `--acks`) and
+    /// queued for the partner; a re-sent interchange is ignored; other sets are refused by name.
+    X12 {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        #[arg(long, default_value = "EDI")]
+        channel: String,
+        /// Ordo's interchange address (QUALIFIER:ID).
+        #[arg(long, default_value = "ZZ:ORDO")]
+        sender: String,
+        /// Directory for the 997 and 855 copies.
+        #[arg(long)]
+        acks: Option<std::path::PathBuf>,
+        /// Read sets under faulty envelopes (wrong control numbers or counts) instead of refusing.
+        #[arg(long)]
+        lenient_envelopes: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Shopify Payments payouts (the REST `payouts.json` document): each paid or in-transit
     /// payout reconciled as a settlement (its summary's components against its amount) and posted.
     ShopifyPayouts {
@@ -313,6 +336,59 @@ enum ImportCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ExportCmd {
+    /// Every item's available-to-sell on a channel, in the channel's format.
+    Availability {
+        #[arg(long)]
+        channel: String,
+        #[arg(long, value_enum)]
+        format: AvailabilityFormat,
+        #[arg(long, default_value = "ZZ:ORDO")]
+        sender: String,
+        /// The partner's interchange address (default: the sender of its latest interchange).
+        #[arg(long)]
+        partner: Option<String>,
+        /// Write the document here instead of standard output.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// An X12 856 ship notice for one shipment of an order.
+    #[command(name = "x12-856")]
+    X12_856 {
+        #[arg(long)]
+        order: String,
+        #[arg(long)]
+        shipment: String,
+        #[arg(long, default_value = "ZZ:ORDO")]
+        sender: String,
+        #[arg(long)]
+        partner: Option<String>,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// An X12 810 invoice for one shipment of an order.
+    #[command(name = "x12-810")]
+    X12_810 {
+        #[arg(long)]
+        order: String,
+        #[arg(long)]
+        shipment: String,
+        #[arg(long, default_value = "ZZ:ORDO")]
+        sender: String,
+        #[arg(long)]
+        partner: Option<String>,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AvailabilityFormat {
+    #[value(name = "x12-846")]
+    X12_846,
 }
 
 #[derive(Subcommand, Debug)]
@@ -549,7 +625,7 @@ enum OrderCmd {
     },
 }
 
-fn order_key(raw: &str) -> Result<ordo_domain::orders::model::OrderKey> {
+pub(crate) fn order_key(raw: &str) -> Result<ordo_domain::orders::model::OrderKey> {
     let (channel, id) = raw.split_once('/').context("an order is named CHANNEL/CHANNEL_ORDER_ID")?;
     Ok(ordo_domain::orders::model::OrderKey { channel: code("channel", channel)?, channel_order_id: id.to_owned() })
 }
@@ -949,7 +1025,11 @@ fn parse_disposition(raw: &str) -> Result<Disposition, String> {
         .ok_or_else(|| format!("expected one of {}", Disposition::ALL.map(Disposition::as_str).join(", ")))
 }
 
-fn code(what: &str, raw: &str) -> Result<Code> {
+fn party(raw: &str) -> Result<ordo_channels::x12::Party> {
+    raw.parse().map_err(|e: String| anyhow::anyhow!(e))
+}
+
+pub(crate) fn code(what: &str, raw: &str) -> Result<Code> {
     Code::new(raw).with_context(|| format!("invalid {what}"))
 }
 
@@ -1123,7 +1203,12 @@ fn import_orders(
 }
 
 /// Keeps an unreadable file's content as a dead letter and says where to find it.
-fn keep_dead_letter(engine: &mut Engine<AnyStore>, source: String, reason: String, raw: String) -> Result<()> {
+pub(crate) fn keep_dead_letter(
+    engine: &mut Engine<AnyStore>,
+    source: String,
+    reason: String,
+    raw: String,
+) -> Result<()> {
     let keep = ordo_domain::deadletter::DeadLetterCommand::Keep { source, reason, raw };
     engine.execute_one(attributed(Command::DeadLetter(keep))).map_err(|e| anyhow::anyhow!("{e}"))?;
     let id = engine.state().dead_letters().all().last().map_or(0, |d| d.id);
@@ -1397,7 +1482,7 @@ fn token_command(engine: &mut Engine<AnyStore>, command: TokenCmd) -> Result<Exi
 }
 
 /// Commands typed at the command line, attributed to the operator (`$USER`) in the journal.
-fn attributed(command: Command) -> Command {
+pub(crate) fn attributed(command: Command) -> Command {
     let origin = ordo_domain::access::Origin {
         actor: std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "cli".to_owned()),
         role: None,
@@ -1648,6 +1733,36 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
             let source = format!("import:walmart-order:{channel}");
             let parse = |text: &str| ordo_channels::walmart::orders::parse(text, channel.clone()).map(|o| (o, false));
             import_orders(engine, &files, &source, parse, json)
+        }
+        Cmd::Import(ImportCmd::X12 { files, channel, sender, acks, lenient_envelopes, json }) => {
+            let envelopes = if lenient_envelopes {
+                ordo_channels::x12::inbound::Envelopes::Lenient
+            } else {
+                ordo_channels::x12::inbound::Envelopes::Strict
+            };
+            crate::edi::import_x12(
+                engine,
+                &files,
+                code("channel", &channel)?,
+                party(&sender)?,
+                acks.as_deref(),
+                envelopes,
+                json,
+            )
+        }
+        Cmd::Export(ExportCmd::Availability { channel, format: AvailabilityFormat::X12_846, sender, partner, out }) => {
+            let partner = partner.as_deref().map(party).transpose()?;
+            crate::edi::export_846(engine, code("channel", &channel)?, party(&sender)?, partner, out)
+        }
+        Cmd::Export(ExportCmd::X12_856 { order, shipment, sender, partner, out }) => {
+            let partner = partner.as_deref().map(party).transpose()?;
+            let kind = crate::edi::ShipmentDocument::ShipNotice856;
+            crate::edi::export_shipment(engine, kind, &order, &shipment, party(&sender)?, partner, out)
+        }
+        Cmd::Export(ExportCmd::X12_810 { order, shipment, sender, partner, out }) => {
+            let partner = partner.as_deref().map(party).transpose()?;
+            let kind = crate::edi::ShipmentDocument::Invoice810;
+            crate::edi::export_shipment(engine, kind, &order, &shipment, party(&sender)?, partner, out)
         }
         Cmd::Import(ImportCmd::ShopifyPayouts { file, channel, json }) => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;

@@ -11,6 +11,7 @@ mod cli;
 mod demo;
 mod demo_orders;
 mod documents;
+mod edi;
 mod report;
 
 use std::process::ExitCode;

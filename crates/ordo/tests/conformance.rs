@@ -570,6 +570,7 @@ fn taken_or_skipped_sequence_is_a_conflict<B: Backend>() {
             stock: &[],
             availability: &[],
             availability_rows: &[],
+            messages: &[],
             projection_seq: Some(1),
             now: now(),
         })
@@ -584,6 +585,7 @@ fn taken_or_skipped_sequence_is_a_conflict<B: Backend>() {
         stock: &stock,
         availability: &availability,
         availability_rows: &availability_rows,
+        messages: &[],
         projection_seq: Some(99),
         now: now(),
     });
@@ -600,6 +602,7 @@ fn taken_or_skipped_sequence_is_a_conflict<B: Backend>() {
         stock: &stock,
         availability: &availability,
         availability_rows: &availability_rows,
+        messages: &[],
         projection_seq: Some(99),
         now: now(),
     });
@@ -618,6 +621,14 @@ fn taken_or_skipped_sequence_is_a_conflict<B: Backend>() {
             stock: &stock,
             availability: &availability,
             availability_rows: &availability_rows,
+            messages: &[(
+                2,
+                ordo_domain::outbox::OutboxMessage {
+                    topic: ordo_domain::outbox::EDI_DOCUMENT,
+                    key: "EDI-ACME".into(),
+                    payload: "{}".into(),
+                },
+            )],
             projection_seq: Some(2),
             now: now(),
         })
@@ -631,7 +642,8 @@ fn taken_or_skipped_sequence_is_a_conflict<B: Backend>() {
         after.availability,
         vec![("SKU-A".to_owned(), "AMZ".to_owned(), 0), ("SKU-A".to_owned(), "WEB".to_owned(), 1)]
     );
-    assert_eq!(after.outbox_pending, 1);
+    // The batch's availability message and the message its event owed.
+    assert_eq!(after.outbox_pending, 2);
     assert_eq!(after.projection_seq, Some(2));
 
     // An empty batch commits too (the engine sends one when every request was rejected).
@@ -643,6 +655,7 @@ fn taken_or_skipped_sequence_is_a_conflict<B: Backend>() {
             stock: &[],
             availability: &[],
             availability_rows: &[],
+            messages: &[],
             projection_seq: None,
             now: now(),
         })

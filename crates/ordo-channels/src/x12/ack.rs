@@ -84,17 +84,21 @@ pub struct LineDecision {
     pub backordered: i64,
     /// When the backordered quantity is expected, if known.
     pub expected_on: Option<Date>,
+    /// Units waiting on a hold (review, stock discrepancy…): neither promised nor refused.
+    pub held: i64,
     pub rejected: i64,
 }
 
 /// Line decisions from the captured order (none: the PO was refused — every line rejected).
-/// Units reserved become accepted, backordered units backordered, and a line whose item Ordo
-/// does not know (or cancelled units) rejected; base units are converted back to the PO's unit.
+/// Units reserved become accepted, backordered units backordered, the rest of an order on hold
+/// held, and a line whose item Ordo does not know (or cancelled units) rejected; base units are
+/// converted back to the PO's unit.
 pub fn decisions(po: &PurchaseOrder, record: Option<&OrderRecord>) -> Vec<LineDecision> {
     po.lines
         .iter()
         .map(|line| {
-            let rejected_all = LineDecision { accepted: 0, backordered: 0, expected_on: None, rejected: line.quantity };
+            let rejected_all =
+                LineDecision { accepted: 0, backordered: 0, expected_on: None, held: 0, rejected: line.quantity };
             let Some(record) = record else { return rejected_all };
             let records: Vec<_> = record.lines.iter().filter(|l| l.order_line_id == line.line_id).collect();
             let units: i64 = records.iter().map(|l| l.units).sum();
@@ -105,13 +109,17 @@ pub fn decisions(po: &PurchaseOrder, record: Option<&OrderRecord>) -> Vec<LineDe
             let reserved: i64 = records.iter().map(|l| l.reserved() + l.picked + l.shipped).sum::<i64>().min(units);
             let backordered: i64 = records.iter().map(|l| l.backordered).sum::<i64>().min(units - reserved);
             let in_po_unit = |base: i64| base * line.quantity / units;
+            let cancelled: i64 = records.iter().map(|l| l.cancelled).sum::<i64>().min(units - reserved - backordered);
             let accepted = in_po_unit(reserved);
             let backordered_po = in_po_unit(reserved + backordered) - accepted;
+            let on_hold = record.status == ordo_domain::orders::lifecycle::OrderStatus::OnHold;
+            let rejected = if on_hold { in_po_unit(cancelled) } else { line.quantity - accepted - backordered_po };
             LineDecision {
                 accepted,
                 backordered: backordered_po,
                 expected_on: records.iter().filter_map(|l| l.expected_on).max(),
-                rejected: line.quantity - accepted - backordered_po,
+                held: line.quantity - accepted - backordered_po - rejected,
+                rejected,
             }
         })
         .collect()
@@ -132,16 +140,19 @@ fn echo_po1(b: &mut SetBuilder, line: &PoLine) {
     b.segment("PO1", &po1);
 }
 
-/// An 855 for `po`: BAK02 `AD` when every line is accepted as ordered, `AC` when any line
-/// changed, `RJ` when nothing is accepted; per line ACK `IA` accepted, `IB` backordered (with
-/// the expected date, qualifier 068), `IR` rejected.
+/// An 855 for `po`: BAK02 `AD` when every line is accepted as ordered, `AH` when any is on
+/// hold, `AC` when any line changed, `RJ` when nothing is accepted; per line ACK `IA`
+/// accepted, `IB` backordered (with the expected date, qualifier 068), `IH` on hold, `IR`
+/// rejected.
 pub fn po_ack_855(po: &PurchaseOrder, decisions: &[LineDecision], today: Date) -> SetBuilder {
     assert_eq!(po.lines.len(), decisions.len(), "one decision per PO line");
     let ccyymmdd = |d: Date| d.to_string().replace('-', "");
-    let accepted_all = decisions.iter().all(|d| d.backordered == 0 && d.rejected == 0);
-    let nothing = decisions.iter().all(|d| d.accepted == 0 && d.backordered == 0);
+    let accepted_all = decisions.iter().all(|d| d.backordered == 0 && d.rejected == 0 && d.held == 0);
+    let nothing = decisions.iter().all(|d| d.accepted == 0 && d.backordered == 0 && d.held == 0);
     let kind = if nothing {
         "RJ"
+    } else if decisions.iter().any(|d| d.held > 0) {
+        "AH"
     } else if accepted_all {
         "AD"
     } else {
@@ -159,6 +170,9 @@ pub fn po_ack_855(po: &PurchaseOrder, decisions: &[LineDecision], today: Date) -
             let date = d.expected_on.map(ccyymmdd).unwrap_or_default();
             let qualifier = if date.is_empty() { "" } else { "068" };
             b.segment("ACK", &["IB", &d.backordered.to_string(), &line.uom_code, qualifier, &date]);
+        }
+        if d.held > 0 {
+            b.segment("ACK", &["IH", &d.held.to_string(), &line.uom_code]);
         }
         if d.rejected > 0 {
             b.segment("ACK", &["IR", &d.rejected.to_string(), &line.uom_code]);

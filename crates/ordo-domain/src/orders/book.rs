@@ -444,6 +444,11 @@ impl OrderBook {
         self.orders.get(key).map(|r| &**r)
     }
 
+    /// The channel's listing id for `sku` (the first, by listing id, when several map to it).
+    pub fn listing_of(&self, channel: &ChannelCode, sku: &Sku) -> Option<&str> {
+        self.listings.iter().find(|((c, _), s)| c == channel && *s == sku).map(|((_, l), _)| l.as_str())
+    }
+
     pub fn all(&self) -> impl Iterator<Item = &OrderRecord> {
         self.orders.values().map(|r| &**r)
     }
