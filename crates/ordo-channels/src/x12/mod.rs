@@ -457,16 +457,22 @@ pub fn set_name(code: &str) -> &'static str {
 
 /// `CCYYMMDD` (or `YYMMDD`, pre-4010 and ISA09) as a date.
 pub fn date(text: &str) -> Option<ordo_types::Date> {
-    let full = match text.len() {
-        8 => text.to_owned(),
-        // ISA09's window: 00–49 → 20xx, 50–99 → 19xx.
-        6 => format!("{}{text}", if text[..2].parse::<u8>().ok()? < 50 { "20" } else { "19" }),
-        _ => return None,
-    };
-    if !full.bytes().all(|b| b.is_ascii_digit()) {
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    format!("{}-{}-{}", &full[..4], &full[4..6], &full[6..]).parse().ok()
+    let number = |r: std::ops::Range<usize>| text.get(r).and_then(|t| t.parse::<u32>().ok());
+    let (year, rest) = match text.len() {
+        8 => (number(0..4)? as i32, 4),
+        // ISA09's window: 00–49 → 20xx, 50–99 → 19xx.
+        6 => {
+            let yy = number(0..2)? as i32;
+            (if yy < 50 { 2000 + yy } else { 1900 + yy }, 2)
+        }
+        _ => return None,
+    };
+    let day = chrono::NaiveDate::from_ymd_opt(year, number(rest..rest + 2)?, number(rest + 2..rest + 4)?)?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid epoch");
+    Some(ordo_types::Date((day - epoch).num_days() as i32))
 }
 
 /// A date and an `HHMM[SS]` time (UTC: X12 carries no zone) as an instant.
