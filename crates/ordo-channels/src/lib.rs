@@ -3,6 +3,7 @@
 //! `ordo-domain`. One module per channel.
 
 pub mod amazon;
+pub mod availability;
 pub mod magento;
 pub mod shopify;
 pub mod walmart;

@@ -24,7 +24,8 @@ pub use codec::{decode_event, encode_event};
 pub mod chain;
 pub use handle::{EngineHandle, Submission};
 pub use store::{
-    AvailabilityRow, CommitBatch, JournalRecord, Store, StoreError, availability_message, parse_availability_message,
+    AvailabilityRow, BUS_DESTINATION, CommitBatch, JournalRecord, Outbox, OutboxRow, RelayDeadLetter, Store,
+    StoreError, availability_message, parse_availability_message,
 };
 
 /// Where the engine gets `now`. Injected so tests and replays are deterministic.

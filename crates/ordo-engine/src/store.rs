@@ -178,6 +178,67 @@ pub trait Store: Send {
     fn audit(&mut self, visit: &mut dyn FnMut(crate::chain::AuditRow<'_>)) -> Result<(), StoreError>;
 }
 
+/// One outbox row as a relay reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// The message id: increasing in commit order, unique for the database's life.
+    pub id: u64,
+    pub journal_seq: u64,
+    pub topic: String,
+    pub key: String,
+    pub payload: String,
+    pub created_at: Timestamp,
+}
+
+/// A message a relay gave up on, with why: kept for an operator to fix and redrive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayDeadLetter {
+    pub id: u64,
+    /// The relay destination that could not take it (`channel:SHOPIFY-DTC`, `bus`).
+    pub destination: String,
+    pub outbox_id: u64,
+    pub topic: String,
+    pub key: String,
+    /// What was to be delivered (for availability, the coalesced figures).
+    pub payload: String,
+    pub reason: String,
+    pub attempts: u32,
+    pub failed_at: Timestamp,
+    pub redriven_at: Option<Timestamp>,
+}
+
+/// The relays' side of the outbox: each destination reads the outbox from its own cursor, so one
+/// slow or failing channel never holds up another, and moves its cursor (with any dead letters)
+/// in one transaction once the rows before it are delivered or dead-lettered. A crash between a
+/// delivery and the cursor move re-delivers: delivery is at least once, so receivers deduplicate
+/// (the outbox id is the message id).
+pub trait Outbox: Send {
+    /// Up to `limit` rows after `destination`'s cursor, in id order.
+    fn outbox_after_cursor(&mut self, destination: &str, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
+
+    /// Moves `destination`'s cursor to `to` and keeps `dead` (their `id` is assigned here),
+    /// atomically. The bus destination (`bus`) also marks the rows delivered.
+    fn outbox_advance(
+        &mut self,
+        destination: &str,
+        to: u64,
+        dead: &[RelayDeadLetter],
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// `destination`'s cursor (0 before its first delivery).
+    fn outbox_cursor(&mut self, destination: &str) -> Result<u64, StoreError>;
+
+    /// Every relay dead letter, oldest first.
+    fn relay_dead_letters(&mut self) -> Result<Vec<RelayDeadLetter>, StoreError>;
+
+    /// Marks a relay dead letter redriven (refused if unknown or already redriven).
+    fn relay_redriven(&mut self, id: u64, now: Timestamp) -> Result<(), StoreError>;
+}
+
+/// The destination name of the event bus relay.
+pub const BUS_DESTINATION: &str = "bus";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,6 +93,22 @@ CREATE TABLE IF NOT EXISTS outbox (
     delivered_at BIGINT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE delivered_at IS NULL;
+CREATE TABLE IF NOT EXISTS outbox_cursor (
+    destination TEXT PRIMARY KEY,
+    last_id     BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox_dead_letter (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    destination TEXT NOT NULL,
+    outbox_id   BIGINT NOT NULL,
+    topic       TEXT NOT NULL,
+    message_key TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    attempts    INTEGER NOT NULL,
+    failed_at   BIGINT NOT NULL,
+    redriven_at BIGINT
+);
 CREATE TABLE IF NOT EXISTS snapshot (
     seq      BIGINT PRIMARY KEY,
     taken_at BIGINT NOT NULL,
@@ -642,6 +658,131 @@ mod tests {
         assert!(check_identifier("n", "ordo_test", 24).is_ok());
         for bad in ["", "Ordo", "1abc", "a-b", "a;drop", "a\"b"] {
             assert!(check_identifier("n", bad, 24).is_err(), "{bad}");
+        }
+    }
+}
+
+impl ordo_engine::Outbox for PostgresStore {
+    fn outbox_after_cursor(
+        &mut self,
+        destination: &str,
+        limit: usize,
+    ) -> Result<Vec<ordo_engine::OutboxRow>, StoreError> {
+        let cursor = self.outbox_cursor(destination)? as i64;
+        // Identity values are handed out at insert but become visible at commit: a row with a
+        // lower id may still be in flight. Only one writer commits at a time (the engine holds
+        // the advisory writer lock), so ids commit in order and a cursor never skips one.
+        let rows = self
+            .client
+            .query(
+                "SELECT id, journal_seq, topic, message_key, payload, created_at FROM outbox
+                 WHERE id > $1 ORDER BY id LIMIT $2",
+                &[&cursor, &(limit as i64)],
+            )
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(ordo_engine::OutboxRow {
+                    id: r.try_get::<_, i64>(0).map_err(db)? as u64,
+                    journal_seq: r.try_get::<_, i64>(1).map_err(db)? as u64,
+                    topic: r.try_get(2).map_err(db)?,
+                    key: r.try_get(3).map_err(db)?,
+                    payload: r.try_get(4).map_err(db)?,
+                    created_at: Timestamp::from_millis(r.try_get(5).map_err(db)?),
+                })
+            })
+            .collect()
+    }
+
+    fn outbox_advance(
+        &mut self,
+        destination: &str,
+        to: u64,
+        dead: &[ordo_engine::RelayDeadLetter],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.client.transaction().map_err(db)?;
+        tx.execute(
+            "INSERT INTO outbox_cursor (destination, last_id) VALUES ($1, $2)
+             ON CONFLICT (destination) DO UPDATE SET last_id = GREATEST(outbox_cursor.last_id, EXCLUDED.last_id)",
+            &[&destination, &(to as i64)],
+        )
+        .map_err(db)?;
+        for d in dead {
+            tx.execute(
+                "INSERT INTO outbox_dead_letter
+                 (destination, outbox_id, topic, message_key, payload, reason, attempts, failed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &d.destination,
+                    &(d.outbox_id as i64),
+                    &d.topic,
+                    &d.key,
+                    &d.payload,
+                    &d.reason,
+                    &(d.attempts as i32),
+                    &d.failed_at.millis(),
+                ],
+            )
+            .map_err(db)?;
+        }
+        if destination == ordo_engine::BUS_DESTINATION {
+            tx.execute(
+                "UPDATE outbox SET delivered_at = $1 WHERE delivered_at IS NULL AND id <= $2",
+                &[&now.millis(), &(to as i64)],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn outbox_cursor(&mut self, destination: &str) -> Result<u64, StoreError> {
+        let row = self
+            .client
+            .query_opt("SELECT last_id FROM outbox_cursor WHERE destination = $1", &[&destination])
+            .map_err(db)?;
+        Ok(row.map(|r| r.try_get::<_, i64>(0)).transpose().map_err(db)?.unwrap_or(0) as u64)
+    }
+
+    fn relay_dead_letters(&mut self) -> Result<Vec<ordo_engine::RelayDeadLetter>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT id, destination, outbox_id, topic, message_key, payload, reason, attempts, failed_at,
+                        redriven_at FROM outbox_dead_letter ORDER BY id",
+                &[],
+            )
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(ordo_engine::RelayDeadLetter {
+                    id: r.try_get::<_, i64>(0).map_err(db)? as u64,
+                    destination: r.try_get(1).map_err(db)?,
+                    outbox_id: r.try_get::<_, i64>(2).map_err(db)? as u64,
+                    topic: r.try_get(3).map_err(db)?,
+                    key: r.try_get(4).map_err(db)?,
+                    payload: r.try_get(5).map_err(db)?,
+                    reason: r.try_get(6).map_err(db)?,
+                    attempts: r.try_get::<_, i32>(7).map_err(db)? as u32,
+                    failed_at: Timestamp::from_millis(r.try_get(8).map_err(db)?),
+                    redriven_at: r.try_get::<_, Option<i64>>(9).map_err(db)?.map(Timestamp::from_millis),
+                })
+            })
+            .collect()
+    }
+
+    fn relay_redriven(&mut self, id: u64, now: Timestamp) -> Result<(), StoreError> {
+        let changed = self
+            .client
+            .execute(
+                "UPDATE outbox_dead_letter SET redriven_at = $1 WHERE id = $2 AND redriven_at IS NULL",
+                &[&now.millis(), &(id as i64)],
+            )
+            .map_err(db)?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(format!("relay dead letter {id} is unknown or already redriven")))
         }
     }
 }

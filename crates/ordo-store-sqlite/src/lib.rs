@@ -60,6 +60,22 @@ CREATE TABLE IF NOT EXISTS outbox (
     delivered_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (id) WHERE delivered_at IS NULL;
+CREATE TABLE IF NOT EXISTS outbox_cursor (
+    destination TEXT PRIMARY KEY,
+    last_id     INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox_dead_letter (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    destination TEXT NOT NULL,
+    outbox_id   INTEGER NOT NULL,
+    topic       TEXT NOT NULL,
+    message_key TEXT NOT NULL,
+    payload     TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    attempts    INTEGER NOT NULL,
+    failed_at   INTEGER NOT NULL,
+    redriven_at INTEGER
+);
 CREATE TABLE IF NOT EXISTS snapshot (
     seq      INTEGER PRIMARY KEY,
     taken_at INTEGER NOT NULL,
@@ -469,5 +485,128 @@ impl Store for SqliteStore {
             .query_row("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL", [], |r| r.get(0))
             .map_err(db)?;
         Ok(n as u64)
+    }
+}
+
+impl ordo_engine::Outbox for SqliteStore {
+    fn outbox_after_cursor(
+        &mut self,
+        destination: &str,
+        limit: usize,
+    ) -> Result<Vec<ordo_engine::OutboxRow>, StoreError> {
+        let cursor = self.outbox_cursor(destination)?;
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id, journal_seq, topic, message_key, payload, created_at FROM outbox
+                 WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![cursor as i64, limit as i64], |r| {
+                Ok(ordo_engine::OutboxRow {
+                    id: r.get::<_, i64>(0)? as u64,
+                    journal_seq: r.get::<_, i64>(1)? as u64,
+                    topic: r.get(2)?,
+                    key: r.get(3)?,
+                    payload: r.get(4)?,
+                    created_at: Timestamp::from_millis(r.get(5)?),
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    fn outbox_advance(
+        &mut self,
+        destination: &str,
+        to: u64,
+        dead: &[ordo_engine::RelayDeadLetter],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(db)?;
+        tx.execute(
+            "INSERT INTO outbox_cursor (destination, last_id) VALUES (?1, ?2)
+             ON CONFLICT (destination) DO UPDATE SET last_id = MAX(last_id, excluded.last_id)",
+            params![destination, to as i64],
+        )
+        .map_err(db)?;
+        for d in dead {
+            tx.execute(
+                "INSERT INTO outbox_dead_letter
+                 (destination, outbox_id, topic, message_key, payload, reason, attempts, failed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    d.destination,
+                    d.outbox_id as i64,
+                    d.topic,
+                    d.key,
+                    d.payload,
+                    d.reason,
+                    d.attempts,
+                    d.failed_at.millis()
+                ],
+            )
+            .map_err(db)?;
+        }
+        if destination == ordo_engine::BUS_DESTINATION {
+            tx.execute(
+                "UPDATE outbox SET delivered_at = ?1 WHERE delivered_at IS NULL AND id <= ?2",
+                params![now.millis(), to as i64],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn outbox_cursor(&mut self, destination: &str) -> Result<u64, StoreError> {
+        let cursor: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT last_id FROM outbox_cursor WHERE destination = ?1")
+            .and_then(|mut st| st.query_row([destination], |r| r.get(0)).optional())
+            .map_err(db)?;
+        Ok(cursor.unwrap_or(0) as u64)
+    }
+
+    fn relay_dead_letters(&mut self) -> Result<Vec<ordo_engine::RelayDeadLetter>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, destination, outbox_id, topic, message_key, payload, reason, attempts, failed_at,
+                        redriven_at FROM outbox_dead_letter ORDER BY id",
+            )
+            .map_err(db)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(ordo_engine::RelayDeadLetter {
+                    id: r.get::<_, i64>(0)? as u64,
+                    destination: r.get(1)?,
+                    outbox_id: r.get::<_, i64>(2)? as u64,
+                    topic: r.get(3)?,
+                    key: r.get(4)?,
+                    payload: r.get(5)?,
+                    reason: r.get(6)?,
+                    attempts: r.get(7)?,
+                    failed_at: Timestamp::from_millis(r.get(8)?),
+                    redriven_at: r.get::<_, Option<i64>>(9)?.map(Timestamp::from_millis),
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    fn relay_redriven(&mut self, id: u64, now: Timestamp) -> Result<(), StoreError> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE outbox_dead_letter SET redriven_at = ?1 WHERE id = ?2 AND redriven_at IS NULL",
+                params![now.millis(), id as i64],
+            )
+            .map_err(db)?;
+        if changed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(format!("relay dead letter {id} is unknown or already redriven")))
+        }
     }
 }

@@ -1,3 +1,4 @@
 //! Amazon Selling Partner API formats.
 
+pub mod listings;
 pub mod settlement;

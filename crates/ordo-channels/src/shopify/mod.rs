@@ -1,4 +1,6 @@
 //! Shopify formats.
 
+pub mod fulfillment;
+pub mod inventory;
 pub mod orders;
 pub mod payouts;

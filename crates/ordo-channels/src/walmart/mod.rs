@@ -1,3 +1,4 @@
 //! Walmart Marketplace formats.
 
+pub mod inventory;
 pub mod orders;

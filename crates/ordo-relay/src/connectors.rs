@@ -1,0 +1,325 @@
+//! The channel side of the relay: small capability traits (publish availability, confirm a
+//! shipment, pass a refund on, send an EDI document), implemented by each channel for what it
+//! supports, over HTTP. Every failure is mapped into the closed [`DeliveryError`] taxonomy the
+//! retry policy acts on; formats come from `ordo-channels`.
+
+use std::future::Future;
+
+use ordo_channels::availability::AvailabilityUpdate;
+use serde_json::{Value, json};
+
+use crate::config::{ChannelDestination, Credentials};
+use crate::delivery::DeliveryError;
+
+pub trait InventoryPublisher {
+    /// The most updates one call may carry.
+    fn max_batch(&self) -> usize;
+    /// Sets the channel's availability to `updates` (conditional on the previous figures where
+    /// the channel supports it). Returns how many conditional writes found a concurrent change.
+    fn publish_availability(
+        &self,
+        updates: &[AvailabilityUpdate],
+        reference: &str,
+    ) -> impl Future<Output = Result<u32, DeliveryError>> + Send;
+}
+
+pub trait FulfillmentPublisher {
+    /// Confirms a shipment (a `shipment_confirmed` payload) with its carrier and tracking.
+    fn confirm_shipment(&self, confirmation: &Value) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+}
+
+pub trait RefundPublisher {
+    /// Passes a refund (a `refund_issued` payload) on to the channel.
+    fn pass_refund(&self, refund: &Value) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+}
+
+pub trait DocumentPublisher {
+    /// Sends an EDI document (an `edi_document` payload) to the partner.
+    fn send_document(&self, document: &Value) -> impl Future<Output = Result<(), DeliveryError>> + Send;
+}
+
+/// An HTTP exchange: the answer's JSON on success, the taxonomy otherwise.
+async fn exchange(request: reqwest::RequestBuilder) -> Result<Value, DeliveryError> {
+    let response = request.send().await.map_err(|e| DeliveryError::Transient(describe(&e)))?;
+    let status = response.status().as_u16();
+    let retry_after =
+        response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = response.text().await.map_err(|e| DeliveryError::Transient(describe(&e)))?;
+    if !(200..300).contains(&status) {
+        return Err(DeliveryError::from_status(status, retry_after.as_deref(), &body));
+    }
+    if body.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(&body).map_err(|e| DeliveryError::Transient(format!("unreadable answer ({e}): {body:.200}")))
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        format!("cannot connect: {e}")
+    } else {
+        e.to_string()
+    }
+}
+
+/// A channel connection of any kind; each implements the capabilities its channel has.
+pub struct Connector {
+    pub destination: ChannelDestination,
+    client: reqwest::Client,
+}
+
+impl Connector {
+    pub fn new(destination: ChannelDestination) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(destination.timeout)
+            .connect_timeout(destination.timeout)
+            .build()
+            .expect("an HTTP client with a timeout");
+        Self { destination, client }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.destination.endpoint.trim_end_matches('/'))
+    }
+
+    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        let request = self.client.post(self.url(path));
+        match &self.destination.credentials {
+            Credentials::Shopify { access_token, .. } => {
+                request.header("X-Shopify-Access-Token", access_token.expose())
+            }
+            Credentials::Amazon { access_token, .. } => request.header("x-amz-access-token", access_token.expose()),
+            Credentials::Walmart { access_token } => request.header("WM_SEC.ACCESS_TOKEN", access_token.expose()),
+            Credentials::Edi { token } => request.bearer_auth(token.expose()),
+        }
+    }
+
+    /// The channel's id for `sku` (its listing), or the SKU itself.
+    pub fn channel_item(&self, sku: &str) -> String {
+        self.destination.items.get(sku).cloned().unwrap_or_else(|| sku.to_owned())
+    }
+
+    const SHOPIFY_GRAPHQL: &'static str = "/admin/api/2025-10/graphql.json";
+
+    async fn shopify_graphql(&self, body: &Value) -> Result<Value, DeliveryError> {
+        let answer = exchange(self.post(Self::SHOPIFY_GRAPHQL).json(body)).await?;
+        let throttled =
+            answer["errors"].as_array().is_some_and(|e| e.iter().any(|e| e["extensions"]["code"] == "THROTTLED"));
+        if throttled {
+            return Err(DeliveryError::RateLimited { retry_after: std::time::Duration::from_secs(1) });
+        }
+        Ok(answer)
+    }
+}
+
+impl InventoryPublisher for Connector {
+    fn max_batch(&self) -> usize {
+        match self.destination.credentials {
+            Credentials::Shopify { .. } => ordo_channels::shopify::inventory::MAX_QUANTITIES,
+            _ => 1_000,
+        }
+    }
+
+    async fn publish_availability(
+        &self,
+        updates: &[AvailabilityUpdate],
+        reference: &str,
+    ) -> Result<u32, DeliveryError> {
+        use ordo_channels::shopify::inventory::{SetQuantitiesAnswer, read_answer, set_quantities_request};
+        match &self.destination.credentials {
+            Credentials::Shopify { location_gid, .. } => {
+                let body = set_quantities_request(location_gid, updates, true, reference);
+                match read_answer(&self.shopify_graphql(&body).await?, updates) {
+                    SetQuantitiesAnswer::Applied => Ok(0),
+                    SetQuantitiesAnswer::Throttled => {
+                        Err(DeliveryError::RateLimited { retry_after: std::time::Duration::from_secs(1) })
+                    }
+                    SetQuantitiesAnswer::Refused(m) => Err(DeliveryError::Rejected(m)),
+                    SetQuantitiesAnswer::Stale(items) => {
+                        // Someone changed these on Shopify since Ordo last published. Ordo is
+                        // the system of record and the sale behind the change reaches it as an
+                        // order, so its figure is set without the comparison.
+                        let stale: Vec<AvailabilityUpdate> =
+                            updates.iter().filter(|u| items.contains(&u.channel_item)).cloned().collect();
+                        if stale.is_empty() {
+                            return Err(DeliveryError::Rejected("stale compare for items Ordo did not send".into()));
+                        }
+                        let forced = set_quantities_request(location_gid, &stale, false, reference);
+                        match read_answer(&self.shopify_graphql(&forced).await?, &stale) {
+                            SetQuantitiesAnswer::Applied => {
+                                // The others in the first call were refused with it: send them.
+                                let rest: Vec<AvailabilityUpdate> =
+                                    updates.iter().filter(|u| !items.contains(&u.channel_item)).cloned().collect();
+                                if !rest.is_empty() {
+                                    let body = set_quantities_request(location_gid, &rest, true, reference);
+                                    if let SetQuantitiesAnswer::Refused(m) =
+                                        read_answer(&self.shopify_graphql(&body).await?, &rest)
+                                    {
+                                        return Err(DeliveryError::Rejected(m));
+                                    }
+                                }
+                                Ok(stale.len() as u32)
+                            }
+                            SetQuantitiesAnswer::Throttled => {
+                                Err(DeliveryError::RateLimited { retry_after: std::time::Duration::from_secs(1) })
+                            }
+                            other => Err(DeliveryError::Rejected(format!("{other:?}"))),
+                        }
+                    }
+                }
+            }
+            Credentials::Amazon { seller_id, product_type, .. } => {
+                let feed = ordo_channels::amazon::listings::listings_feed(seller_id, product_type, updates);
+                exchange(self.post("/feeds/2021-06-30/feeds?feedType=JSON_LISTINGS_FEED").json(&feed)).await?;
+                Ok(0)
+            }
+            Credentials::Walmart { .. } => {
+                let feed = ordo_channels::walmart::inventory::inventory_feed(updates);
+                exchange(self.post("/v3/feeds?feedType=inventory").json(&feed)).await?;
+                Ok(0)
+            }
+            // Partners get availability as 846 documents (`ordo export availability`), which
+            // arrive here as EDI documents.
+            Credentials::Edi { .. } => Ok(0),
+        }
+    }
+}
+
+impl FulfillmentPublisher for Connector {
+    async fn confirm_shipment(&self, c: &Value) -> Result<(), DeliveryError> {
+        let order_id = c["channel_order_id"]
+            .as_str()
+            .ok_or_else(|| DeliveryError::Malformed("shipment confirmation without channel_order_id".into()))?;
+        match &self.destination.credentials {
+            Credentials::Shopify { .. } => {
+                // The shipment is fulfilled against the order's open fulfillment order.
+                let query = json!({
+                    "query": "query($id: ID!) { order(id: $id) { fulfillmentOrders(first: 10) { nodes { id status } } } }",
+                    "variables": {"id": format!("gid://shopify/Order/{order_id}")},
+                });
+                let answer = self.shopify_graphql(&query).await?;
+                let open = answer["data"]["order"]["fulfillmentOrders"]["nodes"]
+                    .as_array()
+                    .and_then(|nodes| {
+                        nodes.iter().find(|n| matches!(n["status"].as_str(), Some("OPEN" | "IN_PROGRESS")))
+                    })
+                    .and_then(|n| n["id"].as_str())
+                    .ok_or_else(|| DeliveryError::Rejected(format!("order {order_id} has no open fulfillment order")))?
+                    .to_owned();
+                let body = ordo_channels::shopify::fulfillment::fulfillment_create_request(&open, c, false);
+                let errors = ordo_channels::shopify::fulfillment::user_errors(&self.shopify_graphql(&body).await?);
+                if errors.is_empty() { Ok(()) } else { Err(DeliveryError::Rejected(errors.join("; "))) }
+            }
+            Credentials::Amazon { .. } => {
+                let items: Vec<Value> = c["lines"]
+                    .as_array()
+                    .map(|ls| {
+                        ls.iter().map(|l| json!({"orderItemId": l["line_id"], "quantity": l["quantity"]})).collect()
+                    })
+                    .unwrap_or_default();
+                let body = json!({
+                    "marketplaceId": "ATVPDKIKX0DER",
+                    "packageDetail": {
+                        "packageReferenceId": c["shipment_id"],
+                        "carrierCode": c["carrier"],
+                        "shippingMethod": c["service"],
+                        "trackingNumber": c["tracking"],
+                        "shipDate": ordo_types::Timestamp::from_millis(c["shipped_at"].as_i64().unwrap_or_default()).to_string(),
+                        "orderItems": items,
+                    }
+                });
+                exchange(self.post(&format!("/orders/v0/orders/{order_id}/shipmentConfirmation")).json(&body)).await?;
+                Ok(())
+            }
+            Credentials::Walmart { .. } => {
+                let lines: Vec<Value> = c["lines"]
+                    .as_array()
+                    .map(|ls| {
+                        ls.iter()
+                            .map(|l| {
+                                json!({
+                                    "lineNumber": l["line_id"],
+                                    "orderLineStatuses": {"orderLineStatus": [{
+                                        "status": "Shipped",
+                                        "statusQuantity": {"unitOfMeasurement": "EACH", "amount": l["quantity"].to_string()},
+                                        "trackingInfo": {
+                                            "shipDateTime": c["shipped_at"],
+                                            "carrierName": {"carrier": c["carrier"]},
+                                            "methodCode": c["service"],
+                                            "trackingNumber": c["tracking"],
+                                        }
+                                    }]}
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let body = json!({"orderShipment": {"orderLines": {"orderLine": lines}}});
+                exchange(self.post(&format!("/v3/orders/{order_id}/shipping")).json(&body)).await?;
+                Ok(())
+            }
+            // Partners get ship notices as 856 documents.
+            Credentials::Edi { .. } => Ok(()),
+        }
+    }
+}
+
+impl RefundPublisher for Connector {
+    async fn pass_refund(&self, r: &Value) -> Result<(), DeliveryError> {
+        let order_id = r["channel_order_id"]
+            .as_str()
+            .ok_or_else(|| DeliveryError::Malformed("refund without channel_order_id".into()))?;
+        match &self.destination.credentials {
+            Credentials::Shopify { .. } => {
+                let lines: Vec<Value> = r["lines"]
+                    .as_array()
+                    .map(|ls| {
+                        ls.iter()
+                            .map(|l| {
+                                json!({"lineItemId": format!("gid://shopify/LineItem/{}", l["line_id"].as_str().unwrap_or_default()),
+                                       "quantity": l["units"], "restockType": "NO_RESTOCK"})
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let body = json!({
+                    "query": "mutation refundCreate($input: RefundInput!) { refundCreate(input: $input) { refund { id } userErrors { field message } } }",
+                    "variables": {"input": {
+                        "orderId": format!("gid://shopify/Order/{order_id}"),
+                        "note": format!("Ordo {}", r["rma_id"].as_str().unwrap_or_default()),
+                        "notify": true,
+                        "refundLineItems": lines,
+                    }}
+                });
+                let answer = self.shopify_graphql(&body).await?;
+                let errors: Vec<String> = answer["data"]["refundCreate"]["userErrors"]
+                    .as_array()
+                    .map(|e| e.iter().map(|e| e["message"].as_str().unwrap_or_default().to_owned()).collect())
+                    .unwrap_or_default();
+                if errors.is_empty() { Ok(()) } else { Err(DeliveryError::Rejected(errors.join("; "))) }
+            }
+            // Marketplaces refund through their own return flows; the settlement shows it.
+            _ => Ok(()),
+        }
+    }
+}
+
+impl DocumentPublisher for Connector {
+    async fn send_document(&self, d: &Value) -> Result<(), DeliveryError> {
+        let text = d["text"].as_str().ok_or_else(|| DeliveryError::Malformed("EDI document without text".into()))?;
+        match &self.destination.credentials {
+            Credentials::Edi { .. } => {
+                let request = self
+                    .post("/documents")
+                    .header(reqwest::header::CONTENT_TYPE, "application/edi-x12")
+                    .header("X-Control-Number", d["control_number"].to_string())
+                    .body(text.to_owned());
+                exchange(request).await?;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
