@@ -211,10 +211,12 @@ pub struct RelayDeadLetter {
 /// slow or failing channel never holds up another, and moves its cursor (with any dead letters)
 /// in one transaction once the rows before it are delivered or dead-lettered. A crash between a
 /// delivery and the cursor move re-delivers: delivery is at least once, so receivers deduplicate
-/// (the outbox id is the message id).
+/// (the outbox id is the message id). Moving a cursor is a write, which on SQLite waits for the
+/// engine's write lock: relays do it every so often, not after every delivery.
 pub trait Outbox: Send {
-    /// Up to `limit` rows after `destination`'s cursor, in id order.
-    fn outbox_after_cursor(&mut self, destination: &str, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Up to `limit` rows with an id above `after`, in id order (a relay reads from the cursor it
+    /// holds in memory, which it persists with [`Outbox::outbox_advance`] now and then).
+    fn outbox_after(&mut self, after: u64, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
 
     /// Moves `destination`'s cursor to `to` and keeps `dead` (their `id` is assigned here),
     /// atomically. The bus destination (`bus`) also marks the rows delivered.
@@ -225,6 +227,9 @@ pub trait Outbox: Send {
         dead: &[RelayDeadLetter],
         now: Timestamp,
     ) -> Result<(), StoreError>;
+
+    /// The newest outbox row's id (0 when empty).
+    fn outbox_head(&mut self) -> Result<u64, StoreError>;
 
     /// `destination`'s cursor (0 before its first delivery).
     fn outbox_cursor(&mut self, destination: &str) -> Result<u64, StoreError>;

@@ -24,6 +24,120 @@ use crate::delivery::{DeliveryError, RateLimiter, RetryPolicy};
 /// Rows a relay reads at a time.
 pub const READ_LIMIT: usize = 1_000;
 
+/// How often a busy relay persists its cursor (always at once with dead letters, and when idle).
+pub const PERSIST_EVERY: Duration = Duration::from_millis(250);
+
+/// A cursor move for the background writer.
+struct Persist {
+    name: String,
+    to: u64,
+    dead: Vec<RelayDeadLetter>,
+    done: Option<std::sync::mpsc::Sender<()>>,
+}
+
+/// Writes cursor moves from its own thread and connection, so a relay never waits for the
+/// database's write lock (on SQLite the engine holds it for most of every second under load).
+/// Moves queued together are written as one: dead letters all kept, each cursor at its latest.
+#[derive(Clone)]
+pub struct CursorWriter(std::sync::mpsc::Sender<Persist>);
+
+impl CursorWriter {
+    pub fn spawn(mut store: Box<dyn Outbox>, log: impl Fn(&str) + Send + 'static) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<Persist>();
+        std::thread::Builder::new()
+            .name("relay-cursors".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = vec![first];
+                    batch.extend(rx.try_iter());
+                    let mut latest: BTreeMap<String, u64> = BTreeMap::new();
+                    let mut dead: BTreeMap<String, Vec<RelayDeadLetter>> = BTreeMap::new();
+                    let mut done = Vec::new();
+                    for p in batch {
+                        let to = latest.entry(p.name.clone()).or_insert(0);
+                        *to = (*to).max(p.to);
+                        dead.entry(p.name).or_default().extend(p.dead);
+                        done.extend(p.done);
+                    }
+                    for (name, to) in latest {
+                        let letters = dead.remove(&name).unwrap_or_default();
+                        if let Err(e) = store.outbox_advance(&name, to, &letters, now()) {
+                            log(&format!(
+                                "{name}: cursor not saved ({e}); the messages after the saved one will be sent again"
+                            ));
+                        }
+                    }
+                    for d in done {
+                        let _ = d.send(());
+                    }
+                }
+            })
+            .expect("a cursor writer thread");
+        Self(tx)
+    }
+}
+
+/// A relay's position in the outbox: held in memory, persisted now and then.
+#[derive(Default)]
+struct Cursor {
+    /// Loaded from the store on the first pass.
+    at: Option<u64>,
+    persisted: u64,
+    last_persist: Option<std::time::Instant>,
+    writer: Option<CursorWriter>,
+}
+
+impl Cursor {
+    fn position(&mut self, store: &mut dyn Outbox, name: &str) -> Result<u64, StoreError> {
+        match self.at {
+            Some(at) => Ok(at),
+            None => {
+                let at = store.outbox_cursor(name)?;
+                self.at = Some(at);
+                self.persisted = at;
+                Ok(at)
+            }
+        }
+    }
+
+    /// Moves to `to` (with `dead`), persisting when due: dead letters at once, otherwise at most
+    /// every [`PERSIST_EVERY`] — or whenever `force` (a relay stopping).
+    fn advance(
+        &mut self,
+        store: &mut dyn Outbox,
+        name: &str,
+        to: u64,
+        dead: &[RelayDeadLetter],
+        force: bool,
+    ) -> Result<(), StoreError> {
+        self.at = Some(to);
+        let due = self.last_persist.is_none_or(|t| t.elapsed() >= PERSIST_EVERY);
+        if (!dead.is_empty() || due || force) && (to > self.persisted || !dead.is_empty()) {
+            match &self.writer {
+                Some(writer) => {
+                    let (done, wait) = if force {
+                        let (tx, rx) = std::sync::mpsc::channel();
+                        (Some(tx), Some(rx))
+                    } else {
+                        (None, None)
+                    };
+                    let persist = Persist { name: name.to_owned(), to, dead: dead.to_vec(), done };
+                    if writer.0.send(persist).is_err() {
+                        // The writer is gone: write here.
+                        store.outbox_advance(name, to, dead, now())?;
+                    } else if let Some(wait) = wait {
+                        let _ = wait.recv();
+                    }
+                }
+                None => store.outbox_advance(name, to, dead, now())?,
+            }
+            self.persisted = to;
+            self.last_persist = Some(std::time::Instant::now());
+        }
+        Ok(())
+    }
+}
+
 /// What a relay did, for logs and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RelayStats {
@@ -34,6 +148,10 @@ pub struct RelayStats {
     pub retries: u64,
     pub conflicts: u64,
     pub dead_letters: u64,
+    /// Time spent reading the outbox, delivering, and moving the cursor.
+    pub reading: Duration,
+    pub delivering: Duration,
+    pub advancing: Duration,
 }
 
 fn now() -> Timestamp {
@@ -50,6 +168,7 @@ enum Work {
 pub struct ChannelRelay {
     pub connector: Connector,
     limiter: RateLimiter,
+    cursor: Cursor,
     pub stats: RelayStats,
 }
 
@@ -57,11 +176,17 @@ impl ChannelRelay {
     pub fn new(connector: Connector) -> Self {
         let d = &connector.destination;
         let limiter = RateLimiter::new(d.rate_per_second, d.burst);
-        Self { connector, limiter, stats: RelayStats::default() }
+        Self { connector, limiter, cursor: Cursor::default(), stats: RelayStats::default() }
     }
 
     pub fn name(&self) -> String {
         self.connector.destination.name()
+    }
+
+    /// Persists the cursor through `writer` instead of the relay's own connection.
+    pub fn with_cursor_writer(mut self, writer: CursorWriter) -> Self {
+        self.cursor.writer = Some(writer);
+        self
     }
 
     fn dead(
@@ -198,8 +323,17 @@ impl ChannelRelay {
 
     /// One pass over the outbox: returns the rows read (0: nothing new).
     pub async fn pass(&mut self, store: &mut dyn Outbox) -> Result<usize, StoreError> {
-        let rows = store.outbox_after_cursor(&self.name(), READ_LIMIT)?;
-        let Some(last) = rows.last().map(|r| r.id) else { return Ok(0) };
+        let started = std::time::Instant::now();
+        let name = self.name();
+        let after = self.cursor.position(store, &name)?;
+        let rows = store.outbox_after(after, READ_LIMIT)?;
+        self.stats.reading += started.elapsed();
+        let Some(last) = rows.last().map(|r| r.id) else {
+            // Idle: persist where we are if it is time.
+            self.cursor.advance(store, &name, after, &[], false)?;
+            return Ok(0);
+        };
+        let started = std::time::Instant::now();
         self.stats.rows_read += rows.len() as u64;
         let mut dead = Vec::new();
         for work in self.plan(&rows, &mut dead) {
@@ -233,8 +367,19 @@ impl ChannelRelay {
             }
         }
         self.stats.dead_letters += dead.len() as u64;
-        store.outbox_advance(&self.name(), last, &dead, now())?;
+        self.stats.delivering += started.elapsed();
+        let started = std::time::Instant::now();
+        self.cursor.advance(store, &name, last, &dead, false)?;
+        self.stats.advancing += started.elapsed();
         Ok(rows.len())
+    }
+
+    /// Persists the cursor now (a relay that stops).
+    pub fn flush(&mut self, store: &mut dyn Outbox) -> Result<(), StoreError> {
+        match self.cursor.at {
+            Some(at) => self.cursor.advance(store, &self.name(), at, &[], true),
+            None => Ok(()),
+        }
     }
 
     /// Delivers a dead letter again (`ordo outbox redrive`). Availability is re-sent as
@@ -275,12 +420,19 @@ pub struct BusRelay {
     pub config: BusDestination,
     context: Option<async_nats::jetstream::Context>,
     failures: u32,
+    cursor: Cursor,
     pub stats: RelayStats,
 }
 
 impl BusRelay {
     pub fn new(config: BusDestination) -> Self {
-        Self { config, context: None, failures: 0, stats: RelayStats::default() }
+        Self { config, context: None, failures: 0, cursor: Cursor::default(), stats: RelayStats::default() }
+    }
+
+    /// Persists the cursor through `writer` instead of the relay's own connection.
+    pub fn with_cursor_writer(mut self, writer: CursorWriter) -> Self {
+        self.cursor.writer = Some(writer);
+        self
     }
 
     async fn context(&mut self) -> Result<async_nats::jetstream::Context, DeliveryError> {
@@ -310,8 +462,11 @@ impl BusRelay {
     /// One pass: publishes the rows after the bus cursor in order, moving the cursor over those
     /// the bus acknowledged. Returns the rows delivered; a bus that is down is an `Err` to wait on.
     pub async fn pass(&mut self, store: &mut dyn Outbox) -> Result<usize, BusError> {
-        let rows = store.outbox_after_cursor(ordo_engine::BUS_DESTINATION, READ_LIMIT).map_err(BusError::Store)?;
+        let name = ordo_engine::BUS_DESTINATION;
+        let after = self.cursor.position(store, name).map_err(BusError::Store)?;
+        let rows = store.outbox_after(after, READ_LIMIT).map_err(BusError::Store)?;
         if rows.is_empty() {
+            self.cursor.advance(store, name, after, &[], false).map_err(BusError::Store)?;
             return Ok(0);
         }
         self.stats.rows_read += rows.len() as u64;
@@ -352,7 +507,7 @@ impl BusRelay {
             }
         }
         if let Some(to) = delivered_to {
-            store.outbox_advance(ordo_engine::BUS_DESTINATION, to, &[], now()).map_err(BusError::Store)?;
+            self.cursor.advance(store, name, to, &[], false).map_err(BusError::Store)?;
             self.stats.messages += delivered as u64;
         }
         match failure {
@@ -361,6 +516,14 @@ impl BusRelay {
                 Ok(delivered)
             }
             Some(e) => Err(self.failed(e)),
+        }
+    }
+
+    /// Persists the cursor now (a relay that stops).
+    pub fn flush(&mut self, store: &mut dyn Outbox) -> Result<(), StoreError> {
+        match self.cursor.at {
+            Some(at) => self.cursor.advance(store, ordo_engine::BUS_DESTINATION, at, &[], true),
+            None => Ok(()),
         }
     }
 

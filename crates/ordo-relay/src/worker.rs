@@ -9,7 +9,7 @@ use ordo_engine::{Outbox, StoreError};
 
 use crate::config::RelayConfig;
 use crate::connectors::Connector;
-use crate::relay::{BusError, BusRelay, ChannelRelay, RelayStats};
+use crate::relay::{BusError, BusRelay, ChannelRelay, CursorWriter, RelayStats};
 
 /// Opens a store connection for a relay thread.
 pub type OpenStore = Arc<dyn Fn() -> Result<Box<dyn Outbox>, StoreError> + Send + Sync>;
@@ -30,8 +30,19 @@ impl Worker {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         let poll = config.poll;
+        // One writer for every relay's cursor: relays never wait for the write lock.
+        let writer = match open() {
+            Ok(store) => {
+                let log = log.clone();
+                Some(CursorWriter::spawn(store, move |line| log(line)))
+            }
+            Err(e) => {
+                log(&format!("cursor writer: {e}; relays write their own cursors"));
+                None
+            }
+        };
         for destination in config.channels {
-            let (stop, open, log) = (stop.clone(), open.clone(), log.clone());
+            let (stop, open, log, writer) = (stop.clone(), open.clone(), log.clone(), writer.clone());
             let name = destination.name();
             let thread = std::thread::Builder::new()
                 .name(name.clone())
@@ -42,6 +53,9 @@ impl Worker {
                         .map_err(|e| e.to_string())?;
                     let mut store = open().map_err(|e| e.to_string())?;
                     let mut relay = ChannelRelay::new(Connector::new(destination));
+                    if let Some(w) = writer {
+                        relay = relay.with_cursor_writer(w);
+                    }
                     runtime.block_on(async {
                         while !stop.load(Ordering::Relaxed) {
                             match relay.pass(store.as_mut()).await {
@@ -55,13 +69,14 @@ impl Worker {
                             }
                         }
                     });
+                    relay.flush(store.as_mut()).map_err(|e| e.to_string())?;
                     Ok(relay.stats)
                 })
                 .expect("a relay thread");
             threads.push((name, thread));
         }
         if let Some(bus) = config.bus {
-            let (stop, open, log) = (stop.clone(), open.clone(), log.clone());
+            let (stop, open, log, writer) = (stop.clone(), open.clone(), log.clone(), writer.clone());
             let thread = std::thread::Builder::new()
                 .name("bus".into())
                 .spawn(move || {
@@ -71,6 +86,9 @@ impl Worker {
                         .map_err(|e| e.to_string())?;
                     let mut store = open().map_err(|e| e.to_string())?;
                     let mut relay = BusRelay::new(bus);
+                    if let Some(w) = writer {
+                        relay = relay.with_cursor_writer(w);
+                    }
                     runtime.block_on(async {
                         let mut reported = false;
                         while !stop.load(Ordering::Relaxed) {
@@ -97,6 +115,7 @@ impl Worker {
                             }
                         }
                     });
+                    relay.flush(store.as_mut()).map_err(|e| e.to_string())?;
                     Ok(relay.stats)
                 })
                 .expect("a relay thread");

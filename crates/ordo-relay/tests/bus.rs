@@ -119,7 +119,8 @@ fn with_the_bus_down_nothing_is_lost_and_order_is_kept() {
         let mut changes = 0;
         let mut messages_read = Vec::new();
         while (messages_read.len() as u64) < messages {
-            let mut batch = consumer.fetch().max_messages(2_000).expires(Duration::from_secs(3)).messages().await.unwrap();
+            let mut batch =
+                consumer.fetch().max_messages(2_000).expires(Duration::from_secs(3)).messages().await.unwrap();
             let before = messages_read.len();
             while let Some(m) = batch.next().await {
                 messages_read.push(m.unwrap());

@@ -632,43 +632,9 @@ pub fn drop_database(server_url: &str, name: &str) -> Result<(), StoreError> {
     client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).map_err(db)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_is_replaced_in_both_connection_string_forms() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x_1").unwrap(),
-            "postgres://postgres@127.0.0.1:5432/x_1"
-        );
-        assert_eq!(
-            with_database("postgresql://u:p@h/db?sslmode=disable&dbname=db", "x_1").unwrap(),
-            "postgresql://u:p@h/x_1?sslmode=disable"
-        );
-        assert_eq!(with_database("postgres://h:5432", "x_1").unwrap(), "postgres://h:5432/x_1");
-        assert_eq!(
-            with_database("host=127.0.0.1 user=postgres dbname=postgres", "x_1").unwrap(),
-            "host=127.0.0.1 user=postgres dbname=postgres dbname=x_1"
-        );
-    }
-
-    #[test]
-    fn only_plain_identifiers_become_database_names() {
-        assert!(check_identifier("n", "ordo_test", 24).is_ok());
-        for bad in ["", "Ordo", "1abc", "a-b", "a;drop", "a\"b"] {
-            assert!(check_identifier("n", bad, 24).is_err(), "{bad}");
-        }
-    }
-}
-
 impl ordo_engine::Outbox for PostgresStore {
-    fn outbox_after_cursor(
-        &mut self,
-        destination: &str,
-        limit: usize,
-    ) -> Result<Vec<ordo_engine::OutboxRow>, StoreError> {
-        let cursor = self.outbox_cursor(destination)? as i64;
+    fn outbox_after(&mut self, after: u64, limit: usize) -> Result<Vec<ordo_engine::OutboxRow>, StoreError> {
+        let cursor = after as i64;
         // Identity values are handed out at insert but become visible at commit: a row with a
         // lower id may still be in flight. Only one writer commits at a time (the engine holds
         // the advisory writer lock), so ids commit in order and a cursor never skips one.
@@ -736,6 +702,11 @@ impl ordo_engine::Outbox for PostgresStore {
         tx.commit().map_err(db)
     }
 
+    fn outbox_head(&mut self) -> Result<u64, StoreError> {
+        let row = self.client.query_one("SELECT MAX(id) FROM outbox", &[]).map_err(db)?;
+        Ok(row.try_get::<_, Option<i64>>(0).map_err(db)?.unwrap_or(0) as u64)
+    }
+
     fn outbox_cursor(&mut self, destination: &str) -> Result<u64, StoreError> {
         let row = self
             .client
@@ -783,6 +754,36 @@ impl ordo_engine::Outbox for PostgresStore {
             Ok(())
         } else {
             Err(StoreError::Corrupt(format!("relay dead letter {id} is unknown or already redriven")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_is_replaced_in_both_connection_string_forms() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x_1").unwrap(),
+            "postgres://postgres@127.0.0.1:5432/x_1"
+        );
+        assert_eq!(
+            with_database("postgresql://u:p@h/db?sslmode=disable&dbname=db", "x_1").unwrap(),
+            "postgresql://u:p@h/x_1?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h:5432", "x_1").unwrap(), "postgres://h:5432/x_1");
+        assert_eq!(
+            with_database("host=127.0.0.1 user=postgres dbname=postgres", "x_1").unwrap(),
+            "host=127.0.0.1 user=postgres dbname=postgres dbname=x_1"
+        );
+    }
+
+    #[test]
+    fn only_plain_identifiers_become_database_names() {
+        assert!(check_identifier("n", "ordo_test", 24).is_ok());
+        for bad in ["", "Ordo", "1abc", "a-b", "a;drop", "a\"b"] {
+            assert!(check_identifier("n", bad, 24).is_err(), "{bad}");
         }
     }
 }

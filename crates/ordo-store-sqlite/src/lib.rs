@@ -489,12 +489,8 @@ impl Store for SqliteStore {
 }
 
 impl ordo_engine::Outbox for SqliteStore {
-    fn outbox_after_cursor(
-        &mut self,
-        destination: &str,
-        limit: usize,
-    ) -> Result<Vec<ordo_engine::OutboxRow>, StoreError> {
-        let cursor = self.outbox_cursor(destination)?;
+    fn outbox_after(&mut self, after: u64, limit: usize) -> Result<Vec<ordo_engine::OutboxRow>, StoreError> {
+        let cursor = after;
         let mut st = self
             .conn
             .prepare_cached(
@@ -557,6 +553,11 @@ impl ordo_engine::Outbox for SqliteStore {
             .map_err(db)?;
         }
         tx.commit().map_err(db)
+    }
+
+    fn outbox_head(&mut self) -> Result<u64, StoreError> {
+        let head: Option<i64> = self.conn.query_row("SELECT MAX(id) FROM outbox", [], |r| r.get(0)).map_err(db)?;
+        Ok(head.unwrap_or(0) as u64)
     }
 
     fn outbox_cursor(&mut self, destination: &str) -> Result<u64, StoreError> {

@@ -64,6 +64,33 @@ impl Store for AnyStore {
 }
 
 /// Where the data lives, as given on the command line.
+impl ordo_engine::Outbox for AnyStore {
+    fn outbox_after(&mut self, after: u64, limit: usize) -> Result<Vec<ordo_engine::OutboxRow>, StoreError> {
+        delegate!(self, s => s.outbox_after(after, limit))
+    }
+    fn outbox_advance(
+        &mut self,
+        destination: &str,
+        to: u64,
+        dead: &[ordo_engine::RelayDeadLetter],
+        now: ordo_types::Timestamp,
+    ) -> Result<(), StoreError> {
+        delegate!(self, s => s.outbox_advance(destination, to, dead, now))
+    }
+    fn outbox_head(&mut self) -> Result<u64, StoreError> {
+        delegate!(self, s => s.outbox_head())
+    }
+    fn outbox_cursor(&mut self, destination: &str) -> Result<u64, StoreError> {
+        delegate!(self, s => s.outbox_cursor(destination))
+    }
+    fn relay_dead_letters(&mut self) -> Result<Vec<ordo_engine::RelayDeadLetter>, StoreError> {
+        delegate!(self, s => s.relay_dead_letters())
+    }
+    fn relay_redriven(&mut self, id: u64, now: ordo_types::Timestamp) -> Result<(), StoreError> {
+        delegate!(self, s => s.relay_redriven(id, now))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Target {
     Sqlite(std::path::PathBuf),

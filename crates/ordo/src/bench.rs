@@ -141,6 +141,16 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// From a stock movement to the availability update received by a (fake, loopback) Shopify
+    /// endpoint, through the engine, the outbox and a channel relay, under RATE movements/s.
+    Relay {
+        #[arg(long, default_value_t = 5_000)]
+        rate: u32,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 2_000)]
+        skus: usize,
+    },
     /// Flash sale: one SKU with a fixed number of units, many orders from many threads at once.
     FlashSale {
         #[arg(long, default_value_t = 10_000)]
@@ -419,6 +429,7 @@ pub fn run(_target: &Target, cmd: BenchCmd) -> Result<ExitCode> {
         }
         BenchCmd::Reconcile { lines, orders } => crate::bench_finance::reconcile(orders, lines)?,
         BenchCmd::X12 { megabytes, rounds } => x12(megabytes, rounds)?,
+        BenchCmd::Relay { rate, seconds, skus } => crate::bench_relay::run(rate, seconds, skus)?,
         BenchCmd::FlashSale { units, orders, tasks } => {
             crate::bench_orders::flash_sale(units, orders, tasks)?;
         }

@@ -130,6 +130,20 @@ enum Cmd {
     /// Channel files: settlement reports.
     #[command(subcommand)]
     Import(ImportCmd),
+    /// Runs the outbox relays of a relay configuration (channels and the event bus), each in its
+    /// own thread with its own database connection, until stopped (Ctrl-C / SIGTERM: delivery is
+    /// at least once, so an interrupted pass is sent again) or, with --until-idle, until nothing
+    /// is left to deliver.
+    Worker {
+        /// The relay configuration (JSON; see README.md, "Outbox relays").
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        until_idle: bool,
+    },
+    /// The outbox: relay cursors and dead letters; redrive a dead letter.
+    #[command(subcommand)]
+    Outbox(OutboxCmd),
     /// Documents for channels and partners (X12 846, 856, 810), journaled as sent.
     #[command(subcommand)]
     Export(ExportCmd),
@@ -335,6 +349,27 @@ enum ImportCmd {
         channel: String,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OutboxCmd {
+    /// Messages waiting, and each relay's cursor.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Messages the relays gave up on, with the reason.
+    DeadLetters {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delivers a dead letter again through its destination in the configuration (availability
+    /// is sent as it stands now, never the stale figure that failed).
+    Redrive {
+        id: u64,
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -1077,6 +1112,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Serve { addr } => serve(target.open_engine()?, addr),
+        Cmd::Worker { config, until_idle } => crate::relays::worker(&target, &config, until_idle),
+        Cmd::Outbox(OutboxCmd::Status { json }) => crate::relays::status(&target, json),
+        Cmd::Outbox(OutboxCmd::DeadLetters { json }) => crate::relays::dead_letters(&target, json),
+        Cmd::Outbox(OutboxCmd::Redrive { id, config }) => crate::relays::redrive(&target, id, &config),
         command => {
             let mut engine = target.open_engine()?;
             run_with_engine(&mut engine, command)
@@ -1865,7 +1904,13 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
                 Command::Accounting(ordo_domain::accounting::AccountingCommand::SetFeeSchedule { channel, schedule }),
             )
         }
-        Cmd::Init | Cmd::Demo { .. } | Cmd::Bench(_) | Cmd::Stock { .. } | Cmd::Serve { .. } => {
+        Cmd::Init
+        | Cmd::Demo { .. }
+        | Cmd::Bench(_)
+        | Cmd::Stock { .. }
+        | Cmd::Serve { .. }
+        | Cmd::Worker { .. }
+        | Cmd::Outbox(_) => {
             unreachable!("handled before opening")
         }
     }

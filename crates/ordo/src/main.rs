@@ -7,11 +7,13 @@ mod bench;
 mod bench_finance;
 mod bench_http;
 mod bench_orders;
+mod bench_relay;
 mod cli;
 mod demo;
 mod demo_orders;
 mod documents;
 mod edi;
+mod relays;
 mod report;
 
 use std::process::ExitCode;

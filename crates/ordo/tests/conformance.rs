@@ -29,7 +29,7 @@ use ordo_types::{Code, CurrencyCode, Date, Sku, Timestamp, Units};
 
 /// One test's database, and how to reach it.
 trait Backend {
-    type S: Store + 'static;
+    type S: Store + ordo_engine::Outbox + 'static;
 
     /// A new, empty database for one test.
     fn fresh() -> Self;
@@ -172,6 +172,11 @@ macro_rules! conformance_suite {
             }
 
             #[test]
+            fn relay_cursors_and_dead_letters() {
+                super::relay_cursors_and_dead_letters::<$backend>();
+            }
+
+            #[test]
             fn snapshot_then_more_commands_equals_full_replay() {
                 super::snapshot_then_more_commands_equals_full_replay::<$backend>();
             }
@@ -183,6 +188,59 @@ conformance_suite!(sqlite, SqliteBackend);
 conformance_suite!(postgres, PostgresBackend);
 
 // ----- fixtures ------------------------------------------------------------------------------
+
+/// The relays' side of the outbox: rows read in id order from any point, cursors that only move
+/// forward, dead letters kept with their reason and redriven once, the bus cursor marking rows
+/// delivered.
+fn relay_cursors_and_dead_letters<B: Backend>() {
+    use ordo_engine::{Outbox, RelayDeadLetter};
+    let backend = B::fresh();
+    let mut engine = open_engine(&backend);
+    run_ok(&mut engine, ones(catalog()));
+    for m in movements() {
+        run_ok(&mut engine, vec![Request::One(m)]);
+    }
+    let mut relay = backend.open();
+    let head = relay.outbox_head().unwrap();
+    assert!(head >= 3, "the movements queued availability messages");
+    let all = relay.outbox_after(0, 10_000).unwrap();
+    assert_eq!(all.len() as u64, engine.store_mut().outbox_pending().unwrap());
+    assert!(all.windows(2).all(|w| w[0].id < w[1].id), "id order");
+    assert_eq!(all.last().map(|r| r.id), Some(head));
+    assert_eq!(relay.outbox_after(all[1].id, 1).unwrap(), vec![all[2].clone()]);
+    assert!(relay.outbox_after(head, 10).unwrap().is_empty());
+
+    assert_eq!(relay.outbox_cursor("channel:WEB").unwrap(), 0);
+    let letter = RelayDeadLetter {
+        id: 0,
+        destination: "channel:WEB".into(),
+        outbox_id: all[1].id,
+        topic: all[1].topic.clone(),
+        key: all[1].key.clone(),
+        payload: "[]".into(),
+        reason: "rejected: HTTP 422".into(),
+        attempts: 1,
+        failed_at: now(),
+        redriven_at: None,
+    };
+    relay.outbox_advance("channel:WEB", all[2].id, std::slice::from_ref(&letter), now()).unwrap();
+    // Cursors never move back (a late writer of an older position changes nothing).
+    relay.outbox_advance("channel:WEB", all[0].id, &[], now()).unwrap();
+    assert_eq!(backend.open().outbox_cursor("channel:WEB").unwrap(), all[2].id);
+    let kept = relay.relay_dead_letters().unwrap();
+    assert_eq!(kept.len(), 1);
+    assert!(kept[0].id > 0);
+    assert_eq!(RelayDeadLetter { id: 0, ..kept[0].clone() }, letter);
+    relay.relay_redriven(kept[0].id, now()).unwrap();
+    assert_eq!(relay.relay_dead_letters().unwrap()[0].redriven_at, Some(now()));
+    assert!(relay.relay_redriven(kept[0].id, now()).is_err(), "redriven once");
+    assert!(relay.relay_redriven(999, now()).is_err(), "unknown");
+
+    // A channel's cursor does not mark anything delivered; the bus's does.
+    assert_eq!(engine.store_mut().outbox_pending().unwrap(), all.len() as u64);
+    relay.outbox_advance(ordo_engine::BUS_DESTINATION, head, &[], now()).unwrap();
+    assert_eq!(engine.store_mut().outbox_pending().unwrap(), 0);
+}
 
 fn sku(s: &str) -> Sku {
     Sku::new(s).expect("valid SKU")

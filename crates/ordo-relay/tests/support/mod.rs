@@ -180,7 +180,10 @@ pub async fn start_fake_shopify(token: &str) -> (String, Shared) {
         .with_state(shared.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move {
+        use axum::serve::ListenerExt;
+        axum::serve(listener.tap_io(|tcp| drop(tcp.set_nodelay(true))), app).await.unwrap()
+    });
     (format!("http://{addr}"), shared)
 }
 
