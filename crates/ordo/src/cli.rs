@@ -303,6 +303,17 @@ enum ImportCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Amazon SP-API orders: `getOrders` answers paired with `getOrderItems` answers by
+    /// `AmazonOrderId` (give both kinds of file, in any order); FBA orders are recorded, never
+    /// reserved from Ordo's stock.
+    AmazonOrder {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        #[arg(long, default_value = "AMAZON-US")]
+        channel: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Walmart Marketplace orders (`GET /v3/orders/{id}` documents), captured like Shopify's.
     WalmartOrder {
         #[arg(required = true)]
@@ -1188,8 +1199,6 @@ fn import_orders(
     parse: impl Fn(&str) -> Result<(ordo_domain::orders::model::Order, bool), ordo_channels::FormatError>,
     json: bool,
 ) -> Result<ExitCode> {
-    use ordo_domain::orders::book::{OrderCommand, OrderRejection};
-    use ordo_domain::orders::lifecycle::{Actor, OrderStatus};
     let mut mapped = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -1202,6 +1211,18 @@ fn import_orders(
             }
         }
     }
+    capture_mapped(engine, mapped, json)
+}
+
+/// Captures mapped channel orders (a cancelled one is captured, then cancelled); one already
+/// captured with the same content changes nothing.
+fn capture_mapped(
+    engine: &mut Engine<AnyStore>,
+    mapped: Vec<(ordo_domain::orders::model::Order, bool)>,
+    json: bool,
+) -> Result<ExitCode> {
+    use ordo_domain::orders::book::{OrderCommand, OrderRejection};
+    use ordo_domain::orders::lifecycle::{Actor, OrderStatus};
     let mut code_out = ExitCode::SUCCESS;
     for (order, cancelled) in &mapped {
         let key = order.key();
@@ -1766,6 +1787,37 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
             let source = format!("import:magento-order:{channel}");
             let parse = |text: &str| ordo_channels::magento::orders::parse(text, channel.clone());
             import_orders(engine, &files, &source, parse, json)
+        }
+        Cmd::Import(ImportCmd::AmazonOrder { files, channel, json }) => {
+            let channel = code("channel", &channel)?;
+            let source = format!("import:amazon-order:{channel}");
+            let mut orders = Vec::new();
+            let mut items = Vec::new();
+            for file in &files {
+                let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+                if ordo_channels::amazon::orders::items_of(&text).is_ok() {
+                    items.push(text);
+                } else {
+                    orders.push((file, text));
+                }
+            }
+            let texts: Vec<String> = orders.iter().map(|(_, t)| t.clone()).collect();
+            match ordo_channels::amazon::orders::pair(&texts, &items, &channel) {
+                Ok(mapped) => capture_mapped(engine, mapped, json),
+                Err(e) => {
+                    // Name the orders file that failed, and keep it.
+                    let (file, text) = orders
+                        .iter()
+                        .find(|(_, t)| {
+                            ordo_channels::amazon::orders::pair(std::slice::from_ref(t), &items, &channel).is_err()
+                        })
+                        .map(|(f, t)| (f.display().to_string(), t.clone()))
+                        .unwrap_or_else(|| ("the items files".into(), items.join("\n")));
+                    eprintln!("refused: {file}: {e}");
+                    keep_dead_letter(engine, source, e.to_string(), text)?;
+                    Ok(ExitCode::from(1))
+                }
+            }
         }
         Cmd::Import(ImportCmd::WalmartOrder { files, channel, json }) => {
             let channel = code("channel", &channel)?;

@@ -1,4 +1,5 @@
 //! Amazon Selling Partner API formats.
 
 pub mod listings;
+pub mod orders;
 pub mod settlement;

@@ -584,10 +584,13 @@ impl ValidationContext for Context<'_> {
     }
 }
 
+/// A line's SKU: ours when the catalog has it, else the channel's listing map's (a seller SKU
+/// that differs from Ordo's is mapped like any listing id).
 fn resolve(state: &State, channel: &ChannelCode, item: &LineItem) -> Option<Sku> {
+    let listing = |l: &str| state.orders.listings.get(&(channel.clone(), l.to_owned())).cloned();
     match item {
-        LineItem::Sku(s) => state.item(s).map(|i| i.sku.clone()),
-        LineItem::Listing(l) => state.orders.listings.get(&(channel.clone(), l.clone())).cloned(),
+        LineItem::Sku(s) => state.item(s).map(|i| i.sku.clone()).or_else(|| listing(s.as_str())),
+        LineItem::Listing(l) => listing(l),
     }
 }
 
@@ -696,7 +699,7 @@ impl Draft<'_> {
                     node_codes.push(l);
                 }
             }
-            super::model::FulfillmentIntent::Ship { .. } => {}
+            super::model::FulfillmentIntent::Ship { .. } | super::model::FulfillmentIntent::ByChannel => {}
         }
         let today = self.now.date().days_since_epoch();
         let mut nodes = Vec::with_capacity(node_codes.len());
@@ -1033,6 +1036,18 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
                     d
                 }
             };
+            if d.record.order.fulfillment == super::model::FulfillmentIntent::ByChannel {
+                // The channel ships from its own stock: nothing to validate against Ordo's
+                // stock, nothing to source or reserve.
+                if d.record.status != OrderStatus::Validated {
+                    d.transition(
+                        OrderStatus::Validated,
+                        &actor,
+                        "fulfilled by the channel from its own stock: recorded, nothing reserved",
+                    )?;
+                }
+                return Ok(d.finish());
+            }
             let updating = d.record.status != OrderStatus::Received;
             if updating {
                 if d.validate() {

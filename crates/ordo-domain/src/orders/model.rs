@@ -184,6 +184,9 @@ pub enum FulfillmentIntent {
     PickUpInStore { store: LocationCode },
     /// Shipped by a drop-ship supplier straight to the customer.
     DropShip { supplier: LocationCode },
+    /// Fulfilled by the channel from its own stock (Amazon FBA, Walmart WFS): recorded for the
+    /// books and settlements, never reserved from Ordo's ledger.
+    ByChannel,
 }
 
 /// The canonical order, as captured.

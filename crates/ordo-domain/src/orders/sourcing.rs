@@ -717,6 +717,9 @@ impl Context<'_> {
                     problems.push(format!("{code}: does not offer pickup"));
                 }
             }
+            FulfillmentIntent::ByChannel => {
+                problems.push(format!("{code}: the channel fulfils this order from its own stock"));
+            }
         }
         let only_capacity_exhausted = problems.is_empty() && node.capacity_remaining == 0;
         if node.capacity_remaining == 0 {
