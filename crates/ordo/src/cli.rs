@@ -400,6 +400,12 @@ enum ExportCmd {
         /// Write the document here instead of standard output.
         #[arg(long)]
         out: Option<std::path::PathBuf>,
+        /// Shopify: the location the figures are for (`gid://shopify/Location/…`).
+        #[arg(long)]
+        location_gid: Option<String>,
+        /// Amazon: the seller id.
+        #[arg(long)]
+        seller_id: Option<String>,
     },
     /// An X12 856 ship notice for one shipment of an order.
     #[command(name = "x12-856")]
@@ -433,6 +439,12 @@ enum ExportCmd {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum AvailabilityFormat {
+    /// The GraphQL `inventorySetQuantities` request (needs --location-gid).
+    Shopify,
+    /// A `JSON_LISTINGS_FEED` of fulfillment-availability patches (needs --seller-id).
+    Amazon,
+    /// The bulk inventory feed.
+    Walmart,
     #[value(name = "x12-846")]
     X12_846,
 }
@@ -1841,9 +1853,66 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
                 json,
             )
         }
-        Cmd::Export(ExportCmd::Availability { channel, format: AvailabilityFormat::X12_846, sender, partner, out }) => {
+        Cmd::Export(ExportCmd::Availability {
+            channel,
+            format: AvailabilityFormat::X12_846,
+            sender,
+            partner,
+            out,
+            ..
+        }) => {
             let partner = partner.as_deref().map(party).transpose()?;
             crate::edi::export_846(engine, code("channel", &channel)?, party(&sender)?, partner, out)
+        }
+        Cmd::Export(ExportCmd::Availability { channel, format, out, location_gid, seller_id, .. }) => {
+            let channel = code("channel", &channel)?;
+            let state = engine.state();
+            if state.channel(&channel).is_none() {
+                bail!("unknown channel {channel}");
+            }
+            // The whole figure for every item, compared against nothing: a full resync.
+            let updates: Vec<ordo_channels::availability::AvailabilityUpdate> = state
+                .items()
+                .iter()
+                .map(|i| {
+                    let available = state.ats(&i.sku, &channel).unwrap_or(0);
+                    ordo_channels::availability::AvailabilityUpdate {
+                        sku: i.sku.to_string(),
+                        channel_item: state.orders().listing_of(&channel, &i.sku).unwrap_or(i.sku.as_str()).to_owned(),
+                        previous: available,
+                        available,
+                    }
+                })
+                .collect();
+            let document = match format {
+                AvailabilityFormat::Shopify => {
+                    let location = location_gid.context("--location-gid is needed for the Shopify format")?;
+                    let calls: Vec<_> = updates
+                        .chunks(ordo_channels::shopify::inventory::MAX_QUANTITIES)
+                        .map(|c| {
+                            ordo_channels::shopify::inventory::set_quantities_request(
+                                &location,
+                                c,
+                                false,
+                                "ordo://export",
+                            )
+                        })
+                        .collect();
+                    serde_json::Value::Array(calls)
+                }
+                AvailabilityFormat::Amazon => {
+                    let seller = seller_id.context("--seller-id is needed for the Amazon format")?;
+                    ordo_channels::amazon::listings::listings_feed(&seller, "PRODUCT", &updates)
+                }
+                AvailabilityFormat::Walmart => ordo_channels::walmart::inventory::inventory_feed(&updates),
+                AvailabilityFormat::X12_846 => unreachable!("handled above"),
+            };
+            let text = serde_json::to_string_pretty(&document)?;
+            match out {
+                Some(path) => std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?,
+                None => println!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Export(ExportCmd::X12_856 { order, shipment, sender, partner, out }) => {
             let partner = partner.as_deref().map(party).transpose()?;

@@ -77,6 +77,33 @@ fn amazon_orders_are_captured_and_fba_reserves_nothing() {
     let fba = db.json(&["order", "show", "AMAZON-US/111-2", "--json"]);
     assert_eq!(fba["lines"][0]["reservations"], json!([]));
     assert_eq!(fba["order"]["fulfillment"], "by_channel");
+    // The channel's own formats for a full resync, under the channel's ids.
+    let feed =
+        db.json(&["export", "availability", "--channel", "AMAZON-US", "--format", "amazon", "--seller-id", "A1SELLER"]);
+    let mug = feed["messages"].as_array().unwrap().iter().find(|m| m["sku"] == "AMZ-MUG-1").unwrap();
+    assert_eq!(mug["patches"][0]["value"][0]["quantity"], 8);
+    assert_eq!(feed["header"]["sellerId"], "A1SELLER");
+    let walmart = db.json(&["export", "availability", "--channel", "AMAZON-US", "--format", "walmart"]);
+    assert!(
+        walmart["Inventory"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["sku"] == "AMZ-MUG-1" && i["quantity"]["amount"] == 8)
+    );
+    let err = db.refused(&["export", "availability", "--channel", "AMAZON-US", "--format", "shopify"]);
+    assert!(err.contains("--location-gid"), "{err}");
+    let shopify = db.json(&[
+        "export",
+        "availability",
+        "--channel",
+        "AMAZON-US",
+        "--format",
+        "shopify",
+        "--location-gid",
+        "gid://shopify/Location/1",
+    ]);
+    assert_eq!(shopify[0]["variables"]["input"]["ignoreCompareQuantity"], true);
     let before = db.journal_seq();
     let again = db.run(&args);
     assert!(again.status.success());
