@@ -679,7 +679,9 @@ impl Core {
                 Request::Group(commands) => {
                     // A group is all-or-nothing: keep the state from before it to restore.
                     let before = (commands.len() > 1).then(|| self.state.clone());
-                    let mark = (records.len(), self.messages.len());
+                    // The chain head moves with every sealed record: a refused group's records
+                    // are dropped, so the head must go back with them.
+                    let mark = (records.len(), self.messages.len(), self.chain_head);
                     let mut seqs = Vec::with_capacity(commands.len());
                     let mut failure = None;
                     for (index, command) in commands.iter().enumerate() {
@@ -696,6 +698,7 @@ impl Core {
                         Some(e) => {
                             records.truncate(mark.0);
                             self.messages.truncate(mark.1);
+                            self.chain_head = mark.2;
                             if let Some(before) = before {
                                 self.state = before;
                             }

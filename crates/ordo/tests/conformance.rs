@@ -570,6 +570,11 @@ fn rejected_group_rolls_back_alone<B: Backend>() {
     assert_eq!(engine.store_mut().outbox_pending().expect("outbox count"), outbox_before + outbox_rows(&outcome));
     let reopened = open_engine(&backend);
     assert_same_state(reopened.state(), &state, "reopened after a partly rejected batch");
+    // The refused group's records were sealed into the chain before it was refused: the chain
+    // must not keep them (every row after links to the last one kept).
+    let (rows, problems) = engine.verify_chain().expect("chain read");
+    assert_eq!(rows, head + 4);
+    assert_eq!(problems, Vec::<String>::new());
 }
 
 fn journal_rows_cannot_be_updated_or_deleted<B: Backend>() {
