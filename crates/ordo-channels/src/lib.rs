@@ -5,6 +5,7 @@
 pub mod amazon;
 pub mod availability;
 pub mod magento;
+pub mod pos;
 pub mod shopify;
 pub mod walmart;
 pub mod x12;

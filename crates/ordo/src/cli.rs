@@ -314,6 +314,18 @@ enum ImportCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Store POS sales (CSV: transaction_id, store, time, sku, quantity, unit_price, tender[, tax,
+    /// tax_jurisdiction, currency]): each transaction posted at once as a sale from that store's
+    /// stock (captured, picked and handed over in one transaction; revenue and cost booked). The
+    /// same file twice posts nothing the second time.
+    PosCsv {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        #[arg(long, default_value = "POS")]
+        channel: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Walmart Marketplace orders (`GET /v3/orders/{id}` documents), captured like Shopify's.
     WalmartOrder {
         #[arg(required = true)]
@@ -1274,6 +1286,88 @@ fn capture_mapped(
     Ok(code_out)
 }
 
+/// `ordo import pos-csv`: every transaction one all-or-nothing group — captured (sold over the
+/// till: not validated, reserved at that store), released, picked, packed and handed over.
+fn pos_import(engine: &mut Engine<AnyStore>, files: &[PathBuf], channel: Code, json: bool) -> Result<ExitCode> {
+    use ordo_domain::orders::book::{OrderCommand, OrderRejection, ShipmentRequest};
+    use ordo_domain::orders::lifecycle::Actor;
+    if engine.state().channel(&channel).is_none() {
+        bail!("unknown channel {channel}");
+    }
+    let source = format!("import:pos-csv:{channel}");
+    let mut code_out = ExitCode::SUCCESS;
+    let mut posted = Vec::new();
+    for file in files {
+        let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let sales = match ordo_channels::pos::parse(&data, channel.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("refused: {}: {e}", file.display());
+                keep_dead_letter(engine, source.clone(), e.to_string(), String::from_utf8_lossy(&data).into_owned())?;
+                code_out = ExitCode::from(1);
+                continue;
+            }
+        };
+        let text = String::from_utf8_lossy(&data).into_owned();
+        let file_lines: Vec<&str> = text.lines().collect();
+        let actor = Actor::Connector(channel.to_string());
+        for sale in sales {
+            let key = sale.order.key();
+            let steps = vec![
+                OrderCommand::Capture(Box::new(sale.order.clone())),
+                OrderCommand::Dispatch { key: key.clone(), actor: actor.clone(), ship_partial: false },
+                OrderCommand::StartPicking { key: key.clone(), actor: actor.clone() },
+                OrderCommand::Pack { key: key.clone(), actor: actor.clone() },
+                OrderCommand::Ship {
+                    key: key.clone(),
+                    actor: actor.clone(),
+                    shipment: ShipmentRequest {
+                        shipment_id: key.channel_order_id.clone(),
+                        location: sale.store.clone(),
+                        carrier: "in-store".into(),
+                        service: "till".into(),
+                        // Handed over the counter: the till receipt is its proof.
+                        tracking: format!("receipt {}", key.channel_order_id),
+                        lines: Vec::new(),
+                    },
+                },
+            ];
+            let group = steps.into_iter().map(|c| attributed(Command::Order(c))).collect();
+            let outcome = engine.execute(vec![ordo_engine::Request::Group(group)]);
+            if let Some(e) = outcome.error {
+                return Err(e).context("the database refused the sale");
+            }
+            match outcome.results.into_iter().next().expect("one result") {
+                Ok(_) => posted.push(sale.order),
+                Err(CommandError::RejectedInGroup { index: 0, rejection: ordo_domain::Rejection::Order(r) })
+                    if matches!(*r, OrderRejection::AlreadyCaptured(_)) =>
+                {
+                    eprintln!("{key} was already posted; nothing changed");
+                }
+                Err(e) => {
+                    let reason = format!("{key}: {e}");
+                    eprintln!("refused: {} line(s) {:?}: {reason}", file.display(), sale.lines);
+                    // The transaction's own rows, with the header, kept to fix and redrive.
+                    let mut raw = vec![file_lines.first().copied().unwrap_or_default()];
+                    raw.extend(sale.lines.iter().filter_map(|l| file_lines.get(*l as usize - 1).copied()));
+                    keep_dead_letter(engine, source.clone(), reason, raw.join("\n"))?;
+                    code_out = ExitCode::from(1);
+                }
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&posted)?);
+    } else {
+        for o in &posted {
+            let key = o.key();
+            let status = engine.state().orders().get(&key).map_or("not captured", |r| r.status.as_str());
+            println!("{key}: {status}");
+        }
+    }
+    Ok(code_out)
+}
+
 /// Keeps an unreadable file's content as a dead letter and says where to find it.
 pub(crate) fn keep_dead_letter(
     engine: &mut Engine<AnyStore>,
@@ -1830,6 +1924,9 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
                     Ok(ExitCode::from(1))
                 }
             }
+        }
+        Cmd::Import(ImportCmd::PosCsv { files, channel, json }) => {
+            pos_import(engine, &files, code("channel", &channel)?, json)
         }
         Cmd::Import(ImportCmd::WalmartOrder { files, channel, json }) => {
             let channel = code("channel", &channel)?;

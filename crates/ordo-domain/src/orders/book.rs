@@ -694,6 +694,7 @@ impl Draft<'_> {
         let mut node_codes: Vec<&LocationCode> = channel.locations.iter().collect();
         match &order.fulfillment {
             super::model::FulfillmentIntent::PickUpInStore { store: l }
+            | super::model::FulfillmentIntent::SoldInStore { store: l }
             | super::model::FulfillmentIntent::DropShip { supplier: l } => {
                 if !node_codes.contains(&l) {
                     node_codes.push(l);
@@ -1046,6 +1047,13 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
                         "fulfilled by the channel from its own stock: recorded, nothing reserved",
                     )?;
                 }
+                return Ok(d.finish());
+            }
+            if matches!(d.record.order.fulfillment, super::model::FulfillmentIntent::SoldInStore { .. })
+                && d.record.status == OrderStatus::Received
+            {
+                d.transition(OrderStatus::Validated, &actor, "sold over the store's till")?;
+                d.source_and_reserve(&Actor::System)?;
                 return Ok(d.finish());
             }
             let updating = d.record.status != OrderStatus::Received;

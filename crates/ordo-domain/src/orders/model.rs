@@ -187,6 +187,9 @@ pub enum FulfillmentIntent {
     /// Fulfilled by the channel from its own stock (Amazon FBA, Walmart WFS): recorded for the
     /// books and settlements, never reserved from Ordo's ledger.
     ByChannel,
+    /// Sold over a store's till (POS): the customer already has the goods. Not validated (a sale
+    /// that happened is a fact, not a request); reserved from that store only.
+    SoldInStore { store: LocationCode },
 }
 
 /// The canonical order, as captured.

@@ -301,7 +301,7 @@ pub fn source(request: &SourcingRequest<'_>) -> SourcingOutcome {
         return SourcingOutcome::NoEligibleNode { reason: "The order has no units to source.".to_owned() };
     }
     let pickup_store = match &request.order.fulfillment {
-        FulfillmentIntent::PickUpInStore { store } => Some(store),
+        FulfillmentIntent::PickUpInStore { store } | FulfillmentIntent::SoldInStore { store } => Some(store),
         _ => None,
     };
     let mut zones = request.policy.zones.clone();
@@ -720,6 +720,11 @@ impl Context<'_> {
             FulfillmentIntent::ByChannel => {
                 problems.push(format!("{code}: the channel fulfils this order from its own stock"));
             }
+            FulfillmentIntent::SoldInStore { store } if store != &code => {
+                problems.push(format!("{code}: sold over the till of store {store}"));
+            }
+            // Handed over at the till: no parcel, no capacity of the pickup kind needed.
+            FulfillmentIntent::SoldInStore { .. } => pickup = true,
         }
         let only_capacity_exhausted = problems.is_empty() && node.capacity_remaining == 0;
         if node.capacity_remaining == 0 {
