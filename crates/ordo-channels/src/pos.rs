@@ -110,7 +110,7 @@ pub fn parse(data: &[u8], channel: ChannelCode) -> Result<Vec<PosSale>, FormatEr
                         payment_status: PaymentStatus::Captured,
                         fraud: FraudAssessment::default(),
                         fulfillment: FulfillmentIntent::SoldInStore { store: store.clone() },
-                        currency: currency.clone(),
+                        currency,
                         tags: vec!["pos".into()],
                     },
                     store: store.clone(),
