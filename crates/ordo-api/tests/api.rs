@@ -173,6 +173,16 @@ impl Server {
         };
         let scoped = AccessCommand::IssueScopedToken { token: t, channels: vec![code("MARKET")] };
         engine.execute_one(Command::Access(scoped)).unwrap();
+        Self::serve(engine, dir, tokens, revoked, market_only)
+    }
+
+    fn serve(
+        engine: Engine<SqliteStore>,
+        dir: tempfile::TempDir,
+        tokens: Vec<(Role, String)>,
+        revoked: String,
+        market_only: String,
+    ) -> Self {
         let (handle, _thread) = EngineHandle::spawn(engine, 1_000);
         let service = ordo_api::Service::new(handle.clone(), || Timestamp::from_millis(T0 + 1_000));
         service.set_shopify_webhook_secret(b"test-webhook-secret");
@@ -181,6 +191,17 @@ impl Server {
         let addr = listener.local_addr().unwrap();
         runtime.spawn(ordo_api::serve(listener, service, std::future::pending()));
         Self { addr, client: Client::new(), tokens, revoked, market_only, handle, _runtime: runtime, _dir: dir }
+    }
+
+    /// Stops the service and its engine, then starts both again over the same database (the
+    /// state rebuilt from the journal), as a process restart would.
+    fn restart(self) -> Self {
+        let Server { tokens, revoked, market_only, handle, _runtime, _dir, .. } = self;
+        drop(handle);
+        _runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+        let store = SqliteStore::open(_dir.path().join("api.db")).unwrap();
+        let engine = Engine::open(store, Box::new(FixedClock::at(Timestamp::from_millis(T0)))).unwrap();
+        Self::serve(engine, _dir, tokens, revoked, market_only)
     }
 
     fn url(&self, path: &str) -> String {
@@ -828,8 +849,8 @@ fn shopify_signature(body: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// A Shopify order webhook delivered five times at once, and again later, is one order; a bad
-/// signature or a malformed body changes nothing.
+/// A Shopify order webhook delivered five times at once, again later, and five times more after
+/// a restart, is one order; a bad signature or a malformed body changes nothing.
 #[test]
 fn a_shopify_webhook_delivered_five_times_is_one_order() {
     let s = Server::start();
@@ -877,6 +898,30 @@ fn a_shopify_webhook_delivered_five_times_is_one_order() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again, answers.iter().find(|(st, _)| *st == StatusCode::OK).unwrap().1, "the same answer");
     assert_eq!(s.journal_seq(), before + 1, "one journal event for five deliveries and a retry");
+    // Across a restart: the state rebuilt from the journal still knows the event id.
+    let first = answers.iter().find(|(st, _)| *st == StatusCode::OK).unwrap().1.clone();
+    let s = s.restart();
+    let url = s.url("/webhooks/shopify/WEB");
+    let redeliver = || {
+        let resp = s
+            .client
+            .post(&url)
+            .header("X-Shopify-Hmac-Sha256", &signature)
+            .header("X-Shopify-Topic", "orders/create")
+            .header("X-Shopify-Event-Id", "evt-1")
+            .body(body.clone())
+            .send()
+            .unwrap();
+        (resp.status(), resp.text().unwrap())
+    };
+    let after_restart: Vec<(StatusCode, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..5).map(|_| scope.spawn(redeliver)).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (status, text) in &after_restart {
+        assert_eq!((*status, text.as_str()), (StatusCode::OK, first.as_str()), "the first answer after a restart");
+    }
+    assert_eq!(s.journal_seq(), before + 1, "still one journal event");
     let (status, order) = s.get("/api/v1/orders/WEB/450789469", Some(Role::Viewer));
     assert_eq!(status, StatusCode::OK);
     assert_eq!(order["order"]["customer"]["name"], "Bob Norman");
