@@ -6,6 +6,7 @@
 pub mod config;
 pub mod connectors;
 pub mod delivery;
+pub mod poll;
 pub mod relay;
 pub mod worker;
 
