@@ -41,7 +41,7 @@ pub enum Credentials {
     /// Admin API access token (`X-Shopify-Access-Token`) and the location Ordo's figures are for.
     Shopify { access_token: Secret, location_gid: String },
     /// Login-with-Amazon access token (`x-amz-access-token`) and the seller's id.
-    Amazon { access_token: Secret, seller_id: String, product_type: String },
+    Amazon { access_token: Secret, seller_id: String, product_type: String, marketplace_id: String },
     /// OAuth access token (`WM_SEC.ACCESS_TOKEN`).
     Walmart { access_token: Secret },
     /// A trading partner's document endpoint (AS2 gateway, VAN) with its bearer token.
@@ -116,6 +116,8 @@ struct RawChannel {
     seller_id: Option<String>,
     #[serde(default)]
     product_type: Option<String>,
+    #[serde(default)]
+    marketplace_id: Option<String>,
     #[serde(default)]
     items: BTreeMap<String, String>,
     #[serde(default = "default_rate")]
@@ -213,6 +215,8 @@ impl RelayConfig {
                     access_token: token,
                     seller_id: need("seller_id", &c.seller_id)?,
                     product_type: c.product_type.clone().unwrap_or_else(|| "PRODUCT".into()),
+                    // amazon.com unless told otherwise.
+                    marketplace_id: c.marketplace_id.clone().unwrap_or_else(|| "ATVPDKIKX0DER".into()),
                 },
                 "walmart" => Credentials::Walmart { access_token: token },
                 "edi" => Credentials::Edi { token },

@@ -212,7 +212,7 @@ impl FulfillmentPublisher for Connector {
                 let errors = ordo_channels::shopify::fulfillment::user_errors(&self.shopify_graphql(&body).await?);
                 if errors.is_empty() { Ok(()) } else { Err(DeliveryError::Rejected(errors.join("; "))) }
             }
-            Credentials::Amazon { .. } => {
+            Credentials::Amazon { marketplace_id, .. } => {
                 let items: Vec<Value> = c["lines"]
                     .as_array()
                     .map(|ls| {
@@ -220,7 +220,7 @@ impl FulfillmentPublisher for Connector {
                     })
                     .unwrap_or_default();
                 let body = json!({
-                    "marketplaceId": "ATVPDKIKX0DER",
+                    "marketplaceId": marketplace_id,
                     "packageDetail": {
                         "packageReferenceId": c["shipment_id"],
                         "carrierCode": c["carrier"],

@@ -1,7 +1,9 @@
-//! Reconciliation polls: the channels' order APIs read for what webhooks never delivered.
-//! Shopify's REST Orders API (`updated_at_min`, every status, pages followed through the `Link`
-//! header's `rel="next"`). The caller keeps the checkpoint (the newest `updated_at` taken in) and
-//! captures what comes back; capture is idempotent, so an overlap only costs a lookup.
+//! Order polls: the channels' order APIs read for orders updated since a checkpoint. Shopify's
+//! REST Orders API (`updated_at_min`, every status, pages through the `Link` header's
+//! `rel="next"`) reconciles what webhooks never delivered; Amazon's Orders API is pull-only
+//! (`getOrders` with `LastUpdatedAfter`, then `getOrderItems` per order, both paged by
+//! `NextToken`). The caller keeps the checkpoint (the newest update taken in) and captures what
+//! comes back; capture is idempotent, so an overlap only costs a lookup.
 
 use serde_json::Value;
 
@@ -61,6 +63,68 @@ pub async fn shopify_orders_updated_since(
             None => return Ok(orders),
         }
     }
+}
+
+async fn get_json(client: &reqwest::Client, url: &str, header: (&str, &str)) -> Result<Value, DeliveryError> {
+    let response =
+        client.get(url).header(header.0, header.1).send().await.map_err(|e| DeliveryError::Transient(e.to_string()))?;
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("Retry-After").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = response.text().await.map_err(|e| DeliveryError::Transient(e.to_string()))?;
+    if !(200..300).contains(&status) {
+        return Err(DeliveryError::from_status(status, retry_after.as_deref(), &body));
+    }
+    serde_json::from_str(&body).map_err(|e| DeliveryError::Malformed(format!("answer is not JSON: {e}")))
+}
+
+/// Amazon orders updated after `since` (ISO 8601): the `getOrders` answers (every page) and the
+/// `getOrderItems` answers of each order (every page), as texts for `amazon::orders::pair`.
+pub async fn amazon_orders_updated_after(
+    destination: &ChannelDestination,
+    since: &str,
+) -> Result<(Vec<String>, Vec<String>), DeliveryError> {
+    let Credentials::Amazon { access_token, marketplace_id, .. } = &destination.credentials else {
+        return Err(DeliveryError::Malformed(format!("{} is not an Amazon channel", destination.channel)));
+    };
+    let client = reqwest::Client::builder()
+        .timeout(destination.timeout)
+        .build()
+        .map_err(|e| DeliveryError::Malformed(e.to_string()))?;
+    let base = destination.endpoint.trim_end_matches('/');
+    let header = ("x-amz-access-token", access_token.expose());
+    let mut orders_pages = Vec::new();
+    let mut ids = Vec::new();
+    let mut url = format!("{base}/orders/v0/orders?MarketplaceIds={marketplace_id}&LastUpdatedAfter={since}");
+    loop {
+        let page = get_json(&client, &url, header).await?;
+        ids.extend(
+            page["payload"]["Orders"]
+                .as_array()
+                .ok_or_else(|| DeliveryError::Malformed("getOrders answer without payload.Orders".into()))?
+                .iter()
+                .filter_map(|o| o["AmazonOrderId"].as_str().map(str::to_owned)),
+        );
+        let next = page["payload"]["NextToken"].as_str().map(str::to_owned);
+        orders_pages.push(page.to_string());
+        match next {
+            Some(token) => url = format!("{base}/orders/v0/orders?MarketplaceIds={marketplace_id}&NextToken={token}"),
+            None => break,
+        }
+    }
+    let mut items_pages = Vec::new();
+    for id in ids {
+        let mut url = format!("{base}/orders/v0/orders/{id}/orderItems");
+        loop {
+            let page = get_json(&client, &url, header).await?;
+            let next = page["payload"]["NextToken"].as_str().map(str::to_owned);
+            items_pages.push(page.to_string());
+            match next {
+                Some(token) => url = format!("{base}/orders/v0/orders/{id}/orderItems?NextToken={token}"),
+                None => break,
+            }
+        }
+    }
+    Ok((orders_pages, items_pages))
 }
 
 #[cfg(test)]

@@ -145,8 +145,8 @@ enum Cmd {
     /// (what webhooks never delivered), captured like imports; the checkpoint is kept in the
     /// database per channel.
     Poll {
-        /// shopify
-        #[arg(value_parser = ["shopify"])]
+        /// shopify (reconciliation of webhooks) or amazon (pull: LastUpdatedAfter)
+        #[arg(value_parser = ["shopify", "amazon"])]
         kind: String,
         #[arg(long)]
         config: PathBuf,
@@ -1303,11 +1303,15 @@ fn capture_mapped(
     Ok(code_out)
 }
 
-/// `ordo poll shopify`: orders updated since the checkpoint (less a minute of overlap: capture is
-/// idempotent, a late-committed update is not lost), captured; the checkpoint moves to the newest
-/// `updated_at` taken in.
-fn poll_shopify(
+/// A channel order mapped, and whether the channel cancelled it.
+type MappedOrder = (ordo_domain::orders::model::Order, bool);
+
+/// `ordo poll shopify|amazon`: orders updated since the checkpoint (less a minute of overlap:
+/// capture is idempotent, a late-committed update is not lost), captured; the checkpoint moves to
+/// the newest update taken in. An order that does not map is kept as a dead letter; the rest go.
+fn poll_orders(
     engine: &mut Engine<AnyStore>,
+    kind: &str,
     config: &std::path::Path,
     channel: &str,
     since: Option<String>,
@@ -1331,20 +1335,45 @@ fn poll_shopify(
         }
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let documents = runtime
-        .block_on(ordo_relay::poll::shopify_orders_updated_since(&destination, &since))
-        .map_err(|e| anyhow::anyhow!("polling {channel}: {e}"))?;
+    // Each order's document and what it mapped to.
+    let mut read: Vec<(String, Result<MappedOrder, ordo_channels::FormatError>)> = Vec::new();
+    if kind == "amazon" {
+        let (orders_pages, items_pages) = runtime
+            .block_on(ordo_relay::poll::amazon_orders_updated_after(&destination, &since))
+            .map_err(|e| anyhow::anyhow!("polling {channel}: {e}"))?;
+        let mut items: std::collections::BTreeMap<String, Vec<serde_json::Value>> = Default::default();
+        for page in &items_pages {
+            let (id, list) = ordo_channels::amazon::orders::items_of(page)?;
+            items.entry(id).or_default().extend(list);
+        }
+        for page in &orders_pages {
+            for (n, o) in ordo_channels::amazon::orders::orders_of(page)?.iter().enumerate() {
+                let id = o["AmazonOrderId"].as_str().unwrap_or_default();
+                let lines = items.get(id).map(Vec::as_slice).unwrap_or(&[]);
+                read.push((o.to_string(), ordo_channels::amazon::orders::map(o, n, lines, channel.clone())));
+            }
+        }
+    } else {
+        let documents = runtime
+            .block_on(ordo_relay::poll::shopify_orders_updated_since(&destination, &since))
+            .map_err(|e| anyhow::anyhow!("polling {channel}: {e}"))?;
+        for document in documents {
+            let result =
+                ordo_channels::shopify::orders::parse(&document, channel.clone()).map(|o| (o.order, o.cancelled));
+            read.push((document, result));
+        }
+    }
     let mut mapped = Vec::new();
     let mut newest = 0i64;
-    for document in documents {
-        match ordo_channels::shopify::orders::parse(&document, channel.clone()) {
-            Ok(o) => {
-                newest = newest.max(o.order.channel_updated_at.millis());
-                mapped.push((o.order, o.cancelled));
+    for (document, result) in read {
+        match result {
+            Ok((order, cancelled)) => {
+                newest = newest.max(order.channel_updated_at.millis());
+                mapped.push((order, cancelled));
             }
             Err(e) => {
                 eprintln!("refused: an order from {channel}'s Orders API: {e}");
-                keep_dead_letter(engine, format!("poll:shopify:{channel}"), e.to_string(), document)?;
+                keep_dead_letter(engine, format!("poll:{kind}:{channel}"), e.to_string(), document)?;
             }
         }
     }
@@ -1996,7 +2025,7 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
                 }
             }
         }
-        Cmd::Poll { kind: _, config, channel, since, json } => poll_shopify(engine, &config, &channel, since, json),
+        Cmd::Poll { kind, config, channel, since, json } => poll_orders(engine, &kind, &config, &channel, since, json),
         Cmd::Import(ImportCmd::PosCsv { files, channel, json }) => {
             pos_import(engine, &files, code("channel", &channel)?, json)
         }

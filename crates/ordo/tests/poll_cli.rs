@@ -1,6 +1,7 @@
-//! `ordo poll shopify`: a fake Shopify Orders API on loopback (two pages, linked by the `Link`
-//! header) is read for orders updated since the checkpoint; what the webhooks missed is captured,
-//! what was already captured changes nothing, and the checkpoint moves to the newest update.
+//! `ordo poll shopify|amazon`: fake Shopify and Amazon order APIs on loopback (paged by the `Link`
+//! header and by `NextToken`) are read for orders updated since the checkpoint; what is new is
+//! captured (FBA without reserving), what was already captured changes nothing, and the
+//! checkpoint moves to the newest update taken in.
 
 mod common;
 
@@ -147,4 +148,103 @@ fn the_orders_api_is_polled_for_what_webhooks_missed() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("authentication: HTTP 401"));
     assert_eq!(db.journal_seq(), before);
+}
+
+#[derive(Default)]
+struct Marketplace {
+    asked_after: Vec<String>,
+}
+
+async fn get_orders(
+    State(m): State<Arc<Mutex<Marketplace>>>,
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    if headers.get("x-amz-access-token").and_then(|v| v.to_str().ok()) != Some("Atza|poll") {
+        return (axum::http::StatusCode::FORBIDDEN, "{\"errors\":[{\"code\":\"Unauthorized\"}]}").into_response();
+    }
+    assert_eq!(q.get("MarketplaceIds").map(String::as_str), Some("ATVPDKIKX0DER"));
+    let order = |id: &str, channel: &str, updated: &str| {
+        json!({"AmazonOrderId": id, "PurchaseDate": "2026-11-20T10:00:00Z", "LastUpdateDate": updated,
+               "OrderStatus": "Unshipped", "FulfillmentChannel": channel, "ShipServiceLevel": "Std",
+               "OrderTotal": {"CurrencyCode": "USD", "Amount": "12.00"},
+               "ShippingAddress": {"Name": "A", "AddressLine1": "1 Main St", "City": "Brooklyn", "StateOrRegion": "NY",
+                                   "PostalCode": "11201", "CountryCode": "US"}})
+    };
+    let body = match q.get("NextToken").map(String::as_str) {
+        None => {
+            m.lock().unwrap().asked_after.push(q.get("LastUpdatedAfter").cloned().unwrap_or_default());
+            json!({"payload": {"Orders": [order("114-1", "MFN", "2026-11-20T11:00:00Z")], "NextToken": "page-2"}})
+        }
+        Some("page-2") => json!({"payload": {"Orders": [order("114-2", "AFN", "2026-11-20T12:30:00Z")]}}),
+        Some(other) => panic!("unknown NextToken {other}"),
+    };
+    axum::Json(body).into_response()
+}
+
+async fn get_order_items(axum::extract::Path(id): axum::extract::Path<String>) -> axum::Json<Value> {
+    axum::Json(
+        json!({"payload": {"AmazonOrderId": id, "OrderItems": [{"OrderItemId": format!("{id}-1"), "SellerSKU": "MUG",
+        "ASIN": "B0MUG", "QuantityOrdered": 1, "ItemPrice": {"CurrencyCode": "USD", "Amount": "12.00"}}]}}),
+    )
+}
+
+#[test]
+fn amazon_orders_are_pulled_after_the_checkpoint_with_their_items() {
+    let db = Db::new();
+    db.ok(&["entity", "add", "US-RETAIL", "--name", "Ordo Outfitters Inc.", "--currency", "USD"]);
+    db.ok(&["location", "import", fixture("orders/locations.csv").to_str().unwrap()]);
+    db.ok(&["item", "import", fixture("orders/items.csv").to_str().unwrap()]);
+    db.ok(&[
+        "channel",
+        "add",
+        "AMAZON-US",
+        "--name",
+        "Amazon",
+        "--kind",
+        "amazon",
+        "--entity",
+        "US-RETAIL",
+        "--locations",
+        "EAST",
+    ]);
+    let market = Arc::new(Mutex::new(Marketplace::default()));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route("/orders/v0/orders", axum::routing::get(get_orders))
+        .route("/orders/v0/orders/{id}/orderItems", axum::routing::get(get_order_items))
+        .with_state(market.clone());
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("relay.json");
+    std::fs::write(
+        &config,
+        json!({"channels": [{"channel": "AMAZON-US", "kind": "amazon", "endpoint": url, "token_env": "ORDO_TEST_AMAZON_TOKEN",
+                              "seller_id": "A1SELLER"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let poll = |since: Option<&str>| {
+        let mut args = vec!["poll", "amazon", "--config", config.to_str().unwrap(), "--channel", "AMAZON-US"];
+        if let Some(s) = since {
+            args.extend(["--since", s]);
+        }
+        let mut command = db.command(&args);
+        command.env("ORDO_TEST_AMAZON_TOKEN", "Atza|poll");
+        command.output().unwrap()
+    };
+    let out = poll(Some("2026-11-19T00:00:00Z"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("AMAZON-US/114-1: ") && said.contains("AMAZON-US/114-2: validated"), "both pages: {said}");
+    let fba = db.json(&["order", "show", "AMAZON-US/114-2", "--json"]);
+    assert_eq!(fba["order"]["fulfillment"], "by_channel");
+    // The next poll asks from the newest LastUpdateDate taken in, less a minute.
+    let before = db.journal_seq();
+    let out = poll(None);
+    assert!(out.status.success());
+    assert_eq!(market.lock().unwrap().asked_after, ["2026-11-19T00:00:00Z", "2026-11-20T12:29:00.000Z"]);
+    assert_eq!(db.journal_seq(), before, "the same orders again change nothing");
 }
