@@ -112,7 +112,9 @@ impl Cursor {
     ) -> Result<(), StoreError> {
         self.at = Some(to);
         let due = self.last_persist.is_none_or(|t| t.elapsed() >= PERSIST_EVERY);
-        if (!dead.is_empty() || due || force) && (to > self.persisted || !dead.is_empty()) {
+        // `force` always goes through (and waits): it also makes sure that moves handed to the
+        // writer before it are written, which a relay that stops must know.
+        if force || ((!dead.is_empty() || due) && (to > self.persisted || !dead.is_empty())) {
             match &self.writer {
                 Some(writer) => {
                     let (done, wait) = if force {
