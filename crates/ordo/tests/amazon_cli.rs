@@ -4,28 +4,13 @@
 
 mod common;
 
-use common::{Db, fixture};
+use common::{Db, retailer};
 use serde_json::json;
 
 #[test]
 fn amazon_orders_are_captured_and_fba_reserves_nothing() {
     let db = Db::new();
-    db.ok(&["entity", "add", "US-RETAIL", "--name", "Ordo Outfitters Inc.", "--currency", "USD"]);
-    db.ok(&["location", "import", fixture("orders/locations.csv").to_str().unwrap()]);
-    db.ok(&["item", "import", fixture("orders/items.csv").to_str().unwrap()]);
-    db.ok(&[
-        "channel",
-        "add",
-        "AMAZON-US",
-        "--name",
-        "Amazon",
-        "--kind",
-        "amazon",
-        "--entity",
-        "US-RETAIL",
-        "--locations",
-        "EAST",
-    ]);
+    retailer(&db, "AMAZON-US", "amazon", "EAST");
     db.ok(&["move", "receipt", "--sku", "MUG", "--location", "EAST", "--quantity", "10"]);
     let dir = tempfile::tempdir().unwrap();
     let settings = dir.path().join("settings.json");

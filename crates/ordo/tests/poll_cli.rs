@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use common::{Db, fixture};
+use common::{Db, retailer};
 use serde_json::{Value, json};
 
 #[derive(Default)]
@@ -58,22 +58,7 @@ async fn orders(
 #[test]
 fn the_orders_api_is_polled_for_what_webhooks_missed() {
     let db = Db::new();
-    db.ok(&["entity", "add", "US-RETAIL", "--name", "Ordo Outfitters Inc.", "--currency", "USD"]);
-    db.ok(&["location", "import", fixture("orders/locations.csv").to_str().unwrap()]);
-    db.ok(&["item", "import", fixture("orders/items.csv").to_str().unwrap()]);
-    db.ok(&[
-        "channel",
-        "add",
-        "WEB",
-        "--name",
-        "Web",
-        "--kind",
-        "shopify",
-        "--entity",
-        "US-RETAIL",
-        "--locations",
-        "EAST",
-    ]);
+    retailer(&db, "WEB", "shopify", "EAST");
 
     let sample = std::fs::read_to_string(
         std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -192,22 +177,7 @@ async fn get_order_items(axum::extract::Path(id): axum::extract::Path<String>) -
 #[test]
 fn amazon_orders_are_pulled_after_the_checkpoint_with_their_items() {
     let db = Db::new();
-    db.ok(&["entity", "add", "US-RETAIL", "--name", "Ordo Outfitters Inc.", "--currency", "USD"]);
-    db.ok(&["location", "import", fixture("orders/locations.csv").to_str().unwrap()]);
-    db.ok(&["item", "import", fixture("orders/items.csv").to_str().unwrap()]);
-    db.ok(&[
-        "channel",
-        "add",
-        "AMAZON-US",
-        "--name",
-        "Amazon",
-        "--kind",
-        "amazon",
-        "--entity",
-        "US-RETAIL",
-        "--locations",
-        "EAST",
-    ]);
+    retailer(&db, "AMAZON-US", "amazon", "EAST");
     let market = Arc::new(Mutex::new(Marketplace::default()));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Db, fixture};
+use common::{Db, retailer};
 
 const SALES: &str = "transaction_id,store,time,sku,quantity,unit_price,tax,tender
 T-1001,STORE-1,2026-11-27T10:15:00Z,SOCK,2,8.00,1.42,card
@@ -15,22 +15,7 @@ T-1002,STORE-1,2026-11-27 10:20:00,SOCK,1,7.50,,cash
 #[test]
 fn till_sales_are_posted_from_the_store_once() {
     let db = Db::new();
-    db.ok(&["entity", "add", "US-RETAIL", "--name", "Ordo Outfitters Inc.", "--currency", "USD"]);
-    db.ok(&["location", "import", fixture("orders/locations.csv").to_str().unwrap()]);
-    db.ok(&["item", "import", fixture("orders/items.csv").to_str().unwrap()]);
-    db.ok(&[
-        "channel",
-        "add",
-        "POS",
-        "--name",
-        "Stores",
-        "--kind",
-        "pos",
-        "--entity",
-        "US-RETAIL",
-        "--locations",
-        "STORE-1",
-    ]);
+    retailer(&db, "POS", "pos", "STORE-1");
     db.ok(&["gl", "cost", "--sku", "SOCK", "--unit-cost", "2.00"]);
     db.ok(&["gl", "cost", "--sku", "MUG", "--unit-cost", "5.00"]);
     db.ok(&["move", "receipt", "--sku", "SOCK", "--location", "STORE-1", "--quantity", "5"]);

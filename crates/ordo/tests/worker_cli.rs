@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use common::{Db, fixture};
+use common::{Db, retailer};
 use serde_json::{Value, json};
 
 #[derive(Default)]
@@ -41,22 +41,7 @@ async fn graphql(State(shop): State<Arc<Mutex<Shop>>>, headers: HeaderMap, body:
 #[test]
 fn the_worker_relays_the_outbox_and_dead_letters_are_redriven() {
     let db = Db::new();
-    db.ok(&["entity", "add", "US-RETAIL", "--name", "Ordo Outfitters Inc.", "--currency", "USD"]);
-    db.ok(&["location", "import", fixture("orders/locations.csv").to_str().unwrap()]);
-    db.ok(&["item", "import", fixture("orders/items.csv").to_str().unwrap()]);
-    db.ok(&[
-        "channel",
-        "add",
-        "WEB",
-        "--name",
-        "Web",
-        "--kind",
-        "shopify",
-        "--entity",
-        "US-RETAIL",
-        "--locations",
-        "EAST",
-    ]);
+    retailer(&db, "WEB", "shopify", "EAST");
     let shop = Arc::new(Mutex::new(Shop { token: "shpat_worker_secret".into(), ..Default::default() }));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();

@@ -86,3 +86,25 @@ pub fn describe(out: &Output) -> String {
 pub fn fixture(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures").join(relative)
 }
+
+/// The order fixtures' retailer: the US-RETAIL entity, EAST / WEST / STORE-1 and TEE / MUG /
+/// SOCK, and one channel of `kind` selling from `locations` (comma-separated).
+#[allow(dead_code)]
+pub fn retailer(db: &Db, channel: &str, kind: &str, locations: &str) {
+    db.ok(&["entity", "add", "US-RETAIL", "--name", "Ordo Outfitters Inc.", "--currency", "USD"]);
+    db.ok(&["location", "import", fixture("orders/locations.csv").to_str().expect("UTF-8 path")]);
+    db.ok(&["item", "import", fixture("orders/items.csv").to_str().expect("UTF-8 path")]);
+    db.ok(&[
+        "channel",
+        "add",
+        channel,
+        "--name",
+        channel,
+        "--kind",
+        kind,
+        "--entity",
+        "US-RETAIL",
+        "--locations",
+        locations,
+    ]);
+}
