@@ -67,6 +67,9 @@ pub enum GlAccount {
     RestockingFees,
     /// What customers paid for shipping.
     ShippingIncome,
+    /// Exchange differences realized when a receivable in another currency is settled at a rate
+    /// other than the one it was booked at (gain: credit; loss: debit).
+    RealizedFx,
 }
 
 impl GlAccount {
@@ -92,6 +95,7 @@ impl GlAccount {
             Self::SettlementVariance => "5900",
             Self::RestockingFees => "4200",
             Self::ShippingIncome => "4300",
+            Self::RealizedFx => "7100",
         }
     }
 
@@ -115,6 +119,7 @@ impl GlAccount {
             Self::SettlementVariance => "Settlement variance".into(),
             Self::RestockingFees => "Restocking fees".into(),
             Self::ShippingIncome => "Shipping income".into(),
+            Self::RealizedFx => "Realized exchange differences".into(),
         }
     }
 }

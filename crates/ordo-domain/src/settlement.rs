@@ -311,12 +311,18 @@ pub fn reconcile(ctx: &impl SettlementContext, settlement: Settlement) -> Reconc
 /// The payout's journal entry: the bank receives what the lines add up to; proceeds settle the
 /// channel receivable, charges are expenses, reserves an asset held by the channel, refunds a
 /// contra-revenue; a stated total the lines do not reach is a settlement variance, not lost.
+///
+/// In a currency other than the entity's, the bank gets each line at the payout date's rate,
+/// while an order's proceeds take off the receivable what its sale booked — at the rate of the
+/// day it shipped (`sale_rate` of the order id) — and the difference is realized exchange gain
+/// or loss. So a fully settled order leaves nothing on the receivable, whatever the rates did.
 pub fn payout_entry(
     r: &ReconciledSettlement,
     entity: ordo_types::LegalEntityCode,
     functional: CurrencyCode,
     rate_nanos: Option<i64>,
     date: Date,
+    sale_rate: impl Fn(&str) -> Option<i64>,
 ) -> Result<JournalEntry, AccountingRejection> {
     let s = &r.settlement;
     let convert = |amount: i64| -> Result<i64, AccountingRejection> {
@@ -346,7 +352,18 @@ pub fn payout_entry(
             _ => GlAccount::MarketplaceFees,
         };
         // A line's amount flows to the bank from this account: credit it by the amount.
-        *legs.entry(account).or_insert(0) -= convert(line.amount_minor)?;
+        let at_payout = convert(line.amount_minor)?;
+        let booked_at = (account == receivable && s.currency != functional)
+            .then(|| line.order_id.as_deref().and_then(&sale_rate))
+            .flatten();
+        match booked_at {
+            Some(rate) => {
+                let at_sale = prorate(line.amount_minor, rate, 1_000_000_000);
+                *legs.entry(receivable.clone()).or_insert(0) -= at_sale;
+                *legs.entry(GlAccount::RealizedFx).or_insert(0) -= at_payout - at_sale;
+            }
+            None => *legs.entry(account).or_insert(0) -= at_payout,
+        }
     }
     let bank: i64 = -legs.values().sum::<i64>();
     *legs.entry(GlAccount::Bank).or_insert(0) += bank;

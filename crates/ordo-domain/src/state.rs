@@ -1256,7 +1256,16 @@ impl State {
                 let date = settlement.deposit_date.unwrap_or(now.date());
                 let rate = self.gl.fx_rate(settlement.currency, functional, date);
                 let reconciled = crate::settlement::reconcile(self, (**settlement).clone());
-                let entry = crate::settlement::payout_entry(&reconciled, entity, functional, rate, date)?;
+                // The rate an order's sale was booked at: the one in force the day it shipped.
+                let sale_rate = |order_id: &str| {
+                    let key = crate::orders::model::OrderKey {
+                        channel: settlement.channel.clone(),
+                        channel_order_id: order_id.to_owned(),
+                    };
+                    let shipped = self.orders.get(&key)?.shipments.first()?.shipped_at.date();
+                    self.gl.fx_rate(settlement.currency, functional, shipped)
+                };
+                let entry = crate::settlement::payout_entry(&reconciled, entity, functional, rate, date, sale_rate)?;
                 Ok(Event::Accounted {
                     entries: vec![entry],
                     valuation: Vec::new(),

@@ -230,6 +230,73 @@ fn a_sale_in_another_currency_is_converted_at_the_rate_in_force_or_refused() {
     assert_eq!(w.state.gl().entries().last().unwrap().1.currency, usd());
 }
 
+/// A payout in another currency: the bank gets each line at the deposit date's rate, the
+/// receivable gives up what the sale booked (at the shipping day's rate), and the difference is
+/// a realized exchange loss — the receivable is cleared to the cent.
+#[test]
+fn a_foreign_currency_payout_realizes_the_exchange_difference() {
+    use ordo_domain::settlement::{FeeType, Settlement, SettlementLine};
+    let mut w = world();
+    w.mv(receipt("TEE", "WH", 10));
+    w.mv(receipt("MUG", "WH", 5));
+    let eur = CurrencyCode::new("EUR").unwrap();
+    for (s, p) in [("TEE", 2000), ("MUG", 1200)] {
+        w.run(Command::Order(OrderCommand::Configure(OrderSetting::Price {
+            channel: code("WEB"),
+            sku: sku(s),
+            currency: eur,
+            unit_price_minor: p,
+        })));
+    }
+    let rate = |on: &str, nanos| {
+        Command::Accounting(AccountingCommand::SetFxRate {
+            from: eur,
+            to: usd(),
+            from_date: date(on),
+            rate_nanos: nanos,
+        })
+    };
+    w.run(rate("2026-11-01", 1_084_200_000));
+    let key = packed(&mut w, order("1004", "EUR", 2000));
+    ship(&mut w, &key, "S1", &[]);
+    let receivable = GlAccount::ChannelReceivable(code("WEB"));
+    // Booked at 1.0842: revenue €72.00 → $78.06, seller-collected tax €4.50 → $4.88.
+    assert_eq!(balance(&w, receivable.clone()), 8_294);
+    // The euro fell to 1.0500 by the deposit.
+    w.run(rate("2026-12-01", 1_050_000_000));
+    let line = |n: u64, fee_type: FeeType, amount_minor: i64| SettlementLine {
+        source_line: n,
+        transaction_type: "Order".into(),
+        order_id: Some("1004".into()),
+        amount_type: "ItemPrice".into(),
+        amount_description: fee_type.as_str().into(),
+        amount_minor,
+        sku: None,
+        quantity: None,
+        fee_type,
+    };
+    let settlement = Settlement {
+        channel: code("WEB"),
+        settlement_id: "EUR-1".into(),
+        start: None,
+        end: None,
+        deposit_date: Some(date("2026-12-10")),
+        currency: eur,
+        stated_total_minor: 7_000,
+        lines: vec![line(2, FeeType::Principal, 7_200), line(3, FeeType::Tax, 450), line(4, FeeType::Commission, -650)],
+    };
+    w.run(Command::Accounting(AccountingCommand::ImportSettlement(Box::new(settlement))));
+    // Bank: €70.00 × 1.05 = $73.50. Receivable: −$82.94 (what the sale booked), cleared.
+    // Commission: €6.50 × 1.05 = $6.83 (6.825). Realized loss: the proceeds €76.50 are worth
+    // $80.33 (78.06 → 75.60, 4.88 → 4.73) less than booked: 82.94 − 80.33 = $2.61.
+    assert_eq!(balance(&w, GlAccount::Bank), 7_350);
+    assert_eq!(balance(&w, receivable), 0);
+    assert_eq!(balance(&w, GlAccount::MarketplaceFees), 683);
+    assert_eq!(balance(&w, GlAccount::RealizedFx), 261);
+    let (_, entry) = w.state.gl().entries().last().unwrap();
+    assert_eq!(entry.rule, PostingRule::Payout);
+}
+
 #[test]
 fn adjustments_write_offs_and_returns_move_value_at_moving_average() {
     let mut w = world();
