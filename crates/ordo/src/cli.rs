@@ -797,14 +797,19 @@ fn order_command(engine: &mut Engine<AnyStore>, command: OrderCmd) -> Result<Exi
                 format!("{}-{n}", key.channel_order_id)
             });
             let shipment = ShipmentRequest {
-                shipment_id,
+                shipment_id: shipment_id.clone(),
                 location: code("location", &location)?,
                 carrier,
                 service,
                 tracking,
                 lines,
             };
-            submit(engine, order(OrderCommand::Ship { key, actor: Actor::User(user), shipment }))
+            let done = submit(engine, order(OrderCommand::Ship { key, actor: Actor::User(user), shipment }))?;
+            if done == ExitCode::SUCCESS {
+                // A B2B partner hears of the shipment as an 856 and is invoiced with an 810.
+                crate::edi::after_shipment(engine, &id, &shipment_id)?;
+            }
+            Ok(done)
         }
         OrderCmd::Deliver { id, shipment, user } => submit(
             engine,

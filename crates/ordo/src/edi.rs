@@ -36,8 +36,21 @@ struct Outgoing {
     usage: char,
     version: Version,
     sets: Vec<SetBuilder>,
-    /// Where the copy goes; standard output when `None`.
-    file: Option<PathBuf>,
+    copy: CopyTo,
+}
+
+/// Where a copy of a sent document goes (the document itself is journaled and queued either way).
+enum CopyTo {
+    File(PathBuf),
+    Stdout,
+    /// Only said on standard error (documents sent on their own, after a shipment).
+    Quiet,
+}
+
+impl CopyTo {
+    fn of(out: Option<PathBuf>) -> Self {
+        out.map_or(Self::Stdout, Self::File)
+    }
 }
 
 /// Issues control numbers for `documents`, journals them as sent (queuing them in the outbox)
@@ -65,7 +78,7 @@ fn send(engine: &mut Engine<AnyStore>, channel: &ChannelCode, sender: &Party, do
         };
         let sets: Vec<(&str, SetBuilder)> = d.sets.into_iter().map(|s| (d.set_code, s)).collect();
         let text = interchange(&envelope, d.functional_id, &sets);
-        files.push((d.file, text.clone(), d.set_code, control_number));
+        files.push((d.copy, text.clone(), d.set_code, control_number));
         sends.push(attributed(Command::Edi(EdiCommand::Send {
             channel: channel.clone(),
             document: EdiDocument { set_code: d.set_code.into(), control_number, reference: d.reference, text },
@@ -78,13 +91,14 @@ fn send(engine: &mut Engine<AnyStore>, channel: &ChannelCode, sender: &Party, do
     if let Some(Err(e)) = outcome.results.into_iter().next() {
         bail!("the documents were refused: {e}");
     }
-    for (file, text, code, control) in files {
-        match file {
-            Some(file) => {
+    for (copy, text, code, control) in files {
+        match copy {
+            CopyTo::File(file) => {
                 std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
                 println!("{code} {control:09} -> {}", file.display());
             }
-            None => print!("{text}"),
+            CopyTo::Stdout => print!("{text}"),
+            CopyTo::Quiet => eprintln!("{code} {control:09} queued for {channel}"),
         }
     }
     Ok(())
@@ -229,7 +243,7 @@ pub fn import_x12(
                 usage,
                 version: version.clone(),
                 sets: functional_acks,
-                file: Some(ack_path(acks, file, &suffix("997", ii))),
+                copy: CopyTo::File(ack_path(acks, file, &suffix("997", ii))),
             });
             let mut answers = Vec::new();
             for po in pos.iter().filter(|po| po.purpose != Purpose::Cancellation) {
@@ -248,7 +262,7 @@ pub fn import_x12(
                     usage,
                     version,
                     sets: answers,
-                    file: Some(ack_path(acks, file, &suffix("855", ii))),
+                    copy: CopyTo::File(ack_path(acks, file, &suffix("855", ii))),
                 });
             }
         }
@@ -314,7 +328,7 @@ pub fn export_846(
         usage: 'P',
         version: Version::v4010(),
         sets: vec![advice],
-        file: out,
+        copy: CopyTo::of(out),
     };
     send(engine, &channel, &sender, vec![document])?;
     Ok(ExitCode::SUCCESS)
@@ -352,8 +366,52 @@ pub fn export_shipment(
         usage: 'P',
         version: Version::v4010(),
         sets: vec![set],
-        file: out,
+        copy: CopyTo::of(out),
     };
     send(engine, &key.channel, &sender, vec![document])?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// After a shipment of an order from an EDI partner: its 856 ship notice and 810 invoice,
+/// journaled and queued for the partner (who sent the PO) in one go.
+pub fn after_shipment(engine: &mut Engine<AnyStore>, order: &str, shipment: &str) -> Result<()> {
+    use ordo_channels::x12::outbound::{invoice_810, ship_notice_856};
+    let key = crate::cli::order_key(order)?;
+    let is_edi = engine.state().channel(&key.channel).is_some_and(|c| c.kind == ordo_domain::catalog::ChannelKind::Edi);
+    if !is_edi {
+        return Ok(());
+    }
+    let Some(receiver) = engine.state().partners().last_sender(&key.channel).and_then(|s| s.parse::<Party>().ok())
+    else {
+        eprintln!(
+            "{} has no partner address yet (no interchange received): send the ship notice with `ordo export x12-856 --partner`",
+            key.channel
+        );
+        return Ok(());
+    };
+    let record = engine.state().orders().get(&key).with_context(|| format!("unknown order {key}"))?;
+    let today = engine.now().date();
+    let documents = vec![
+        Outgoing {
+            set_code: "856",
+            functional_id: "SH",
+            reference: format!("{key} {shipment}"),
+            receiver: receiver.clone(),
+            usage: 'P',
+            version: Version::v4010(),
+            sets: vec![ship_notice_856(record, shipment)?],
+            copy: CopyTo::Quiet,
+        },
+        Outgoing {
+            set_code: "810",
+            functional_id: "IN",
+            reference: format!("{key} {shipment}"),
+            receiver,
+            usage: 'P',
+            version: Version::v4010(),
+            sets: vec![invoice_810(record, shipment, today)?],
+            copy: CopyTo::Quiet,
+        },
+    ];
+    send(engine, &key.channel, &"ZZ:ORDO".parse().map_err(|e: String| anyhow::anyhow!(e))?, documents)
 }

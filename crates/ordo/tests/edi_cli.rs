@@ -162,7 +162,12 @@ fn a_purchase_order_is_captured_acknowledged_and_never_taken_twice() {
     db.ok(&["order", "dispatch", "EDI-ACME/PO-7001"]);
     db.ok(&["order", "pick", "EDI-ACME/PO-7001"]);
     db.ok(&["order", "pack", "EDI-ACME/PO-7001"]);
-    db.ok(&["ship", "EDI-ACME/PO-7001", "--carrier", "UPSN", "--tracking", "1Z999", "--shipment", "SH-1"]);
+    let shipped =
+        db.run(&["ship", "EDI-ACME/PO-7001", "--carrier", "UPSN", "--tracking", "1Z999", "--shipment", "SH-1"]);
+    assert!(shipped.status.success());
+    // The partner hears of it as an 856 and is invoiced with an 810, queued with the shipment.
+    let said = String::from_utf8_lossy(&shipped.stderr);
+    assert!(said.contains("856 ") && said.contains("810 ") && said.contains("queued for EDI-ACME"), "{said}");
     // The shipment queued its confirmation for the channel in the same commit.
     let conn = rusqlite::Connection::open(&db.path).unwrap();
     let (key, payload): (String, String) = conn
@@ -206,7 +211,8 @@ fn a_purchase_order_is_captured_acknowledged_and_never_taken_twice() {
     assert!(lines.contains(&("TEE".to_owned(), "4".to_owned())), "{lines:?}");
     assert!(lines.contains(&("MUG/B-MUG".to_owned(), "1".to_owned())), "{lines:?}");
     let sent: Vec<String> = outbox_documents(&db).into_iter().map(|(_, c)| c).collect();
-    assert_eq!(sent, ["997", "855", "997", "855", "856", "810", "846"]);
+    // Sent on their own after the shipment, then again on request, then the advice.
+    assert_eq!(sent, ["997", "855", "997", "855", "856", "810", "856", "810", "846"]);
 }
 
 #[test]
