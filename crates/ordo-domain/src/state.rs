@@ -164,6 +164,7 @@ impl Event {
             Self::Moved(_) => "moved",
             Self::Order(crate::orders::book::OrderEvent::Recorded { .. }) => "order_recorded",
             Self::Order(crate::orders::book::OrderEvent::Configured(_)) => "order_configured",
+            Self::Order(crate::orders::book::OrderEvent::Packaged { .. }) => "order_packaged",
             Self::Access(_) => "access",
             Self::Idempotent { event, .. } => event.kind_name(),
             Self::ApprovalRequested(_) => "approval_requested",

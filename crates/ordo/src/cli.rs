@@ -679,6 +679,16 @@ enum OrderCmd {
         #[arg(long, env = "USER", default_value = "cli")]
         user: String,
     },
+    /// The cartons picked units are packed in, for the carrier, the ship notice and the packing
+    /// slip: `--package ID:WEIGHT_G:LxWxH_MM:LINE=UNITS[,LINE=UNITS…]`, repeatable (replaces the
+    /// order's open cartons).
+    Packages {
+        id: String,
+        #[arg(long = "package", required = true)]
+        packages: Vec<String>,
+        #[arg(long, env = "USER", default_value = "cli")]
+        user: String,
+    },
     /// The carrier delivered a shipment.
     Deliver {
         id: String,
@@ -810,6 +820,33 @@ fn order_command(engine: &mut Engine<AnyStore>, command: OrderCmd) -> Result<Exi
                 crate::edi::after_shipment(engine, &id, &shipment_id)?;
             }
             Ok(done)
+        }
+        OrderCmd::Packages { id, packages, user } => {
+            use ordo_domain::orders::book::{Package, ShippedLine};
+            let parse = |raw: &str| -> Result<Package> {
+                let shape = || format!("--package {raw}: expected ID:WEIGHT_G:LxWxH_MM:LINE=UNITS[,LINE=UNITS…]");
+                let parts: Vec<&str> = raw.split(':').collect();
+                let [id, weight, dims, lines] = parts.as_slice() else { bail!(shape()) };
+                let dims: Vec<u32> = dims.split('x').map(str::parse).collect::<Result<_, _>>().with_context(shape)?;
+                let [length_mm, width_mm, height_mm] = dims.as_slice() else { bail!(shape()) };
+                let lines = lines
+                    .split(',')
+                    .map(|l| {
+                        let (line_id, units) = l.split_once('=').with_context(shape)?;
+                        Ok(ShippedLine { line_id: line_id.to_owned(), units: units.parse().with_context(shape)? })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(Package {
+                    package_id: (*id).to_owned(),
+                    weight_grams: weight.parse().with_context(shape)?,
+                    length_mm: *length_mm,
+                    width_mm: *width_mm,
+                    height_mm: *height_mm,
+                    lines,
+                })
+            };
+            let packages = packages.iter().map(|p| parse(p)).collect::<Result<Vec<_>>>()?;
+            submit(engine, order(OrderCommand::Packages { key: order_key(&id)?, actor: Actor::User(user), packages }))
         }
         OrderCmd::Deliver { id, shipment, user } => submit(
             engine,

@@ -83,6 +83,26 @@ pub fn render(state: &State, key: &OrderKey, shipment_id: &str, kind: Kind) -> R
         country = escape(&to.country),
     );
     let rows = record.shipment_share(index);
+    let cartons: Vec<_> =
+        state.orders().package_shipments(key).into_iter().filter(|(_, s)| *s == Some(index)).map(|(p, _)| p).collect();
+    if !cartons.is_empty() {
+        html.push_str("<h2>Cartons</h2>\n<table>\n<tr><th>carton</th><th class=\"n\">weight</th><th>size (mm)</th><th>contents</th></tr>\n");
+        for c in &cartons {
+            let contents: Vec<String> =
+                c.lines.iter().map(|l| format!("{} × {}", l.units, escape(&l.line_id))).collect();
+            let _ = writeln!(
+                html,
+                "<tr><td>{}</td><td class=\"n\">{} g</td><td>{} × {} × {}</td><td>{}</td></tr>",
+                escape(&c.package_id),
+                c.weight_grams,
+                c.length_mm,
+                c.width_mm,
+                c.height_mm,
+                contents.join(", ")
+            );
+        }
+        html.push_str("</table>\n");
+    }
     match kind {
         Kind::PackingSlip => {
             html.push_str("<table>\n<tr><th>line</th><th>item</th><th class=\"n\">units</th></tr>\n");

@@ -340,6 +340,19 @@ pub enum ShipmentDocument {
     Invoice810,
 }
 
+/// The cartons shipment `shipment` of `key` carried.
+fn packages_of<'a>(
+    state: &'a ordo_domain::State,
+    key: &ordo_domain::orders::model::OrderKey,
+    shipment: &str,
+) -> Vec<&'a ordo_domain::orders::book::Package> {
+    let Some(index) = state.orders().get(key).and_then(|r| r.shipments.iter().position(|s| s.shipment_id == shipment))
+    else {
+        return Vec::new();
+    };
+    state.orders().package_shipments(key).into_iter().filter(|(_, s)| *s == Some(index)).map(|(p, _)| p).collect()
+}
+
 /// `ordo export x12-856|x12-810 --order ORDER --shipment ID`.
 pub fn export_shipment(
     engine: &mut Engine<AnyStore>,
@@ -354,8 +367,9 @@ pub fn export_shipment(
     let key = crate::cli::order_key(order)?;
     let receiver = partner(engine, &key.channel, given)?;
     let record = engine.state().orders().get(&key).with_context(|| format!("unknown order {key}"))?;
+    let packages = packages_of(engine.state(), &key, shipment);
     let (set_code, functional_id, set) = match kind {
-        ShipmentDocument::ShipNotice856 => ("856", "SH", ship_notice_856(record, shipment)?),
+        ShipmentDocument::ShipNotice856 => ("856", "SH", ship_notice_856(record, shipment, &packages)?),
         ShipmentDocument::Invoice810 => ("810", "IN", invoice_810(record, shipment, engine.now().date())?),
     };
     let document = Outgoing {
@@ -399,7 +413,7 @@ pub fn after_shipment(engine: &mut Engine<AnyStore>, order: &str, shipment: &str
             receiver: receiver.clone(),
             usage: 'P',
             version: Version::v4010(),
-            sets: vec![ship_notice_856(record, shipment)?],
+            sets: vec![ship_notice_856(record, shipment, &packages_of(engine.state(), &key, shipment))?],
             copy: CopyTo::Quiet,
         },
         Outgoing {

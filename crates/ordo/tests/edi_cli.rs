@@ -162,6 +162,21 @@ fn a_purchase_order_is_captured_acknowledged_and_never_taken_twice() {
     db.ok(&["order", "dispatch", "EDI-ACME/PO-7001"]);
     db.ok(&["order", "pick", "EDI-ACME/PO-7001"]);
     db.ok(&["order", "pack", "EDI-ACME/PO-7001"]);
+    // Two cartons; a carton cannot hold more than is picked and not shipped.
+    let over = db.refused(&["order", "packages", "EDI-ACME/PO-7001", "--package", "CTN-1:2500:400x300x200:1=7"]);
+    assert!(over.contains("line 1 has 6 unit(s) picked and not shipped, the packages hold 7"), "{over}");
+    let malformed = db.run(&["order", "packages", "EDI-ACME/PO-7001", "--package", "CTN-1:heavy:400x300x200:1=6"]);
+    assert!(!malformed.status.success());
+    assert!(String::from_utf8_lossy(&malformed.stderr).contains("expected ID:WEIGHT_G:LxWxH_MM"));
+    db.ok(&[
+        "order",
+        "packages",
+        "EDI-ACME/PO-7001",
+        "--package",
+        "CTN-1:2500:400x300x200:1=6",
+        "--package",
+        "CTN-2:1250:305x200x150:2=3",
+    ]);
     let shipped =
         db.run(&["ship", "EDI-ACME/PO-7001", "--carrier", "UPSN", "--tracking", "1Z999", "--shipment", "SH-1"]);
     assert!(shipped.status.success());
@@ -182,16 +197,28 @@ fn a_purchase_order_is_captured_acknowledged_and_never_taken_twice() {
     assert_eq!(confirmation["lines"][1]["quantity"], 3);
     let asn = db.ok(&["export", "x12-856", "--order", "EDI-ACME/PO-7001", "--shipment", "SH-1"]);
     let s = segments(&asn);
-    assert_eq!(find(&s, "BSN")[0][..2], ["00", "SH-1"]);
+    // Shipment, order, packs, items (0001): 2 cartons, 3.75 kg; each carton's id, weight and size.
+    let bsn = find(&s, "BSN")[0];
+    assert_eq!((bsn[0].as_str(), bsn[1].as_str(), bsn[4].as_str()), ("00", "SH-1", "0001"));
+    assert_eq!(find(&s, "TD1")[0], &vec!["CTN25", "2", "", "", "", "G", "3.75", "KG"]);
+    let cartons: Vec<&str> = find(&s, "MAN").iter().map(|e| e[1].as_str()).collect();
+    assert_eq!(cartons, ["CTN-1", "CTN-2"]);
+    let measures: Vec<String> = find(&s, "MEA").iter().map(|e| format!("{}={}{}", e[1], e[2], e[3])).collect();
+    assert_eq!(measures, ["G=2.5KG", "LN=40CM", "WD=30CM", "HT=20CM", "G=1.25KG", "LN=30.5CM", "WD=20CM", "HT=15CM"]);
+    let levels: Vec<&str> = find(&s, "HL").iter().map(|e| e[2].as_str()).collect();
+    assert_eq!(levels, ["S", "O", "P", "I", "P", "I"]);
     assert_eq!(find(&s, "PRF")[0][0], "PO-7001");
     assert_eq!(find(&s, "REF")[0], &vec!["CN".to_owned(), "1Z999".to_owned()]);
     let shipped: Vec<(&str, &str)> = find(&s, "SN1").iter().map(|e| (e[1].as_str(), e[2].as_str())).collect();
     assert_eq!(shipped, [("6", "EA"), ("3", "EA")]);
+    // Packed line records name Ordo's SKU.
     let lin: Vec<&str> = find(&s, "LIN").iter().map(|e| e[2].as_str()).collect();
-    assert_eq!(lin, ["TEE", "B-MUG"]);
+    assert_eq!(lin, ["TEE", "MUG"]);
     // CTT01 counts the HL segments.
     assert_eq!(find(&s, "CTT")[0][0], find(&s, "HL").len().to_string());
 
+    let slip = db.ok(&["order", "document", "EDI-ACME/PO-7001", "--shipment", "SH-1", "--kind", "packing-slip"]);
+    assert!(slip.contains("<td>CTN-2</td><td class=\"n\">1250 g</td><td>305 × 200 × 150</td><td>3 × 2</td>"), "{slip}");
     let invoice = db.ok(&["export", "x12-810", "--order", "EDI-ACME/PO-7001", "--shipment", "SH-1"]);
     let s = segments(&invoice);
     assert_eq!(find(&s, "BIG")[0][3], "PO-7001");

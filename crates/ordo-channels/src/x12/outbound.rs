@@ -3,7 +3,7 @@
 //! share ([`OrderRecord::shipment_share`]), so the EDI invoice carries exactly the amounts the
 //! general ledger booked and the printable invoice shows.
 
-use ordo_domain::orders::book::OrderRecord;
+use ordo_domain::orders::book::{OrderRecord, Package};
 use ordo_domain::orders::model::LineItem;
 use ordo_types::{Date, Timestamp};
 
@@ -89,14 +89,37 @@ fn ship_to(b: &mut SetBuilder, record: &OrderRecord) {
     b.segment("N4", &[&a.city, &a.region, &a.postal_code, &a.country]);
 }
 
-/// An 856 ship notice (hierarchy 0004: shipment, order, items) for one shipment.
-pub fn ship_notice_856(record: &OrderRecord, shipment_id: &str) -> Result<SetBuilder, DocumentError> {
+/// An 856 ship notice for one shipment: hierarchy 0004 (shipment, order, items) when nothing
+/// says how it was packed; 0001 (shipment, order, packs, items) with the cartons it carried —
+/// each with its id (MAN*CP), weight and dimensions (MEA), and the line records and units in it.
+pub fn ship_notice_856(
+    record: &OrderRecord,
+    shipment_id: &str,
+    packages: &[&Package],
+) -> Result<SetBuilder, DocumentError> {
     let index = shipment_index(record, shipment_id)?;
     let shipment = &record.shipments[index];
     let at = shipment.shipped_at;
+    let structure = if packages.is_empty() { "0004" } else { "0001" };
     let mut b = SetBuilder::new();
-    b.segment("BSN", &["00", &shipment.shipment_id, &ccyymmdd(at.date()), &hhmm(at), "0004"]);
+    b.segment("BSN", &["00", &shipment.shipment_id, &ccyymmdd(at.date()), &hhmm(at), structure]);
     b.segment("HL", &["1", "", "S"]);
+    if !packages.is_empty() {
+        let grams: u64 = packages.iter().map(|p| u64::from(p.weight_grams)).sum();
+        b.segment(
+            "TD1",
+            &[
+                "CTN25".to_owned(),
+                packages.len().to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+                "G".into(),
+                kilograms(grams),
+                "KG".into(),
+            ],
+        );
+    }
     b.segment("TD5", &["", "2", &shipment.carrier, "", &shipment.service]);
     b.segment("REF", &["CN", &shipment.tracking]);
     b.segment("DTM", &["011", &ccyymmdd(at.date()), &hhmm(at)]);
@@ -105,15 +128,47 @@ pub fn ship_notice_856(record: &OrderRecord, shipment_id: &str) -> Result<SetBui
     b.segment("HL", &["2", "1", "O"]);
     b.segment("PRF", &[&record.order.channel_order_id, "", "", &ccyymmdd(record.order.placed_at.date())]);
     let mut hl = 2;
-    for share in record.shipment_share(index) {
-        hl += 1;
-        b.segment("HL", &[hl.to_string(), "2".into(), "I".into()]);
-        let [q, v] = product_id(&share.item);
-        b.segment("LIN", &[share.line_id.as_str(), &q, &v]);
-        b.segment("SN1", &["", &share.quantity.to_string(), &uom_code(&share.uom)]);
+    if packages.is_empty() {
+        for share in record.shipment_share(index) {
+            hl += 1;
+            b.segment("HL", &[hl.to_string(), "2".into(), "I".into()]);
+            let [q, v] = product_id(&share.item);
+            b.segment("LIN", &[share.line_id.as_str(), &q, &v]);
+            b.segment("SN1", &["", &share.quantity.to_string(), &uom_code(&share.uom)]);
+        }
+    } else {
+        for p in packages {
+            hl += 1;
+            let pack = hl;
+            b.segment("HL", &[pack.to_string(), "2".into(), "P".into()]);
+            b.segment("MAN", &["CP", &p.package_id]);
+            b.segment("MEA", &["PD".to_owned(), "G".into(), kilograms(u64::from(p.weight_grams)), "KG".into()]);
+            for (qualifier, mm) in [("LN", p.length_mm), ("WD", p.width_mm), ("HT", p.height_mm)] {
+                b.segment("MEA", &["PD".to_owned(), qualifier.into(), centimetres(mm), "CM".into()]);
+            }
+            for l in &p.lines {
+                hl += 1;
+                b.segment("HL", &[hl.to_string(), pack.to_string(), "I".into()]);
+                let sku = record.lines.iter().find(|r| r.line_id == l.line_id).and_then(|r| r.sku.as_ref());
+                let product =
+                    sku.map_or_else(|| ["VN".to_owned(), l.line_id.clone()], |s| ["VN".to_owned(), s.to_string()]);
+                b.segment("LIN", &[l.line_id.as_str(), &product[0], &product[1]]);
+                b.segment("SN1", &["", &l.units.to_string(), "EA"]);
+            }
+        }
     }
     b.segment("CTT", &[hl.to_string()]);
     Ok(b)
+}
+
+/// Grams as kilograms with three decimals (`1250` → `1.25`).
+fn kilograms(grams: u64) -> String {
+    decimal_r(grams as i64, 3)
+}
+
+/// Millimetres as centimetres with one decimal (`305` → `30.5`).
+fn centimetres(mm: u32) -> String {
+    decimal_r(i64::from(mm), 1)
 }
 
 /// An 810 invoice for one shipment: IT1 per line at the order's unit price, the lines' discounts

@@ -331,6 +331,28 @@ pub enum OrderCommand {
         actor: Actor,
         reason: String,
     },
+    /// The packer's cartons for what is picked and not yet shipped: what each holds, its weight
+    /// and dimensions (for the carrier, the ship notice and the packing slip). Replaces the
+    /// order's open cartons; cartons already shipped stay as they were.
+    Packages {
+        key: OrderKey,
+        actor: Actor,
+        packages: Vec<Package>,
+    },
+}
+
+/// One carton of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Package {
+    pub package_id: String,
+    pub weight_grams: u32,
+    pub length_mm: u32,
+    pub width_mm: u32,
+    pub height_mm: u32,
+    /// Line records and units in it.
+    pub lines: Vec<ShippedLine>,
 }
 
 /// What the journal records for orders.
@@ -342,6 +364,11 @@ pub enum OrderEvent {
         movements: Vec<Movement>,
     },
     Configured(OrderSetting),
+    /// The order's open cartons (see [`OrderCommand::Packages`]).
+    Packaged {
+        key: OrderKey,
+        packages: Vec<Package>,
+    },
 }
 
 /// Why an order command was refused, most fundamental first.
@@ -401,6 +428,8 @@ pub enum OrderRejection {
     UnknownLocation(LocationCode),
     #[error(transparent)]
     Stock(#[from] MoveRejection),
+    #[error("package {package_id:?}: {reason}")]
+    BadPackage { package_id: String, reason: String },
 }
 
 /// Order state kept inside [`State`].
@@ -408,6 +437,8 @@ pub enum OrderRejection {
 pub struct OrderBook {
     /// Boxed: a record is large, and a map node shifts its values on every insert.
     pub(crate) orders: BTreeMap<OrderKey, Box<OrderRecord>>,
+    /// Each order's cartons, in the order they were packed.
+    packages: BTreeMap<OrderKey, Vec<Package>>,
     listings: BTreeMap<(ChannelCode, String), Sku>,
     prices: BTreeMap<(ChannelCode, Sku), (CurrencyCode, i64)>,
     shipping_methods: BTreeMap<ChannelCode, BTreeSet<String>>,
@@ -543,7 +574,62 @@ impl OrderBook {
                 OrderSetting::Rules(r) => self.rules = r,
             },
             OrderEvent::Recorded { record, .. } => self.record(record.clone()),
+            OrderEvent::Packaged { key, packages } => {
+                let shipped = self.shipped_packages(key);
+                let mut all: Vec<Package> = self
+                    .packages
+                    .get(key)
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| shipped.contains(&p.package_id))
+                    .cloned()
+                    .collect();
+                all.extend(packages.iter().cloned());
+                self.packages.insert(key.clone(), all);
+            }
         }
+    }
+
+    /// An order's cartons, in the order they were packed.
+    pub fn packages(&self, key: &OrderKey) -> &[Package] {
+        self.packages.get(key).map_or(&[], Vec::as_slice)
+    }
+
+    /// Which shipment (index into the record's shipments) carried each carton: cartons are
+    /// filled and shipped in order, so a carton went with the first shipment by which the units
+    /// shipped cover it and every carton before it. `None`: still open.
+    pub fn package_shipments(&self, key: &OrderKey) -> Vec<(&Package, Option<usize>)> {
+        let packages = self.packages(key);
+        let Some(record) = self.orders.get(key) else { return packages.iter().map(|p| (p, None)).collect() };
+        let mut left: BTreeMap<&str, Units> = BTreeMap::new();
+        let mut out = Vec::with_capacity(packages.len());
+        let mut next = 0;
+        for (index, shipment) in record.shipments.iter().enumerate() {
+            for l in &shipment.lines {
+                *left.entry(l.line_id.as_str()).or_insert(0) += l.units;
+            }
+            while let Some(p) = packages.get(next) {
+                let covered = p.lines.iter().all(|l| left.get(l.line_id.as_str()).is_some_and(|u| *u >= l.units));
+                if !covered {
+                    break;
+                }
+                for l in &p.lines {
+                    *left.get_mut(l.line_id.as_str()).expect("covered") -= l.units;
+                }
+                out.push((p, Some(index)));
+                next += 1;
+            }
+        }
+        out.extend(packages[next..].iter().map(|p| (p, None)));
+        out
+    }
+
+    fn shipped_packages(&self, key: &OrderKey) -> BTreeSet<String> {
+        self.package_shipments(key)
+            .into_iter()
+            .filter(|(_, s)| s.is_some())
+            .map(|(p, _)| p.package_id.clone())
+            .collect()
     }
 }
 
@@ -1079,6 +1165,51 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
                 d.hold(&Actor::System)?;
             }
             d
+        }
+        OrderCommand::Packages { key, actor: _, packages } => {
+            let record = find(key)?;
+            let bad = |package_id: &str, reason: &str| OrderRejection::BadPackage {
+                package_id: package_id.to_owned(),
+                reason: reason.to_owned(),
+            };
+            if packages.is_empty() {
+                return Err(bad("", "no packages given"));
+            }
+            let shipped_ids = book.shipped_packages(key);
+            let mut ids = BTreeSet::new();
+            let mut packed: BTreeMap<&str, Units> = BTreeMap::new();
+            for p in packages {
+                if p.package_id.trim().is_empty() || !ids.insert(p.package_id.as_str()) {
+                    return Err(bad(&p.package_id, "package ids are given and unique"));
+                }
+                if shipped_ids.contains(&p.package_id) {
+                    return Err(bad(&p.package_id, "already shipped"));
+                }
+                if p.weight_grams == 0 || p.length_mm == 0 || p.width_mm == 0 || p.height_mm == 0 {
+                    return Err(bad(&p.package_id, "weight and dimensions are positive"));
+                }
+                if p.lines.is_empty() || p.lines.iter().any(|l| l.units <= 0) {
+                    return Err(bad(&p.package_id, "a package holds at least one unit of each line it lists"));
+                }
+                for l in &p.lines {
+                    if !record.lines.iter().any(|r| r.line_id == l.line_id) {
+                        return Err(OrderRejection::UnknownLine { key: key.clone(), line_id: l.line_id.clone() });
+                    }
+                    *packed.entry(l.line_id.as_str()).or_insert(0) += l.units;
+                }
+            }
+            // Only what is picked and not yet shipped can be in an open carton.
+            for (line_id, units) in packed {
+                let line = record.lines.iter().find(|r| r.line_id == line_id).expect("checked above");
+                let open = line.picked - line.shipped;
+                if units > open {
+                    return Err(bad(
+                        &packages[0].package_id,
+                        &format!("line {line_id} has {open} unit(s) picked and not shipped, the packages hold {units}"),
+                    ));
+                }
+            }
+            return Ok(OrderEvent::Packaged { key: key.clone(), packages: packages.clone() });
         }
         OrderCommand::Hold { key, actor, reason } => {
             need_reason(reason)?;
