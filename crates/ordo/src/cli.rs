@@ -1307,7 +1307,9 @@ fn capture_mapped(
     use ordo_domain::orders::book::{OrderCommand, OrderRejection};
     use ordo_domain::orders::lifecycle::{Actor, OrderStatus};
     let mut code_out = ExitCode::SUCCESS;
+    let bar = progress(mapped.len(), "orders");
     for (order, cancelled) in &mapped {
+        bar.inc(1);
         let key = order.key();
         match engine.execute_one(attributed(Command::Order(OrderCommand::Capture(Box::new(order.clone()))))) {
             Ok(_) => {}
@@ -1453,7 +1455,9 @@ fn pos_import(engine: &mut Engine<AnyStore>, files: &[PathBuf], channel: Code, j
         let text = String::from_utf8_lossy(&data).into_owned();
         let file_lines: Vec<&str> = text.lines().collect();
         let actor = Actor::Connector(channel.to_string());
+        let bar = progress(sales.len(), "sales");
         for sale in sales {
+            bar.inc(1);
             let key = sale.order.key();
             let steps = vec![
                 OrderCommand::Capture(Box::new(sale.order.clone())),
@@ -1508,6 +1512,20 @@ fn pos_import(engine: &mut Engine<AnyStore>, files: &[PathBuf], channel: Code, j
         }
     }
     Ok(code_out)
+}
+
+/// A progress bar on standard error for `len` items of a large import (drawn only when
+/// standard error is a terminal).
+pub(crate) fn progress(len: usize, what: &str) -> indicatif::ProgressBar {
+    if len < 100 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&format!("{{bar:40}} {{pos}}/{{len}} {what} ({{eta}})"))
+    {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// Keeps an unreadable file's content as a dead letter and says where to find it.
