@@ -297,6 +297,41 @@ fn a_foreign_currency_payout_realizes_the_exchange_difference() {
     assert_eq!(entry.rule, PostingRule::Payout);
 }
 
+/// The tax rate table: Massachusetts at 6.25 %; the worked order's tax matches it and is
+/// allocated; one charging 4.00 instead of 3.75 on the tees is held TAX_MISMATCH.
+#[test]
+fn tax_is_checked_against_the_ship_to_regions_rate() {
+    use ordo_domain::orders::book::OrderRejection;
+    use ordo_domain::orders::lifecycle::{HoldCode, OrderStatus};
+    let mut w = world();
+    w.mv(receipt("TEE", "WH", 10));
+    w.mv(receipt("MUG", "WH", 5));
+    let rate = |country: &str, rate_bp| {
+        Command::Order(OrderCommand::Configure(OrderSetting::TaxRate {
+            country: country.into(),
+            region: "MA".into(),
+            rate_bp,
+        }))
+    };
+    assert!(
+        matches!(w.reject(rate("USA", 625)), Rejection::Order(r) if matches!(*r, OrderRejection::BadTaxRate { .. }))
+    );
+    assert!(matches!(w.reject(rate("US", 10_001)), Rejection::Order(_)));
+    w.run(rate("US", 625));
+    // 3 × 20.00 × 6.25 % = 3.75 and 12.00 × 6.25 % = 0.75, as the order says.
+    let good = order("2001", "USD", 2000);
+    let key = good.key();
+    w.run(Command::Order(OrderCommand::Capture(Box::new(good))));
+    assert_eq!(w.state.orders().get(&key).unwrap().status, OrderStatus::Allocated);
+    let mut bad = order("2002", "USD", 2000);
+    bad.lines[0].tax_lines[0].amount_minor = 400;
+    let key = bad.key();
+    w.run(Command::Order(OrderCommand::Capture(Box::new(bad))));
+    let record = w.state.orders().get(&key).unwrap();
+    assert_eq!(record.status, OrderStatus::OnHold);
+    assert_eq!(record.holds.iter().copied().collect::<Vec<_>>(), [HoldCode::TaxMismatch]);
+}
+
 #[test]
 fn adjustments_write_offs_and_returns_move_value_at_moving_average() {
     let mut w = world();

@@ -80,6 +80,13 @@ pub enum OrderSetting {
     },
     Policy(SourcingPolicy),
     Rules(ValidationRules),
+    /// The sales-tax rate of a ship-to jurisdiction (`region` "" = the whole country), in basis
+    /// points: what validation checks a channel's tax against.
+    TaxRate {
+        country: String,
+        region: String,
+        rate_bp: u32,
+    },
 }
 
 /// One line's fulfilment state. An order line of a bundle becomes one record per component
@@ -430,6 +437,10 @@ pub enum OrderRejection {
     Stock(#[from] MoveRejection),
     #[error("package {package_id:?}: {reason}")]
     BadPackage { package_id: String, reason: String },
+    #[error(
+        "tax rate for {country:?}: a country is ISO 3166-1 alpha-2 and a rate 0 to 10000 basis points, not {rate_bp}"
+    )]
+    BadTaxRate { country: String, rate_bp: u32 },
 }
 
 /// Order state kept inside [`State`].
@@ -444,6 +455,7 @@ pub struct OrderBook {
     shipping_methods: BTreeMap<ChannelCode, BTreeSet<String>>,
     customers: BTreeMap<(ChannelCode, String), AccountStatus>,
     taxable: BTreeMap<(String, String), bool>,
+    tax_rates: BTreeMap<(String, String), u32>,
     pub(crate) nodes: BTreeMap<LocationCode, NodeSettings>,
     policy: Option<SourcingPolicy>,
     rules: ValidationRules,
@@ -572,6 +584,9 @@ impl OrderBook {
                 }
                 OrderSetting::Policy(p) => self.policy = Some(p),
                 OrderSetting::Rules(r) => self.rules = r,
+                OrderSetting::TaxRate { country, region, rate_bp } => {
+                    self.tax_rates.insert((country, region), rate_bp);
+                }
             },
             OrderEvent::Recorded { record, .. } => self.record(record.clone()),
             OrderEvent::Packaged { key, packages } => {
@@ -655,6 +670,10 @@ impl ValidationContext for Context<'_> {
     }
     fn known_shipping_method(&self, channel: &ChannelCode, method: &str) -> bool {
         self.state.orders.shipping_methods.get(channel).is_some_and(|m| m.contains(method))
+    }
+    fn tax_rate(&self, country: &str, region: &str) -> Option<u32> {
+        let t = &self.state.orders.tax_rates;
+        t.get(&(country.to_owned(), region.to_owned())).or_else(|| t.get(&(country.to_owned(), String::new()))).copied()
     }
     fn customer_status(&self, channel: &ChannelCode, customer_id: &str) -> Option<AccountStatus> {
         self.state.orders.customers.get(&(channel.clone(), customer_id.to_owned())).copied()
@@ -1081,6 +1100,11 @@ pub fn decide(state: &State, command: &OrderCommand, now: Timestamp) -> Result<O
                 }
                 OrderSetting::Node { location, .. } => {
                     state.location(location).ok_or_else(|| OrderRejection::UnknownLocation(location.clone()))?;
+                }
+                OrderSetting::TaxRate { country, rate_bp, .. } => {
+                    if country.len() != 2 || *rate_bp > 10_000 {
+                        return Err(OrderRejection::BadTaxRate { country: country.clone(), rate_bp: *rate_bp });
+                    }
                 }
                 OrderSetting::Taxable { .. } | OrderSetting::Policy(_) | OrderSetting::Rules(_) => {}
             }

@@ -134,10 +134,12 @@ pub enum HoldCode {
     NoEligibleNode,
     /// An operator put the order on hold by hand.
     Manual,
+    /// The tax the channel charged differs from the ship-to region's rate in Ordo's tax table.
+    TaxMismatch,
 }
 
 impl HoldCode {
-    pub const ALL: [HoldCode; 12] = [
+    pub const ALL: [HoldCode; 13] = [
         Self::PaymentNotCaptured,
         Self::FraudReview,
         Self::AddressIncomplete,
@@ -150,6 +152,7 @@ impl HoldCode {
         Self::PickupStoreCannotFill,
         Self::NoEligibleNode,
         Self::Manual,
+        Self::TaxMismatch,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -166,6 +169,7 @@ impl HoldCode {
             Self::PickupStoreCannotFill => "PICKUP_STORE_CANNOT_FILL",
             Self::NoEligibleNode => "NO_ELIGIBLE_NODE",
             Self::Manual => "MANUAL",
+            Self::TaxMismatch => "TAX_MISMATCH",
         }
     }
 

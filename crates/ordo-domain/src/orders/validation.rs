@@ -80,7 +80,7 @@ use crate::catalog::{Address, Item};
 
 /// The codes [`validate`] can produce, in rule order. `PICKUP_STORE_CANNOT_FILL` (sourcing) and
 /// `MANUAL` (an operator) have no validation rule.
-pub const RULE_CODES: [HoldCode; 9] = [
+pub const RULE_CODES: [HoldCode; 10] = [
     HoldCode::PaymentNotCaptured,
     HoldCode::FraudReview,
     HoldCode::AddressIncomplete,
@@ -90,6 +90,7 @@ pub const RULE_CODES: [HoldCode; 9] = [
     HoldCode::SkuUnknown,
     HoldCode::PriceMismatch,
     HoldCode::StockDiscrepancy,
+    HoldCode::TaxMismatch,
 ];
 
 /// Holds that only a person clears; see the module documentation for why.
@@ -146,6 +147,12 @@ pub trait ValidationContext {
     /// Whether sales to this jurisdiction (ISO country code, region as on the address, possibly
     /// empty) must carry tax.
     fn taxable(&self, country: &str, region: &str) -> bool;
+
+    /// The sales-tax rate in basis points Ordo's table has for the jurisdiction (the region's,
+    /// else the country's); `None` when the table has none (nothing to check against).
+    fn tax_rate(&self, _country: &str, _region: &str) -> Option<u32> {
+        None
+    }
 
     /// Whether `method` is one of the channel's shipping method codes.
     fn known_shipping_method(&self, channel: &ChannelCode, method: &str) -> bool;
@@ -207,6 +214,9 @@ pub fn validate(order: &Order, rules: &ValidationRules, ctx: &impl ValidationCon
     }
     if on(HoldCode::TaxMissing) {
         check_tax(order, ctx, &mut findings);
+    }
+    if on(HoldCode::TaxMismatch) {
+        check_tax_rate(order, ctx, &mut findings);
     }
     if on(HoldCode::ShippingMethodUnknown) {
         check_shipping_method(order, ctx, &mut findings);
@@ -406,6 +416,39 @@ fn check_tax(order: &Order, ctx: &impl ValidationContext, findings: &mut Vec<Hol
             order.currency
         );
         push(findings, HoldCode::TaxMissing, Some(&line.line_id), detail);
+    }
+}
+
+/// The tax the seller collects on each line against the table's rate for the jurisdiction:
+/// net × rate, rounded half up to the minor unit, with one minor unit of tolerance per tax line
+/// (channels round per line and per jurisdiction). Marketplace-collected tax is the
+/// marketplace's to compute.
+fn check_tax_rate(order: &Order, ctx: &impl ValidationContext, findings: &mut Vec<HoldFinding>) {
+    let Some((country, region)) = tax_jurisdiction(order, ctx) else { return };
+    if !ctx.taxable(country, region) {
+        return;
+    }
+    let Some(rate_bp) = ctx.tax_rate(country, region) else { return };
+    for line in &order.lines {
+        let seller: Vec<_> = line.tax_lines.iter().filter(|t| !t.channel_collected).collect();
+        if seller.is_empty() {
+            continue;
+        }
+        let charged: i64 = seller.iter().map(|t| t.amount_minor).sum();
+        let expected =
+            ((i128::from(line.net_minor()) * i128::from(rate_bp) * 2 + BASIS_POINTS) / (2 * BASIS_POINTS)) as i64;
+        if (charged - expected).abs() > seller.len() as i64 {
+            let detail = format!(
+                "line {}: tax {} {} charged, the table's {} bp on {} makes {}",
+                line.line_id,
+                charged,
+                order.currency,
+                rate_bp,
+                line.net_minor(),
+                expected
+            );
+            push(findings, HoldCode::TaxMismatch, Some(&line.line_id), detail);
+        }
     }
 }
 
@@ -717,6 +760,10 @@ mod tests {
         }
         fn taxable(&self, country: &str, region: &str) -> bool {
             country == "US" && region != "OR"
+        }
+        fn tax_rate(&self, country: &str, region: &str) -> Option<u32> {
+            // New York State and City combined: 8.875 %, rounded as channels send it.
+            (country == "US" && region == "NY").then_some(888)
         }
         fn known_shipping_method(&self, channel: &ChannelCode, method: &str) -> bool {
             self.methods.contains(&(channel.clone(), method.to_owned()))
@@ -1031,6 +1078,7 @@ mod tests {
         // Several problems on one line are one finding.
         order.lines[0].item = LineItem::Sku(sku("GHOST"));
         order.lines[0].quantity = -1;
+        order.lines[0].tax_lines.clear(); // net below 0: no tax to check
         let finding = only(&order, HoldCode::SkuUnknown);
         assert_eq!(finding.detail, "line 1: SKU GHOST is not in the catalog; quantity -1 is not positive");
     }
@@ -1109,6 +1157,7 @@ mod tests {
         order.lines[0].uom = "case".into();
         passes(&order);
         order.lines[0].quantity = 3;
+        order.lines[0].tax_lines[0].amount_minor = 3 * 12_000 * 888 / 10_000; // taxed as it should be
         let finding = only(&order, HoldCode::StockDiscrepancy);
         assert_eq!(finding.detail, "SKU MUG: channel SHOP sold 36 each (line 1) but was offered 30");
     }
@@ -1123,10 +1172,14 @@ mod tests {
         order.customer.id = "C-BLOCKED".into();
         let mut untaxed = tee("3", 20);
         untaxed.tax_lines.clear();
+        // 0.50 of tax on a 0.01 line: not what 8.88 % makes.
+        let mut overtaxed = line("10", LineItem::Sku(sku("JACKET")), 1, 1);
+        overtaxed.tax_lines =
+            vec![TaxLine { jurisdiction: "US-NY".into(), rate_bp: 888, amount_minor: 50, channel_collected: false }];
         order.lines = vec![
             line("2", LineItem::Sku(sku("GHOST")), 1, 100),
             untaxed,
-            line("10", LineItem::Sku(sku("JACKET")), 1, 1),
+            overtaxed,
             line("2", LineItem::Listing("nope".into()), 1, 100),
         ];
         order
@@ -1149,11 +1202,32 @@ mod tests {
                 (HoldCode::SkuUnknown, Some("2")),
                 (HoldCode::PriceMismatch, Some("10")),
                 (HoldCode::StockDiscrepancy, Some("3")),
+                (HoldCode::TaxMismatch, Some("10")),
             ]
         );
         assert!(findings[6].detail.contains("GHOST"), "{}", findings[6]);
         assert_eq!(findings[0].to_string(), "PAYMENT_NOT_CAPTURED: payment_status is pending, not captured");
         assert!(findings[3].to_string().starts_with("TAX_MISSING (line 3): line 3:"));
+    }
+
+    #[test]
+    fn tax_is_checked_against_the_rate_table_to_the_cent() {
+        // 2 × 25.00 at 8.88 % = 4.44 exactly: passes; 4.45 is within a cent of rounding; 4.47 holds.
+        let mut order = clean_order();
+        assert!(run(&order).is_empty());
+        order.lines[0].tax_lines[0].amount_minor = 445;
+        assert!(run(&order).is_empty());
+        order.lines[0].tax_lines[0].amount_minor = 447;
+        let finding = only(&order, HoldCode::TaxMismatch);
+        assert_eq!(finding.detail, "line 1: tax 447 USD charged, the table's 888 bp on 5000 makes 444");
+        // Marketplace-collected tax is the marketplace's to compute.
+        order.lines[0].tax_lines[0].channel_collected = true;
+        assert!(!codes(&run(&order)).contains(&HoldCode::TaxMismatch));
+        // No rate in the table for Massachusetts: nothing to check against.
+        let mut order = clean_order();
+        order.ship_to.region = "MA".into();
+        order.lines[0].tax_lines[0].amount_minor = 999;
+        assert!(!codes(&run(&order)).contains(&HoldCode::TaxMismatch));
     }
 
     #[test]
