@@ -62,6 +62,9 @@ pub enum FeeType {
     Adjustment,
     Reserve,
     Other,
+    /// What a payment processor charged the customer, principal, tax and shipping together
+    /// (Shopify Payments' charge): reconciled against what Ordo shipped plus the tax it booked.
+    Gross,
 }
 
 impl FeeType {
@@ -79,6 +82,7 @@ impl FeeType {
             Self::Adjustment => "adjustment",
             Self::Reserve => "reserve",
             Self::Other => "other",
+            Self::Gross => "gross",
         }
     }
 
@@ -106,7 +110,7 @@ impl FeeType {
     /// Proceeds settle what the channel owes for sales; the rest are the channel's charges,
     /// holds and corrections.
     fn is_proceeds(self) -> bool {
-        matches!(self, Self::Principal | Self::Tax | Self::Shipping | Self::Promotion)
+        matches!(self, Self::Principal | Self::Tax | Self::Shipping | Self::Promotion | Self::Gross)
     }
 }
 
@@ -241,7 +245,13 @@ pub fn reconcile(ctx: &impl SettlementContext, settlement: Settlement) -> Reconc
             .filter(|(_, t)| !t.channel_collected)
             .map(|(l, t)| shipped_share(t.amount_minor, &l.line_id))
             .sum();
-        for (fee, expected) in [(FeeType::Principal, expected_principal), (FeeType::Tax, expected_tax)] {
+        // A processor's gross charge is compared whole; a marketplace's lines part by part.
+        let comparisons = if actual.contains_key(&FeeType::Gross) {
+            vec![(FeeType::Gross, expected_principal + expected_tax)]
+        } else {
+            vec![(FeeType::Principal, expected_principal), (FeeType::Tax, expected_tax)]
+        };
+        for (fee, expected) in comparisons {
             let (a, source) = actual.get(&fee).cloned().unwrap_or_default();
             // Tax the marketplace withheld was never Ordo's to receive: it nets against tax; a
             // promotion the channel funded out of the price nets against principal.
@@ -261,7 +271,8 @@ pub fn reconcile(ctx: &impl SettlementContext, settlement: Settlement) -> Reconc
             }
         }
         if let Some(s) = schedule {
-            let contracted = -prorate(amounts[&FeeType::Principal].1, i64::from(s.commission_bp), 10_000);
+            let basis = amounts.get(&FeeType::Principal).or_else(|| amounts.get(&FeeType::Gross)).map_or(0, |a| a.1);
+            let contracted = -prorate(basis, i64::from(s.commission_bp), 10_000);
             let (charged, source) = actual.get(&FeeType::Commission).cloned().unwrap_or_default();
             amounts.insert(FeeType::Commission, (Some(contracted), charged));
             // Commissions are negative: charging more is a more negative amount.

@@ -297,6 +297,56 @@ fn a_foreign_currency_payout_realizes_the_exchange_difference() {
     assert_eq!(entry.rule, PostingRule::Payout);
 }
 
+/// A payment processor's payout per order (Shopify balance transactions): the charge's gross
+/// is what Ordo shipped plus the tax it booked — 72.00 + 4.50 = 76.50 — so the order reconciles
+/// whole, the processing fee is a charge, and the receivable is cleared.
+#[test]
+fn a_gross_charge_reconciles_against_what_was_shipped_plus_its_tax() {
+    use ordo_domain::settlement::{FeeType, Settlement, SettlementLine};
+    let mut w = world();
+    w.mv(receipt("TEE", "WH", 10));
+    w.mv(receipt("MUG", "WH", 5));
+    let key = packed(&mut w, order("3001", "USD", 2000));
+    ship(&mut w, &key, "S1", &[]);
+    let receivable = GlAccount::ChannelReceivable(code("WEB"));
+    assert_eq!(balance(&w, receivable.clone()), 7_650);
+    let line = |n: u64, fee_type: FeeType, amount_minor: i64, order: &str| SettlementLine {
+        source_line: n,
+        transaction_type: "Charge".into(),
+        order_id: Some(order.into()),
+        amount_type: "charge".into(),
+        amount_description: fee_type.as_str().into(),
+        amount_minor,
+        sku: None,
+        quantity: None,
+        fee_type,
+    };
+    let settlement = Settlement {
+        channel: code("WEB"),
+        settlement_id: "PAYOUT-9".into(),
+        start: None,
+        end: None,
+        deposit_date: Some(now().date()),
+        currency: usd(),
+        stated_total_minor: 7_650 - 252 + 999,
+        lines: vec![
+            line(1, FeeType::Gross, 7_650, "3001"),
+            line(2, FeeType::Commission, -252, "3001"),
+            // A charge for an order Ordo never had: a variance, not lost.
+            line(3, FeeType::Gross, 999, "9999"),
+        ],
+    };
+    w.run(Command::Accounting(AccountingCommand::ImportSettlement(Box::new(settlement))));
+    let reconciled = w.state.gl().settlements().values().next().unwrap().clone();
+    let mine = reconciled.orders.iter().find(|o| o.order_id == "3001").unwrap();
+    assert_eq!(mine.amounts[&FeeType::Gross], (Some(7_650), 7_650));
+    let variances: Vec<Option<&str>> = reconciled.variances.iter().map(|v| v.order_id.as_deref()).collect();
+    assert_eq!(variances, [Some("9999")]);
+    assert_eq!(balance(&w, receivable), -999, "3001 cleared; the unknown charge credited, awaiting a person");
+    assert_eq!(balance(&w, GlAccount::Bank), 8_397);
+    assert_eq!(balance(&w, GlAccount::MarketplaceFees), 252);
+}
+
 /// The tax rate table: Massachusetts at 6.25 %; the worked order's tax matches it and is
 /// allocated; one charging 4.00 instead of 3.75 on the tees is held TAX_MISMATCH.
 #[test]

@@ -381,6 +381,16 @@ enum ImportCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Shopify Payments balance transactions (`balance/transactions.json`): each payout's
+    /// transactions reconciled per order (a charge's gross against what Ordo shipped plus its
+    /// tax, the processing fee as a charge) and posted; transactions not yet paid out reported.
+    ShopifyBalance {
+        file: std::path::PathBuf,
+        #[arg(long, default_value = "SHOPIFY-DTC")]
+        channel: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Shopify Payments payouts (the REST `payouts.json` document): each paid or in-transit
     /// payout reconciled as a settlement (its summary's components against its amount) and posted.
     ShopifyPayouts {
@@ -2181,6 +2191,26 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
             let partner = partner.as_deref().map(party).transpose()?;
             let kind = crate::edi::ShipmentDocument::Invoice810;
             crate::edi::export_shipment(engine, kind, &order, &shipment, party(&sender)?, partner, out)
+        }
+        Cmd::Import(ImportCmd::ShopifyBalance { file, channel, json }) => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            match ordo_channels::shopify::balance::parse(&text, code("channel", &channel)?) {
+                Ok(parsed) => {
+                    if !parsed.pending.is_empty() {
+                        eprintln!(
+                            "{} transaction(s) not in a payout yet: {}",
+                            parsed.pending.len(),
+                            parsed.pending.join(", ")
+                        );
+                    }
+                    import_settlements(engine, parsed.settlements, json)
+                }
+                Err(e) => {
+                    eprintln!("refused: {}: {e}", file.display());
+                    keep_dead_letter(engine, format!("import:shopify-balance:{channel}"), e.to_string(), text)?;
+                    Ok(ExitCode::from(1))
+                }
+            }
         }
         Cmd::Import(ImportCmd::ShopifyPayouts { file, channel, json }) => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;

@@ -1,5 +1,6 @@
 //! Shopify formats.
 
+pub mod balance;
 pub mod fulfillment;
 pub mod inventory;
 pub mod orders;
