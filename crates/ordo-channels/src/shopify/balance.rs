@@ -23,13 +23,21 @@ pub struct BalanceFile {
     pub pending: Vec<String>,
 }
 
+/// One payout as its transactions are read: lines, the sweep's amount, its date and currency.
+#[derive(Default)]
+struct PayoutSoFar {
+    lines: Vec<SettlementLine>,
+    stated: Option<i64>,
+    date: Option<Date>,
+    currency: Option<CurrencyCode>,
+}
+
 pub fn parse(input: &str, channel: ChannelCode) -> Result<BalanceFile, FormatError> {
     let doc = json_document(input)?;
     let list = doc["transactions"].as_array().ok_or_else(|| {
         FormatError::field("transactions", &Value::Null, "missing: not a balance transactions document")
     })?;
-    let mut payouts: BTreeMap<String, (Vec<SettlementLine>, Option<i64>, Option<Date>, Option<CurrencyCode>)> =
-        BTreeMap::new();
+    let mut payouts: BTreeMap<String, PayoutSoFar> = BTreeMap::new();
     let mut pending = Vec::new();
     for (n, t) in list.iter().enumerate() {
         let at = |f: &str| format!("transactions[{n}].{f}");
@@ -58,20 +66,20 @@ pub fn parse(input: &str, channel: ChannelCode) -> Result<BalanceFile, FormatErr
             .as_str()
             .and_then(|p| chrono::DateTime::parse_from_rfc3339(p).ok())
             .and_then(|d| d.date_naive().to_string().parse::<Date>().ok());
-        let entry = payouts.entry(payout).or_insert((Vec::new(), None, None, None));
-        match entry.3 {
+        let entry = payouts.entry(payout).or_default();
+        match entry.currency {
             Some(c) if c != currency => {
                 return Err(FormatError::field(&at("currency"), &t["currency"], format!("the payout is in {c}")));
             }
-            _ => entry.3 = Some(currency),
+            _ => entry.currency = Some(currency),
         }
         if kind == "payout" {
             // The sweep to the bank: negative in the balance, positive at the bank.
-            entry.1 = Some(-amount);
-            entry.2 = processed.or(entry.2);
+            entry.stated = Some(-amount);
+            entry.date = processed.or(entry.date);
             continue;
         }
-        entry.2 = entry.2.max(processed);
+        entry.date = entry.date.max(processed);
         let order_id = json_text_of(&t["source_order_id"]).filter(|o| !o.is_empty());
         let (transaction_type, fee_type) = match kind.as_str() {
             "charge" => ("Charge", FeeType::Gross),
@@ -92,23 +100,23 @@ pub fn parse(input: &str, channel: ChannelCode) -> Result<BalanceFile, FormatErr
             quantity: None,
             fee_type,
         };
-        entry.0.push(line(amount, fee_type, "amount"));
+        entry.lines.push(line(amount, fee_type, "amount"));
         if fee != 0 {
             // The processing fee is deducted: a charge against the payout.
-            entry.0.push(line(-fee, FeeType::Commission, "fee"));
+            entry.lines.push(line(-fee, FeeType::Commission, "fee"));
         }
     }
     let settlements = payouts
         .into_iter()
-        .map(|(id, (lines, stated, date, currency))| Settlement {
+        .map(|(id, p)| Settlement {
             channel: channel.clone(),
             settlement_id: id,
             start: None,
             end: None,
-            deposit_date: date,
-            currency: currency.unwrap_or_else(|| CurrencyCode::new("USD").expect("USD is a currency")),
-            stated_total_minor: stated.unwrap_or_else(|| lines.iter().map(|l| l.amount_minor).sum()),
-            lines,
+            deposit_date: p.date,
+            currency: p.currency.unwrap_or_else(|| CurrencyCode::new("USD").expect("USD is a currency")),
+            stated_total_minor: p.stated.unwrap_or_else(|| p.lines.iter().map(|l| l.amount_minor).sum()),
+            lines: p.lines,
         })
         .collect();
     Ok(BalanceFile { settlements, pending })
