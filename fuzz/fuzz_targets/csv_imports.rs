@@ -1,6 +1,5 @@
 //! Any bytes as an item, location, movement or POS sales CSV file: read or refused with line,
-//! column and
-//! value, never a panic.
+//! column and value, never a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
