@@ -83,6 +83,13 @@ pub fn map(order: &Value, index: usize, items: &[Value], channel: ChannelCode) -
         }
         ordo_types::parse_decimal(&text(&format!("{path}.Amount"), &m["Amount"])?, currency.exponent())
             .map_err(|e| FormatError::field(&format!("{path}.Amount"), &m["Amount"], e.to_string()))
+            .and_then(|v| {
+                if v.abs() > ordo_domain::accounting::MAX_AMOUNT_MINOR {
+                    Err(FormatError::field(&format!("{path}.Amount"), &m["Amount"], "out of range"))
+                } else {
+                    Ok(v)
+                }
+            })
     };
     if items.is_empty() {
         return Err(FormatError::field(
@@ -97,9 +104,13 @@ pub fn map(order: &Value, index: usize, items: &[Value], channel: ChannelCode) -
         let quantity = item["QuantityOrdered"]
             .as_i64()
             .or_else(|| item["QuantityOrdered"].as_str().and_then(|s| s.parse().ok()))
-            .filter(|q| *q >= 0)
+            .filter(|q| (0..=1_000_000).contains(q))
             .ok_or_else(|| {
-                FormatError::field(&path("QuantityOrdered"), &item["QuantityOrdered"], "expected a whole number")
+                FormatError::field(
+                    &path("QuantityOrdered"),
+                    &item["QuantityOrdered"],
+                    "expected a whole number up to 1000000",
+                )
             })?;
         if quantity == 0 {
             // A line cancelled before shipping: nothing to fulfil or charge.

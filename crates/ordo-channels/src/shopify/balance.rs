@@ -54,6 +54,13 @@ pub fn parse(input: &str, channel: ChannelCode) -> Result<BalanceFile, FormatErr
             }
             ordo_types::parse_decimal(&text(&at(f), &t[f])?, currency.exponent())
                 .map_err(|e| FormatError::field(&at(f), &t[f], e.to_string()))
+                .and_then(|v| {
+                    if v.abs() > ordo_domain::accounting::MAX_AMOUNT_MINOR {
+                        Err(FormatError::field(&at(f), &t[f], "out of range"))
+                    } else {
+                        Ok(v)
+                    }
+                })
         };
         let amount = money("amount")?;
         let fee = money("fee")?;
