@@ -655,7 +655,10 @@ fn print_summary(
     report::table(&["channel", "kind", "ats units"], &totals);
     let pending = engine.store_mut().outbox_pending()?;
     println!();
-    println!("{pending} AvailabilityChanged messages wait in the outbox for the channels.");
+    println!(
+        "{pending} messages wait in the outbox for the channels (availability, shipment confirmations, refunds): \
+         `ordo worker --config relay.json` delivers them, `ordo outbox status` shows where each relay is."
+    );
     println!();
     println!("Try next:");
     println!("  ordo ats --explain TEE-CLASSIC-BLK-M --channel AMAZON-US   # every term of one figure");
