@@ -1191,8 +1191,8 @@ async fn shopify_webhook(
         ));
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-    let signed = header("x-shopify-hmac-sha256")
-        .is_some_and(|signature| ordo_channels::shopify::orders::verify_webhook(secret, &body, signature));
+    let verifier = ordo_channels::shopify::orders::ShopifyWebhooks { secret };
+    let signed = ordo_channels::WebhookVerifier::verify(&verifier, &body, &|name| header(name).map(str::to_owned));
     if !signed {
         return Err(Problem::new(Code::Unauthenticated, "X-Shopify-Hmac-Sha256 does not match the body"));
     }

@@ -10,6 +10,28 @@ pub mod shopify;
 pub mod walmart;
 pub mod x12;
 
+/// What a settlement document held: the settlements to import, and what it left out (payouts
+/// or transactions that did not move money yet), as `(id, a sentence saying why)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementFile {
+    pub settlements: Vec<ordo_domain::settlement::Settlement>,
+    pub left_out: Vec<(String, String)>,
+}
+
+/// A channel's settlement documents read into canonical settlements (Amazon's V2 flat file,
+/// Shopify payouts, Shopify balance transactions).
+pub trait SettlementSource {
+    /// The document's name, for messages and dead letters (`amazon-settlement`).
+    fn name(&self) -> &'static str;
+    fn settlements(&self, text: &str, channel: ordo_types::ChannelCode) -> Result<SettlementFile, FormatError>;
+}
+
+/// Says whether a webhook delivery came from the channel, from its raw body and headers, before
+/// anything reads the body.
+pub trait WebhookVerifier {
+    fn verify(&self, body: &[u8], header: &dyn Fn(&str) -> Option<String>) -> bool;
+}
+
 /// What is wrong with an outside payload, and where: the line (1-based) and column of the file,
 /// and the value found there, so a person can fix the file and an operator can find it again.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

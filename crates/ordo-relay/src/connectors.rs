@@ -33,6 +33,20 @@ pub trait RefundPublisher {
     fn pass_refund(&self, refund: &Value) -> impl Future<Output = Result<(), DeliveryError>> + Send;
 }
 
+/// What a channel's order API answered, for that channel's order mapper.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderDocuments {
+    /// `{"order": …}` documents.
+    Shopify(Vec<String>),
+    /// `getOrders` pages and `getOrderItems` pages.
+    Amazon { orders: Vec<String>, items: Vec<String> },
+}
+
+pub trait OrderSource {
+    /// Orders updated since `since` (ISO 8601), every page.
+    fn orders_updated_since(&self, since: &str) -> impl Future<Output = Result<OrderDocuments, DeliveryError>> + Send;
+}
+
 pub trait DocumentPublisher {
     /// Sends an EDI document (an `edi_document` payload) to the partner.
     fn send_document(&self, document: &Value) -> impl Future<Output = Result<(), DeliveryError>> + Send;
@@ -320,6 +334,23 @@ impl DocumentPublisher for Connector {
                 Ok(())
             }
             _ => Ok(()),
+        }
+    }
+}
+
+impl OrderSource for Connector {
+    async fn orders_updated_since(&self, since: &str) -> Result<OrderDocuments, DeliveryError> {
+        match &self.destination.credentials {
+            Credentials::Shopify { .. } => {
+                crate::poll::shopify_orders_updated_since(&self.destination, since).await.map(OrderDocuments::Shopify)
+            }
+            Credentials::Amazon { .. } => crate::poll::amazon_orders_updated_after(&self.destination, since)
+                .await
+                .map(|(orders, items)| OrderDocuments::Amazon { orders, items }),
+            _ => Err(DeliveryError::Malformed(format!(
+                "{} has no order API Ordo polls (its orders arrive as files or interchanges)",
+                self.destination.channel
+            ))),
         }
     }
 }

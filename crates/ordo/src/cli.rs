@@ -1379,6 +1379,15 @@ fn poll_orders(
         .into_iter()
         .find(|c| c.channel == channel)
         .with_context(|| format!("channel {channel} is not configured in {}", config.display()))?;
+    let configured = match destination.credentials {
+        ordo_relay::config::Credentials::Shopify { .. } => "shopify",
+        ordo_relay::config::Credentials::Amazon { .. } => "amazon",
+        ordo_relay::config::Credentials::Walmart { .. } => "walmart",
+        ordo_relay::config::Credentials::Edi { .. } => "edi",
+    };
+    if configured != kind {
+        bail!("channel {channel} is configured as a {configured} channel, not {kind}");
+    }
     let channel = code("channel", channel)?;
     let checkpoint_name = format!("poll:{channel}");
     let since = match since {
@@ -1389,32 +1398,33 @@ fn poll_orders(
         }
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let connector = ordo_relay::connectors::Connector::new(destination);
+    let documents = runtime
+        .block_on(ordo_relay::connectors::OrderSource::orders_updated_since(&connector, &since))
+        .map_err(|e| anyhow::anyhow!("polling {channel}: {e}"))?;
     // Each order's document and what it mapped to.
     let mut read: Vec<(String, Result<MappedOrder, ordo_channels::FormatError>)> = Vec::new();
-    if kind == "amazon" {
-        let (orders_pages, items_pages) = runtime
-            .block_on(ordo_relay::poll::amazon_orders_updated_after(&destination, &since))
-            .map_err(|e| anyhow::anyhow!("polling {channel}: {e}"))?;
-        let mut items: std::collections::BTreeMap<String, Vec<serde_json::Value>> = Default::default();
-        for page in &items_pages {
-            let (id, list) = ordo_channels::amazon::orders::items_of(page)?;
-            items.entry(id).or_default().extend(list);
-        }
-        for page in &orders_pages {
-            for (n, o) in ordo_channels::amazon::orders::orders_of(page)?.iter().enumerate() {
-                let id = o["AmazonOrderId"].as_str().unwrap_or_default();
-                let lines = items.get(id).map(Vec::as_slice).unwrap_or(&[]);
-                read.push((o.to_string(), ordo_channels::amazon::orders::map(o, n, lines, channel.clone())));
+    match documents {
+        ordo_relay::connectors::OrderDocuments::Amazon { orders: orders_pages, items: items_pages } => {
+            let mut items: std::collections::BTreeMap<String, Vec<serde_json::Value>> = Default::default();
+            for page in &items_pages {
+                let (id, list) = ordo_channels::amazon::orders::items_of(page)?;
+                items.entry(id).or_default().extend(list);
+            }
+            for page in &orders_pages {
+                for (n, o) in ordo_channels::amazon::orders::orders_of(page)?.iter().enumerate() {
+                    let id = o["AmazonOrderId"].as_str().unwrap_or_default();
+                    let lines = items.get(id).map(Vec::as_slice).unwrap_or(&[]);
+                    read.push((o.to_string(), ordo_channels::amazon::orders::map(o, n, lines, channel.clone())));
+                }
             }
         }
-    } else {
-        let documents = runtime
-            .block_on(ordo_relay::poll::shopify_orders_updated_since(&destination, &since))
-            .map_err(|e| anyhow::anyhow!("polling {channel}: {e}"))?;
-        for document in documents {
-            let result =
-                ordo_channels::shopify::orders::parse(&document, channel.clone()).map(|o| (o.order, o.cancelled));
-            read.push((document, result));
+        ordo_relay::connectors::OrderDocuments::Shopify(documents) => {
+            for document in documents {
+                let result =
+                    ordo_channels::shopify::orders::parse(&document, channel.clone()).map(|o| (o.order, o.cancelled));
+                read.push((document, result));
+            }
         }
     }
     let mut mapped = Vec::new();
@@ -1536,6 +1546,31 @@ pub(crate) fn progress(len: usize, what: &str) -> indicatif::ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+/// A settlement document read by its source, reconciled and posted; what it left out said; an
+/// unreadable one refused with where and kept as a dead letter.
+fn import_settlement_file(
+    engine: &mut Engine<AnyStore>,
+    source: &dyn ordo_channels::SettlementSource,
+    file: &std::path::Path,
+    channel: &str,
+    json: bool,
+) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    match source.settlements(&text, code("channel", channel)?) {
+        Ok(parsed) => {
+            for (_, why) in &parsed.left_out {
+                eprintln!("{why}");
+            }
+            import_settlements(engine, parsed.settlements, json)
+        }
+        Err(e) => {
+            eprintln!("refused: {}: {e}", file.display());
+            keep_dead_letter(engine, format!("import:{}:{channel}", source.name()), e.to_string(), text)?;
+            Ok(ExitCode::from(1))
+        }
+    }
 }
 
 /// Keeps an unreadable file's content as a dead letter and says where to find it.
@@ -2040,15 +2075,7 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
         Cmd::Token(c) => token_command(engine, c),
         Cmd::Gl(c) => gl_command(engine, c),
         Cmd::Import(ImportCmd::AmazonSettlement { file, channel, json }) => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            match ordo_channels::amazon::settlement::parse(&text, code("channel", &channel)?) {
-                Ok(s) => import_settlements(engine, vec![s], json),
-                Err(e) => {
-                    eprintln!("refused: {}: {e}", file.display());
-                    keep_dead_letter(engine, format!("import:amazon-settlement:{channel}"), e.to_string(), text)?;
-                    Ok(ExitCode::from(1))
-                }
-            }
+            import_settlement_file(engine, &ordo_channels::amazon::settlement::V2FlatFile, &file, &channel, json)
         }
         Cmd::Import(ImportCmd::ShopifyOrder { files, channel, json }) => {
             let channel = code("channel", &channel)?;
@@ -2193,40 +2220,10 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
             crate::edi::export_shipment(engine, kind, &order, &shipment, party(&sender)?, partner, out)
         }
         Cmd::Import(ImportCmd::ShopifyBalance { file, channel, json }) => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            match ordo_channels::shopify::balance::parse(&text, code("channel", &channel)?) {
-                Ok(parsed) => {
-                    if !parsed.pending.is_empty() {
-                        eprintln!(
-                            "{} transaction(s) not in a payout yet: {}",
-                            parsed.pending.len(),
-                            parsed.pending.join(", ")
-                        );
-                    }
-                    import_settlements(engine, parsed.settlements, json)
-                }
-                Err(e) => {
-                    eprintln!("refused: {}: {e}", file.display());
-                    keep_dead_letter(engine, format!("import:shopify-balance:{channel}"), e.to_string(), text)?;
-                    Ok(ExitCode::from(1))
-                }
-            }
+            import_settlement_file(engine, &ordo_channels::shopify::balance::BalanceTransactions, &file, &channel, json)
         }
         Cmd::Import(ImportCmd::ShopifyPayouts { file, channel, json }) => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            match ordo_channels::shopify::payouts::parse(&text, code("channel", &channel)?) {
-                Ok(parsed) => {
-                    for (id, status) in &parsed.skipped {
-                        eprintln!("payout {id} is {status}: no money moved, not imported");
-                    }
-                    import_settlements(engine, parsed.settlements, json)
-                }
-                Err(e) => {
-                    eprintln!("refused: {}: {e}", file.display());
-                    keep_dead_letter(engine, format!("import:shopify-payouts:{channel}"), e.to_string(), text)?;
-                    Ok(ExitCode::from(1))
-                }
-            }
+            import_settlement_file(engine, &ordo_channels::shopify::payouts::PayoutsDocument, &file, &channel, json)
         }
         Cmd::Return(c) => return_command(engine, c),
         Cmd::Deadletter(c) => deadletter_command(engine, c),

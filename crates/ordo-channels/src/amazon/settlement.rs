@@ -152,6 +152,18 @@ fn date(text: &str) -> Option<Date> {
     format!("{y}-{m:0>2}-{d:0>2}").parse().ok()
 }
 
+/// The V2 flat-file settlement report as a [`crate::SettlementSource`].
+pub struct V2FlatFile;
+
+impl crate::SettlementSource for V2FlatFile {
+    fn name(&self) -> &'static str {
+        "amazon-settlement"
+    }
+    fn settlements(&self, text: &str, channel: ChannelCode) -> Result<crate::SettlementFile, FormatError> {
+        parse(text, channel).map(|s| crate::SettlementFile { settlements: vec![s], left_out: Vec::new() })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

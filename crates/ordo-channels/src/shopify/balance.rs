@@ -129,6 +129,28 @@ pub fn parse(input: &str, channel: ChannelCode) -> Result<BalanceFile, FormatErr
     Ok(BalanceFile { settlements, pending })
 }
 
+/// Balance transactions as a [`crate::SettlementSource`] (transactions not paid out left out).
+pub struct BalanceTransactions;
+
+impl crate::SettlementSource for BalanceTransactions {
+    fn name(&self) -> &'static str {
+        "shopify-balance"
+    }
+    fn settlements(&self, text: &str, channel: ChannelCode) -> Result<crate::SettlementFile, FormatError> {
+        parse(text, channel).map(|f| crate::SettlementFile {
+            settlements: f.settlements,
+            left_out: f
+                .pending
+                .into_iter()
+                .map(|id| {
+                    let why = format!("transaction {id} is not in a payout yet, not imported");
+                    (id, why)
+                })
+                .collect(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

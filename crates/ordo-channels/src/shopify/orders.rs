@@ -37,6 +37,18 @@ pub struct ShopifyOrder {
 }
 
 /// Maps a webhook body or a REST `{"order": …}` document of `channel`.
+/// Shopify's webhook signature check as a [`crate::WebhookVerifier`]: `X-Shopify-Hmac-Sha256`
+/// under the app's secret.
+pub struct ShopifyWebhooks<'a> {
+    pub secret: &'a [u8],
+}
+
+impl crate::WebhookVerifier for ShopifyWebhooks<'_> {
+    fn verify(&self, body: &[u8], header: &dyn Fn(&str) -> Option<String>) -> bool {
+        header("x-shopify-hmac-sha256").is_some_and(|signature| verify_webhook(self.secret, body, signature.trim()))
+    }
+}
+
 pub fn parse(text: &str, channel: ChannelCode) -> Result<ShopifyOrder, FormatError> {
     let document = json_document(text)?;
     let o = document.get("order").unwrap_or(&document);

@@ -109,3 +109,25 @@ pub fn parse(text: &str, channel: ChannelCode) -> Result<PayoutFile, FormatError
     }
     Ok(out)
 }
+
+/// The payouts document as a [`crate::SettlementSource`] (payouts that moved no money left out).
+pub struct PayoutsDocument;
+
+impl crate::SettlementSource for PayoutsDocument {
+    fn name(&self) -> &'static str {
+        "shopify-payouts"
+    }
+    fn settlements(&self, text: &str, channel: ChannelCode) -> Result<crate::SettlementFile, FormatError> {
+        parse(text, channel).map(|f| crate::SettlementFile {
+            settlements: f.settlements,
+            left_out: f
+                .skipped
+                .into_iter()
+                .map(|(id, status)| {
+                    let why = format!("payout {id} is {status}: no money moved, not imported");
+                    (id, why)
+                })
+                .collect(),
+        })
+    }
+}
