@@ -127,7 +127,7 @@ enum Cmd {
     /// The general ledger: trial balance, entries, inventory valuation, purchase costs, FX rates.
     #[command(subcommand)]
     Gl(GlCmd),
-    /// Channel files: settlement reports.
+    /// Channel files: orders (Shopify, Amazon, Walmart, Magento, X12 850, POS sales) and settlements.
     #[command(subcommand)]
     Import(ImportCmd),
     /// Runs the outbox relays of a relay configuration (channels and the event bus), each in its
