@@ -36,7 +36,6 @@ pub struct ShopifyOrder {
     pub cancelled: bool,
 }
 
-/// Maps a webhook body or a REST `{"order": …}` document of `channel`.
 /// Shopify's webhook signature check as a [`crate::WebhookVerifier`]: `X-Shopify-Hmac-Sha256`
 /// under the app's secret.
 pub struct ShopifyWebhooks<'a> {
@@ -49,6 +48,7 @@ impl crate::WebhookVerifier for ShopifyWebhooks<'_> {
     }
 }
 
+/// Maps a webhook body or a REST `{"order": …}` document of `channel`.
 pub fn parse(text: &str, channel: ChannelCode) -> Result<ShopifyOrder, FormatError> {
     let document = json_document(text)?;
     let o = document.get("order").unwrap_or(&document);
