@@ -1241,7 +1241,9 @@ async fn shopify_webhook(
     };
     let key = mapped.order.key();
     let cancelled = mapped.cancelled || topic == "orders/cancelled";
-    let known = {
+    // Only a cancellation needs to know whether Ordo has the order: asking costs a round trip to
+    // the engine thread, which every other delivery would wait for.
+    let known = cancelled && {
         let key = key.clone();
         service.read(move |s| s.orders().get(&key).is_some()).await
     };
