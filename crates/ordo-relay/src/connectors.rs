@@ -54,18 +54,38 @@ pub trait DocumentPublisher {
 
 /// An HTTP exchange: the answer's JSON on success, the taxonomy otherwise.
 async fn exchange(request: reqwest::RequestBuilder) -> Result<Value, DeliveryError> {
+    exchange_page(request).await.map(|(answer, _)| answer)
+}
+
+/// An exchange that may be one page of many: the answer's JSON and the `Link` header's
+/// `rel="next"` URL, if any.
+pub(crate) async fn exchange_page(request: reqwest::RequestBuilder) -> Result<(Value, Option<String>), DeliveryError> {
     let response = request.send().await.map_err(|e| DeliveryError::Transient(describe(&e)))?;
     let status = response.status().as_u16();
-    let retry_after =
-        response.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: reqwest::header::HeaderName| {
+        response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    };
+    let retry_after = header(reqwest::header::RETRY_AFTER);
+    let next = header(reqwest::header::LINK).as_deref().and_then(next_link);
     let body = response.text().await.map_err(|e| DeliveryError::Transient(describe(&e)))?;
     if !(200..300).contains(&status) {
         return Err(DeliveryError::from_status(status, retry_after.as_deref(), &body));
     }
     if body.trim().is_empty() {
-        return Ok(Value::Null);
+        return Ok((Value::Null, next));
     }
-    serde_json::from_str(&body).map_err(|e| DeliveryError::Transient(format!("unreadable answer ({e}): {body:.200}")))
+    let answer = serde_json::from_str(&body)
+        .map_err(|e| DeliveryError::Transient(format!("unreadable answer ({e}): {body:.200}")))?;
+    Ok((answer, next))
+}
+
+/// The `rel="next"` URL of a `Link` header.
+fn next_link(link: &str) -> Option<String> {
+    link.split(',').find(|part| part.contains("rel=\"next\"")).and_then(|part| {
+        let start = part.find('<')? + 1;
+        let end = part.find('>')?;
+        Some(part[start..end].to_owned())
+    })
 }
 
 fn describe(e: &reqwest::Error) -> String {
@@ -99,7 +119,17 @@ impl Connector {
     }
 
     fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        let request = self.client.post(self.url(path));
+        self.authorized(self.client.post(self.url(path)))
+    }
+
+    /// A GET of `path` under the endpoint, or of an absolute URL (a next page).
+    pub(crate) fn get(&self, path_or_url: &str) -> reqwest::RequestBuilder {
+        let url = if path_or_url.starts_with("http") { path_or_url.to_owned() } else { self.url(path_or_url) };
+        self.authorized(self.client.get(url))
+    }
+
+    /// The channel's credentials on a request.
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.destination.credentials {
             Credentials::Shopify { access_token, .. } => {
                 request.header("X-Shopify-Access-Token", access_token.expose())
@@ -342,15 +372,30 @@ impl OrderSource for Connector {
     async fn orders_updated_since(&self, since: &str) -> Result<OrderDocuments, DeliveryError> {
         match &self.destination.credentials {
             Credentials::Shopify { .. } => {
-                crate::poll::shopify_orders_updated_since(&self.destination, since).await.map(OrderDocuments::Shopify)
+                crate::poll::shopify_orders_updated_since(self, since).await.map(OrderDocuments::Shopify)
             }
-            Credentials::Amazon { .. } => crate::poll::amazon_orders_updated_after(&self.destination, since)
-                .await
-                .map(|(orders, items)| OrderDocuments::Amazon { orders, items }),
+            Credentials::Amazon { marketplace_id, .. } => {
+                crate::poll::amazon_orders_updated_after(self, marketplace_id, since)
+                    .await
+                    .map(|(orders, items)| OrderDocuments::Amazon { orders, items })
+            }
             _ => Err(DeliveryError::Malformed(format!(
                 "{} has no order API Ordo polls (its orders arrive as files or interchanges)",
                 self.destination.channel
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_next_page_is_read_from_the_link_header() {
+        let link = r#"<https://shop.example/admin/api/2025-10/orders.json?limit=250&page_info=abc>; rel="previous", <https://shop.example/admin/api/2025-10/orders.json?limit=250&page_info=def>; rel="next""#;
+        assert_eq!(
+            super::next_link(link).as_deref(),
+            Some("https://shop.example/admin/api/2025-10/orders.json?limit=250&page_info=def")
+        );
+        assert_eq!(super::next_link(r#"<https://x/y>; rel="previous""#), None);
     }
 }

@@ -1357,9 +1357,6 @@ fn capture_mapped(
     Ok(code_out)
 }
 
-/// A channel order mapped, and whether the channel cancelled it.
-type MappedOrder = (ordo_domain::orders::model::Order, bool);
-
 /// `ordo poll shopify|amazon`: orders updated since the checkpoint (less a minute of overlap:
 /// capture is idempotent, a late-committed update is not lost), captured; the checkpoint moves to
 /// the newest update taken in. An order that does not map is kept as a dead letter; the rest go.
@@ -1403,21 +1400,10 @@ fn poll_orders(
         .block_on(ordo_relay::connectors::OrderSource::orders_updated_since(&connector, &since))
         .map_err(|e| anyhow::anyhow!("polling {channel}: {e}"))?;
     // Each order's document and what it mapped to.
-    let mut read: Vec<(String, Result<MappedOrder, ordo_channels::FormatError>)> = Vec::new();
+    let mut read: Vec<ordo_channels::amazon::orders::ReadOrder> = Vec::new();
     match documents {
-        ordo_relay::connectors::OrderDocuments::Amazon { orders: orders_pages, items: items_pages } => {
-            let mut items: std::collections::BTreeMap<String, Vec<serde_json::Value>> = Default::default();
-            for page in &items_pages {
-                let (id, list) = ordo_channels::amazon::orders::items_of(page)?;
-                items.entry(id).or_default().extend(list);
-            }
-            for page in &orders_pages {
-                for (n, o) in ordo_channels::amazon::orders::orders_of(page)?.iter().enumerate() {
-                    let id = o["AmazonOrderId"].as_str().unwrap_or_default();
-                    let lines = items.get(id).map(Vec::as_slice).unwrap_or(&[]);
-                    read.push((o.to_string(), ordo_channels::amazon::orders::map(o, n, lines, channel.clone())));
-                }
-            }
+        ordo_relay::connectors::OrderDocuments::Amazon { orders, items } => {
+            read = ordo_channels::amazon::orders::map_each(&orders, &items, &channel)?;
         }
         ordo_relay::connectors::OrderDocuments::Shopify(documents) => {
             for document in documents {
@@ -2101,26 +2087,32 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
                 if ordo_channels::amazon::orders::items_of(&text).is_ok() {
                     items.push(text);
                 } else {
-                    orders.push((file, text));
+                    orders.push(text);
                 }
             }
-            let texts: Vec<String> = orders.iter().map(|(_, t)| t.clone()).collect();
-            match ordo_channels::amazon::orders::pair(&texts, &items, &channel) {
-                Ok(mapped) => capture_mapped(engine, mapped, json),
+            let read = match ordo_channels::amazon::orders::map_each(&orders, &items, &channel) {
+                Ok(read) => read,
                 Err(e) => {
-                    // Name the orders file that failed, and keep it.
-                    let (file, text) = orders
-                        .iter()
-                        .find(|(_, t)| {
-                            ordo_channels::amazon::orders::pair(std::slice::from_ref(t), &items, &channel).is_err()
-                        })
-                        .map(|(f, t)| (f.display().to_string(), t.clone()))
-                        .unwrap_or_else(|| ("the items files".into(), items.join("\n")));
-                    eprintln!("refused: {file}: {e}");
-                    keep_dead_letter(engine, source, e.to_string(), text)?;
-                    Ok(ExitCode::from(1))
+                    eprintln!("refused: {e}");
+                    keep_dead_letter(engine, source, e.to_string(), orders.join("\n"))?;
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            // An order that does not map is refused and kept alone; the others are captured.
+            let mut mapped = Vec::new();
+            let mut refused = false;
+            for (document, result) in read {
+                match result {
+                    Ok(order) => mapped.push(order),
+                    Err(e) => {
+                        eprintln!("refused: {e}");
+                        keep_dead_letter(engine, source.clone(), e.to_string(), document)?;
+                        refused = true;
+                    }
                 }
             }
+            let code_out = capture_mapped(engine, mapped, json)?;
+            Ok(if refused { ExitCode::from(1) } else { code_out })
         }
         Cmd::Poll { kind, config, channel, since, json } => poll_orders(engine, &kind, &config, &channel, since, json),
         Cmd::Import(ImportCmd::PosCsv { files, channel, json }) => {

@@ -228,12 +228,20 @@ pub fn map(order: &Value, index: usize, items: &[Value], channel: ChannelCode) -
     Ok((order_out, status == "Canceled"))
 }
 
-/// Pairs every order of `orders_files` with its items from `items_files` and maps them.
-pub fn pair(
+/// A channel order mapped, and whether the channel cancelled it.
+pub type MappedOrder = (Order, bool);
+
+/// One order as read: its JSON, and what it mapped to.
+pub type ReadOrder = (String, Result<MappedOrder, FormatError>);
+
+/// Every order of `orders_files` (getOrders answers) with its items from `items_files`
+/// (getOrderItems answers), each mapped on its own: the order's JSON and what it mapped to, so
+/// one order that does not map holds up no other. `Err`: a file is not such an answer at all.
+pub fn map_each(
     orders_files: &[String],
     items_files: &[String],
     channel: &ChannelCode,
-) -> Result<Vec<(Order, bool)>, FormatError> {
+) -> Result<Vec<ReadOrder>, FormatError> {
     let mut items = std::collections::BTreeMap::new();
     for f in items_files {
         let (id, list) = items_of(f)?;
@@ -244,8 +252,18 @@ pub fn pair(
         for (n, o) in orders_of(f)?.iter().enumerate() {
             let id = o["AmazonOrderId"].as_str().unwrap_or_default();
             let lines = items.get(id).map(Vec::as_slice).unwrap_or(&[]);
-            out.push(map(o, n, lines, channel.clone())?);
+            out.push((o.to_string(), map(o, n, lines, channel.clone())));
         }
     }
     Ok(out)
+}
+
+/// Pairs every order of `orders_files` with its items from `items_files` and maps them, all or
+/// nothing.
+pub fn pair(
+    orders_files: &[String],
+    items_files: &[String],
+    channel: &ChannelCode,
+) -> Result<Vec<(Order, bool)>, FormatError> {
+    map_each(orders_files, items_files, channel)?.into_iter().map(|(_, mapped)| mapped).collect()
 }
