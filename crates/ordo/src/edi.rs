@@ -109,13 +109,6 @@ fn suffix(code: &str, interchange: usize) -> String {
     if interchange == 0 { code.to_owned() } else { format!("{code}-{}", interchange + 1) }
 }
 
-fn receive_label(receive: &EdiCommand) -> String {
-    match receive {
-        EdiCommand::Receive { sender, control_number, .. } => format!("{control_number} from {sender}"),
-        _ => String::new(),
-    }
-}
-
 fn ack_path(dir: Option<&Path>, file: &Path, suffix: &str) -> PathBuf {
     let stem = file.file_name().map_or_else(|| "interchange".into(), |s| s.to_string_lossy().into_owned());
     let dir = dir.map(Path::to_path_buf).or_else(|| file.parent().map(Path::to_path_buf)).unwrap_or_default();
@@ -203,7 +196,11 @@ pub fn import_x12(
                 match outcome.results.into_iter().next().expect("one result") {
                     Ok(_) => break,
                     Err(CommandError::RejectedInGroup { index: 0, rejection }) => {
-                        println!("{}: interchange {} ignored: {rejection}", file.display(), receive_label(&receive));
+                        println!(
+                            "{}: interchange {} from {partner} ignored: {rejection}",
+                            file.display(),
+                            interchange_read.control_number()
+                        );
                         excluded.iter_mut().for_each(|e| *e = Some("duplicate interchange".into()));
                         break;
                     }
@@ -363,16 +360,31 @@ pub fn export_shipment(
     given: Option<Party>,
     out: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    use ordo_channels::x12::outbound::{invoice_810, ship_notice_856};
     let key = crate::cli::order_key(order)?;
     let receiver = partner(engine, &key.channel, given)?;
-    let record = engine.state().orders().get(&key).with_context(|| format!("unknown order {key}"))?;
-    let packages = packages_of(engine.state(), &key, shipment);
+    let document = shipment_document(engine, kind, &key, shipment, receiver, CopyTo::of(out))?;
+    send(engine, &key.channel, &sender, vec![document])?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The 856 or 810 of one shipment, addressed to `receiver`.
+fn shipment_document(
+    engine: &Engine<AnyStore>,
+    kind: ShipmentDocument,
+    key: &ordo_domain::orders::model::OrderKey,
+    shipment: &str,
+    receiver: Party,
+    copy: CopyTo,
+) -> Result<Outgoing> {
+    use ordo_channels::x12::outbound::{invoice_810, ship_notice_856};
+    let record = engine.state().orders().get(key).with_context(|| format!("unknown order {key}"))?;
     let (set_code, functional_id, set) = match kind {
-        ShipmentDocument::ShipNotice856 => ("856", "SH", ship_notice_856(record, shipment, &packages)?),
+        ShipmentDocument::ShipNotice856 => {
+            ("856", "SH", ship_notice_856(record, shipment, &packages_of(engine.state(), key, shipment))?)
+        }
         ShipmentDocument::Invoice810 => ("810", "IN", invoice_810(record, shipment, engine.now().date())?),
     };
-    let document = Outgoing {
+    Ok(Outgoing {
         set_code,
         functional_id,
         reference: format!("{key} {shipment}"),
@@ -380,16 +392,13 @@ pub fn export_shipment(
         usage: 'P',
         version: Version::v4010(),
         sets: vec![set],
-        copy: CopyTo::of(out),
-    };
-    send(engine, &key.channel, &sender, vec![document])?;
-    Ok(ExitCode::SUCCESS)
+        copy,
+    })
 }
 
 /// After a shipment of an order from an EDI partner: its 856 ship notice and 810 invoice,
 /// journaled and queued for the partner (who sent the PO) in one go.
 pub fn after_shipment(engine: &mut Engine<AnyStore>, order: &str, shipment: &str) -> Result<()> {
-    use ordo_channels::x12::outbound::{invoice_810, ship_notice_856};
     let key = crate::cli::order_key(order)?;
     let is_edi = engine.state().channel(&key.channel).is_some_and(|c| c.kind == ordo_domain::catalog::ChannelKind::Edi);
     if !is_edi {
@@ -403,29 +412,9 @@ pub fn after_shipment(engine: &mut Engine<AnyStore>, order: &str, shipment: &str
         );
         return Ok(());
     };
-    let record = engine.state().orders().get(&key).with_context(|| format!("unknown order {key}"))?;
-    let today = engine.now().date();
     let documents = vec![
-        Outgoing {
-            set_code: "856",
-            functional_id: "SH",
-            reference: format!("{key} {shipment}"),
-            receiver: receiver.clone(),
-            usage: 'P',
-            version: Version::v4010(),
-            sets: vec![ship_notice_856(record, shipment, &packages_of(engine.state(), &key, shipment))?],
-            copy: CopyTo::Quiet,
-        },
-        Outgoing {
-            set_code: "810",
-            functional_id: "IN",
-            reference: format!("{key} {shipment}"),
-            receiver,
-            usage: 'P',
-            version: Version::v4010(),
-            sets: vec![invoice_810(record, shipment, today)?],
-            copy: CopyTo::Quiet,
-        },
+        shipment_document(engine, ShipmentDocument::ShipNotice856, &key, shipment, receiver.clone(), CopyTo::Quiet)?,
+        shipment_document(engine, ShipmentDocument::Invoice810, &key, shipment, receiver, CopyTo::Quiet)?,
     ];
     send(engine, &key.channel, &"ZZ:ORDO".parse().map_err(|e: String| anyhow::anyhow!(e))?, documents)
 }
