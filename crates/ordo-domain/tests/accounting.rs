@@ -19,6 +19,27 @@ fn usd() -> CurrencyCode {
     CurrencyCode::new("USD").unwrap()
 }
 
+fn eur() -> CurrencyCode {
+    CurrencyCode::new("EUR").unwrap()
+}
+
+/// WEB's price list in euros (the price check compares in the order's currency).
+fn euro_prices(w: &mut World) {
+    for (s, p) in [("TEE", 2000), ("MUG", 1200)] {
+        w.run(Command::Order(OrderCommand::Configure(OrderSetting::Price {
+            channel: code("WEB"),
+            sku: sku(s),
+            currency: eur(),
+            unit_price_minor: p,
+        })));
+    }
+}
+
+/// The EUR → USD rate in force from `on`.
+fn eur_rate(on: &str, rate_nanos: i64) -> Command {
+    Command::Accounting(AccountingCommand::SetFxRate { from: eur(), to: usd(), from_date: date(on), rate_nanos })
+}
+
 fn cost(s: &str, unit: i64, landed: i64) -> Command {
     Command::Accounting(AccountingCommand::SetPurchaseCost {
         sku: sku(s),
@@ -186,16 +207,7 @@ fn a_sale_in_another_currency_is_converted_at_the_rate_in_force_or_refused() {
     let mut w = world();
     w.mv(receipt("TEE", "WH", 10));
     w.mv(receipt("MUG", "WH", 5));
-    let eur = CurrencyCode::new("EUR").unwrap();
-    // WEB's price list in euros (the price check compares in the order's currency).
-    for (s, p) in [("TEE", 2000), ("MUG", 1200)] {
-        w.run(Command::Order(OrderCommand::Configure(OrderSetting::Price {
-            channel: code("WEB"),
-            sku: sku(s),
-            currency: eur,
-            unit_price_minor: p,
-        })));
-    }
+    euro_prices(&mut w);
     let key = packed(&mut w, order("1003", "EUR", 2000));
     let shipment = ShipmentRequest {
         shipment_id: "S1".into(),
@@ -209,20 +221,12 @@ fn a_sale_in_another_currency_is_converted_at_the_rate_in_force_or_refused() {
     // No EUR → USD rate yet: the shipment is refused with what is missing, nothing changes.
     assert_eq!(
         w.reject(ship_all.clone()),
-        Rejection::Accounting(AccountingRejection::NoFxRate { from: eur, to: usd(), date: now().date() })
+        Rejection::Accounting(AccountingRejection::NoFxRate { from: eur(), to: usd(), date: now().date() })
     );
     // A rate set for a later day does not count; one in force today does: 1.0842.
-    let rate = |on: &str, nanos| {
-        Command::Accounting(AccountingCommand::SetFxRate {
-            from: eur,
-            to: usd(),
-            from_date: date(on),
-            rate_nanos: nanos,
-        })
-    };
-    w.run(rate("2026-11-27", 2_000_000_000));
+    w.run(eur_rate("2026-11-27", 2_000_000_000));
     assert!(matches!(w.reject(ship_all.clone()), Rejection::Accounting(AccountingRejection::NoFxRate { .. })));
-    w.run(rate("2026-11-01", 1_084_200_000));
+    w.run(eur_rate("2026-11-01", 1_084_200_000));
     w.run(ship_all);
     // Revenue €72.00 × 1.0842 = $78.06 (78.0624); tax €4.50 × 1.0842 = $4.88 (4.8789).
     assert_eq!(balance(&w, GlAccount::Revenue), -7_806);
@@ -239,31 +243,15 @@ fn a_foreign_currency_payout_realizes_the_exchange_difference() {
     let mut w = world();
     w.mv(receipt("TEE", "WH", 10));
     w.mv(receipt("MUG", "WH", 5));
-    let eur = CurrencyCode::new("EUR").unwrap();
-    for (s, p) in [("TEE", 2000), ("MUG", 1200)] {
-        w.run(Command::Order(OrderCommand::Configure(OrderSetting::Price {
-            channel: code("WEB"),
-            sku: sku(s),
-            currency: eur,
-            unit_price_minor: p,
-        })));
-    }
-    let rate = |on: &str, nanos| {
-        Command::Accounting(AccountingCommand::SetFxRate {
-            from: eur,
-            to: usd(),
-            from_date: date(on),
-            rate_nanos: nanos,
-        })
-    };
-    w.run(rate("2026-11-01", 1_084_200_000));
+    euro_prices(&mut w);
+    w.run(eur_rate("2026-11-01", 1_084_200_000));
     let key = packed(&mut w, order("1004", "EUR", 2000));
     ship(&mut w, &key, "S1", &[]);
     let receivable = GlAccount::ChannelReceivable(code("WEB"));
     // Booked at 1.0842: revenue €72.00 → $78.06, seller-collected tax €4.50 → $4.88.
     assert_eq!(balance(&w, receivable.clone()), 8_294);
     // The euro fell to 1.0500 by the deposit.
-    w.run(rate("2026-12-01", 1_050_000_000));
+    w.run(eur_rate("2026-12-01", 1_050_000_000));
     let line = |n: u64, fee_type: FeeType, amount_minor: i64| SettlementLine {
         source_line: n,
         transaction_type: "Order".into(),
@@ -281,7 +269,7 @@ fn a_foreign_currency_payout_realizes_the_exchange_difference() {
         start: None,
         end: None,
         deposit_date: Some(date("2026-12-10")),
-        currency: eur,
+        currency: eur(),
         stated_total_minor: 7_000,
         lines: vec![line(2, FeeType::Principal, 7_200), line(3, FeeType::Tax, 450), line(4, FeeType::Commission, -650)],
     };

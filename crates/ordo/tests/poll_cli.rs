@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use common::{Db, retailer};
+use common::{Db, retailer, serve_on_loopback};
 use serde_json::{Value, json};
 
 #[derive(Default)]
@@ -77,14 +77,12 @@ fn the_orders_api_is_polled_for_what_webhooks_missed() {
         orders: vec![order(1001, "2026-11-20T10:00:00-05:00"), order(1002, "2026-11-21T10:00:00-05:00")],
         ..Default::default()
     }));
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (_runtime, url) = serve_on_loopback(
+        axum::Router::new()
+            .route("/admin/api/2025-10/orders.json", axum::routing::get(orders))
+            .with_state(shop.clone()),
+    );
     shop.lock().unwrap().base = url.clone();
-    let app = axum::Router::new()
-        .route("/admin/api/2025-10/orders.json", axum::routing::get(orders))
-        .with_state(shop.clone());
-    runtime.spawn(async move { axum::serve(listener, app).await });
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("relay.json");
@@ -179,14 +177,12 @@ fn amazon_orders_are_pulled_after_the_checkpoint_with_their_items() {
     let db = Db::new();
     retailer(&db, "AMAZON-US", "amazon", "EAST");
     let market = Arc::new(Mutex::new(Marketplace::default()));
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = axum::Router::new()
-        .route("/orders/v0/orders", axum::routing::get(get_orders))
-        .route("/orders/v0/orders/{id}/orderItems", axum::routing::get(get_order_items))
-        .with_state(market.clone());
-    runtime.spawn(async move { axum::serve(listener, app).await });
+    let (_runtime, url) = serve_on_loopback(
+        axum::Router::new()
+            .route("/orders/v0/orders", axum::routing::get(get_orders))
+            .route("/orders/v0/orders/{id}/orderItems", axum::routing::get(get_order_items))
+            .with_state(market.clone()),
+    );
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("relay.json");
     std::fs::write(

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use common::{Db, retailer};
+use common::{Db, retailer, serve_on_loopback};
 use serde_json::{Value, json};
 
 #[derive(Default)]
@@ -43,13 +43,11 @@ fn the_worker_relays_the_outbox_and_dead_letters_are_redriven() {
     let db = Db::new();
     retailer(&db, "WEB", "shopify", "EAST");
     let shop = Arc::new(Mutex::new(Shop { token: "shpat_worker_secret".into(), ..Default::default() }));
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = axum::Router::new()
-        .route("/admin/api/2025-10/graphql.json", axum::routing::post(graphql))
-        .with_state(shop.clone());
-    runtime.spawn(async move { axum::serve(listener, app).await });
+    let (_runtime, url) = serve_on_loopback(
+        axum::Router::new()
+            .route("/admin/api/2025-10/graphql.json", axum::routing::post(graphql))
+            .with_state(shop.clone()),
+    );
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("relay.json");
     std::fs::write(

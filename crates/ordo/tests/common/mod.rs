@@ -108,3 +108,14 @@ pub fn retailer(db: &Db, channel: &str, kind: &str, locations: &str) {
         locations,
     ]);
 }
+
+/// A fake channel API: `app` served on a free loopback port by its own runtime (kept alive by the
+/// returned runtime); returns the runtime and the base URL.
+#[allow(dead_code)]
+pub fn serve_on_loopback(app: axum::Router) -> (tokio::runtime::Runtime, String) {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("a free port");
+    let url = format!("http://{}", listener.local_addr().expect("bound"));
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    (runtime, url)
+}
