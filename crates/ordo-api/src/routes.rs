@@ -231,6 +231,12 @@ pub const ROUTES: &[Route] = &[
         "Refund an inspected RMA; above the policy's threshold it becomes an approval request (202).",
         schema_of::<Empty>,
     ),
+    write(
+        "/api/v1/returns/{rma}/exchange",
+        Permission::ManageOrders,
+        "Settle an inspected RMA with goods: each listed line's returned units ship again as SKU (the same, or another the channel lists at the same price) in replacement order REPLACEMENT_ORDER_ID, priced at what was paid; the RMA's other lines are refunded (above the policy's threshold, 202 for approval).",
+        schema_of::<ReturnExchange>,
+    ),
 ];
 
 const ORDER_ACTION: &str = "/api/v1/orders/{channel}/{order_id}/";
@@ -288,6 +294,7 @@ fn handler(route: &Route) -> Option<MethodRouter<Arc<Service>>> {
         ("POST", "/api/v1/returns/{rma}/receive") => post(|s, c, p, h, b| return_step(s, c, p, h, b, "receive")),
         ("POST", "/api/v1/returns/{rma}/inspect") => post(|s, c, p, h, b| return_step(s, c, p, h, b, "inspect")),
         ("POST", "/api/v1/returns/{rma}/refund") => post(|s, c, p, h, b| return_step(s, c, p, h, b, "refund")),
+        ("POST", "/api/v1/returns/{rma}/exchange") => post(|s, c, p, h, b| return_step(s, c, p, h, b, "exchange")),
         _ => return None,
     })
 }
@@ -1076,9 +1083,32 @@ struct ReturnInspect {
     grades: Vec<ReturnGrade>,
 }
 
-/// An RMA the caller may see (its order's channel in the caller's scope).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ExchangeLine {
+    line_id: String,
+    /// What is sent in place of the line's returned units.
+    sku: ordo_types::Sku,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReturnExchange {
+    #[schemars(regex(pattern = r"^\S+$"))]
+    replacement_order_id: String,
+    #[schemars(length(min = 1))]
+    lines: Vec<ExchangeLine>,
+}
+
+/// An RMA the caller may see (its order's channel in the caller's scope), with its exchange.
 fn rma_json(s: &State, caller: &Caller, rma: &str) -> Option<Value> {
-    s.returns().get(rma).filter(|r| caller.sees(&r.order.channel)).map(|r| serde_json::to_value(r).expect("serialize"))
+    s.returns().get(rma).filter(|r| caller.sees(&r.order.channel)).map(|r| rma_value(s, r))
+}
+
+fn rma_value(s: &State, rma: &ordo_domain::returns::Rma) -> Value {
+    let mut value = serde_json::to_value(rma).expect("serialize");
+    value["exchange"] = serde_json::to_value(s.returns().exchange(&rma.rma_id)).expect("serialize");
+    value
 }
 
 async fn returns_list(
@@ -1089,9 +1119,9 @@ async fn returns_list(
     Json(
         service
             .read(move |s| {
-                let rows: Vec<&ordo_domain::returns::Rma> =
-                    s.returns().all().filter(|r| caller.sees(&r.order.channel)).collect();
-                serde_json::to_value(rows).expect("serialize")
+                let rows: Vec<Value> =
+                    s.returns().all().filter(|r| caller.sees(&r.order.channel)).map(|r| rma_value(s, r)).collect();
+                Value::Array(rows)
             })
             .await,
     )
@@ -1133,7 +1163,7 @@ async fn return_authorize(
     submit(&service, &caller, &headers, request, gated).await
 }
 
-/// Receive, inspect and refund: through the four-eyes gate, which holds large refunds and
+/// Receive, inspect, refund and exchange: through the four-eyes gate, which holds large refunds and
 /// write-offs for a second person.
 async fn return_step(
     Extract(service): Extract<Arc<Service>>,
@@ -1158,6 +1188,14 @@ async fn return_step(
             rma_id: rma.clone(),
             grades: parse::<ReturnInspect>(&body)?.grades.into_iter().map(|g| (g.line_id, g.grade)).collect(),
         },
+        "exchange" => {
+            let ReturnExchange { replacement_order_id, lines } = parse(&body)?;
+            ReturnCommand::Exchange {
+                rma_id: rma.clone(),
+                replacement_order_id,
+                lines: lines.into_iter().map(|l| (l.line_id, l.sku)).collect(),
+            }
+        }
         _ => {
             parse::<Empty>(&body)?;
             ReturnCommand::Refund { rma_id: rma.clone() }

@@ -841,6 +841,51 @@ fn a_large_refund_waits_for_approval_over_http() {
     assert_eq!(list.as_array().map(Vec::len), Some(1));
 }
 
+/// An exchange over HTTP: the inspected RMA settled with a replacement order (like for like),
+/// which is then an ordinary order of the channel's, reserved and visible.
+#[test]
+fn an_exchange_captures_a_replacement_order_over_http() {
+    let s = Server::start();
+    let (status, body) = s.post("/api/v1/orders", Role::Integration, None, &order_body("X-1", 1));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for (action, body) in [("dispatch", "{}"), ("pick", "{}"), ("pack", "{}")] {
+        step_on(&s, "X-1", action, Role::Warehouse, body);
+    }
+    let parcel = json!({"shipment_id": "S1", "location": "WH", "carrier": "UPS", "service": "ground", "tracking": "1Z", "lines": []});
+    step_on(&s, "X-1", "ship", Role::Warehouse, &parcel.to_string());
+    let rma = json!({"rma_id": "RMA-X", "channel": "WEB", "order_id": "X-1", "lines": [{"line_id": "1", "units": 1}], "reason": "faulty"});
+    let (status, body) = s.post("/api/v1/returns", Role::CustomerService, None, &rma.to_string());
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = s.post("/api/v1/returns/RMA-X/receive", Role::Warehouse, None, "{\"location\": \"WH\"}");
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let grades = json!({"grades": [{"line_id": "1", "grade": "D"}]});
+    let (status, body) = s.post("/api/v1/returns/RMA-X/inspect", Role::Warehouse, None, &grades.to_string());
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let exchange = json!({"replacement_order_id": "EX-X-1", "lines": [{"line_id": "1", "sku": "TEE"}]});
+    let before = s.journal_seq();
+    let (status, _) = s.post("/api/v1/returns/RMA-X/exchange", Role::Warehouse, None, &exchange.to_string());
+    assert_eq!(status, StatusCode::FORBIDDEN, "the warehouse does not settle returns");
+    let bad = json!({"replacement_order_id": "EX-X-1", "lines": [{"line_id": "1", "sku": "TEE", "units": 1}]});
+    let (status, body) = s.post("/api/v1/returns/RMA-X/exchange", Role::CustomerService, None, &bad.to_string());
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("units"), "names the field: {body}");
+    let taken = json!({"replacement_order_id": "X-1", "lines": [{"line_id": "1", "sku": "TEE"}]});
+    let (status, body) = s.post("/api/v1/returns/RMA-X/exchange", Role::CustomerService, None, &taken.to_string());
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("already exists"), "{body}");
+    assert_eq!(s.journal_seq(), before, "refusals change nothing");
+    let (status, body) = s.post("/api/v1/returns/RMA-X/exchange", Role::CustomerService, None, &exchange.to_string());
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, shown) = s.get("/api/v1/returns/RMA-X", Some(Role::Viewer));
+    assert_eq!(shown["status"], "closed");
+    assert_eq!(shown["refund"], Value::Null, "nothing refunded: all of it exchanged");
+    assert_eq!(shown["exchange"]["replacement"]["channel_order_id"], "EX-X-1");
+    assert_eq!(shown["exchange"]["credit"]["amount_minor"], 2_000);
+    let (status, order) = s.get("/api/v1/orders/WEB/EX-X-1", Some(Role::Viewer));
+    assert_eq!((status, order["status"].as_str()), (StatusCode::OK, Some("allocated")));
+    assert_eq!(order["order"]["tags"], json!(["exchange:RMA-X"]));
+}
+
 fn shopify_signature(body: &[u8]) -> String {
     use base64::Engine as _;
     use hmac::Mac as _;

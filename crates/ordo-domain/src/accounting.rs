@@ -138,6 +138,8 @@ pub enum PostingRule {
     IntercompanyTransfer,
     Payout,
     Refund,
+    /// Returned units credited against a replacement order (an exchange: no money moves).
+    Exchange,
 }
 
 /// A balanced journal entry of one entity, in its functional currency.
@@ -619,6 +621,29 @@ impl Postings {
         refund: &crate::returns::Refund,
         date: Date,
     ) -> Result<(), AccountingRejection> {
+        self.credit_customer(ctx, rma, refund, PostingRule::Refund, date)
+    }
+
+    /// The returned units an exchange credits against its replacement: booked as a refund with
+    /// no fees (the replacement's sale, at shipment, restores the receivable).
+    pub fn exchange_credit(
+        &mut self,
+        ctx: &impl PostingContext,
+        rma: &crate::returns::Rma,
+        credit: &crate::returns::Refund,
+        date: Date,
+    ) -> Result<(), AccountingRejection> {
+        self.credit_customer(ctx, rma, credit, PostingRule::Exchange, date)
+    }
+
+    fn credit_customer(
+        &mut self,
+        ctx: &impl PostingContext,
+        rma: &crate::returns::Rma,
+        refund: &crate::returns::Refund,
+        rule: PostingRule,
+        date: Date,
+    ) -> Result<(), AccountingRejection> {
         let Some(order) = ctx.order(&rma.order) else { return Ok(()) };
         let order = &order.order;
         let Some(entity) = ctx.entity_of_channel(&order.channel) else { return Ok(()) };
@@ -651,7 +676,7 @@ impl Postings {
                 entity,
                 currency: functional,
                 date,
-                rule: PostingRule::Refund,
+                rule,
                 reference: format!("{} RMA {}", rma.order, rma.rma_id),
                 postings,
             });

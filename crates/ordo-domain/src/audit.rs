@@ -98,7 +98,8 @@ impl AuditTrail {
         let effect = event.effect();
         let entity = self.entity.clone();
         let changes = match (&entity, effect) {
-            (AuditEntity::Order(key), Event::Order(OrderEvent::Recorded { record, .. })) if record.key() == *key => {
+            (AuditEntity::Order(key), _) if order_recorded(effect).is_some_and(|(r, _)| r.key() == *key) => {
+                let (record, _) = order_recorded(effect).expect("matched above");
                 let after = serde_json::to_value(record).expect("order records serialize");
                 Some(self.replace_image(after, &["history"]))
             }
@@ -156,7 +157,8 @@ impl AuditTrail {
             }
             Event::Moved(m) => self.post(sku, std::slice::from_ref(m)),
             Event::Returns(crate::returns::ReturnEvent::Recorded { movements, .. }) => self.post(sku, movements),
-            Event::Order(OrderEvent::Recorded { movements, record }) => {
+            _ if order_recorded(effect).is_some() => {
+                let (record, movements) = order_recorded(effect).expect("matched above");
                 let posted = self.post(sku, movements);
                 let ordered = record.lines.iter().any(|l| l.sku.as_ref() == Some(sku));
                 posted.or(ordered.then(Vec::new))
@@ -213,6 +215,20 @@ impl AuditTrail {
 
 fn token_change(id: &str, before: Value, after: &str) -> Change {
     Change { what: format!("token {id}"), before, after: after.into() }
+}
+
+/// The order record (and its movements) an effect records: an order's own event, or the
+/// replacement order an exchange captures.
+fn order_recorded(effect: &Event) -> Option<(&crate::orders::book::OrderRecord, &[Movement])> {
+    let order_event = match effect {
+        Event::Order(e) => e,
+        Event::Returns(crate::returns::ReturnEvent::Exchanged { replacement, .. }) => &**replacement,
+        _ => return None,
+    };
+    match order_event {
+        OrderEvent::Recorded { record, movements } => Some((record, movements.as_slice())),
+        _ => None,
+    }
 }
 
 fn approval_changes(id: u64, event: &Event) -> Option<Vec<Change>> {

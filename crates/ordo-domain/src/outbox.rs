@@ -28,8 +28,10 @@ pub struct OutboxMessage {
 /// The messages `event` (decided at `now`) owes the channels.
 pub fn messages_of(event: &Event, now: Timestamp) -> Vec<OutboxMessage> {
     match event.effect() {
+        // A replacement order of an exchange is Ordo's, not the channel's: nothing to confirm.
         Event::Order(OrderEvent::Recorded { record, movements })
-            if movements.iter().any(|m| matches!(m.kind, crate::inventory::MovementKind::Ship)) =>
+            if movements.iter().any(|m| matches!(m.kind, crate::inventory::MovementKind::Ship))
+                && record.order.exchange_of().is_none() =>
         {
             // A ship command adds exactly one shipment: the record's last.
             let Some(index) = record.shipments.len().checked_sub(1) else { return Vec::new() };
@@ -63,26 +65,10 @@ pub fn messages_of(event: &Event, now: Timestamp) -> Vec<OutboxMessage> {
                 .to_string(),
             }]
         }
-        Event::Returns(ReturnEvent::Recorded { rma, .. }) => match &rma.refund {
-            // Only the step that refunded (at this instant) owes the channel a refund.
-            Some(refund) if refund.at == now => vec![OutboxMessage {
-                topic: REFUND_ISSUED,
-                key: rma.order.to_string(),
-                payload: json!({
-                    "channel": rma.order.channel.as_str(),
-                    "channel_order_id": rma.order.channel_order_id,
-                    "rma_id": rma.rma_id,
-                    "amount_minor": refund.amount_minor,
-                    "net_minor": refund.net_minor,
-                    "tax_minor": refund.tax_minor,
-                    "restocking_fee_minor": refund.restocking_fee_minor,
-                    "return_shipping_minor": refund.return_shipping_minor,
-                    "lines": rma.lines.iter().map(|l| json!({"line_id": l.order_line_id, "sku": l.sku.as_str(), "units": l.units})).collect::<Vec<_>>(),
-                })
-                .to_string(),
-            }],
-            _ => Vec::new(),
-        },
+        Event::Returns(ReturnEvent::Recorded { rma, .. }) => refund_message(rma, &[], now).into_iter().collect(),
+        Event::Returns(ReturnEvent::Exchanged { rma, exchange, .. }) => {
+            refund_message(rma, &exchange.lines, now).into_iter().collect()
+        }
         Event::Edi(crate::edi::EdiEvent::Sent { channel, document, .. }) => vec![OutboxMessage {
             topic: EDI_DOCUMENT,
             key: channel.to_string(),
@@ -97,4 +83,36 @@ pub fn messages_of(event: &Event, now: Timestamp) -> Vec<OutboxMessage> {
         }],
         _ => Vec::new(),
     }
+}
+
+/// The refund `rma` owes the channel, if the step decided at `now` refunded it: its lines but
+/// those `exchanged` (settled with a replacement, not money).
+fn refund_message(
+    rma: &crate::returns::Rma,
+    exchanged: &[(String, ordo_types::Sku)],
+    now: Timestamp,
+) -> Option<OutboxMessage> {
+    let refund = rma.refund.as_ref().filter(|r| r.at == now)?;
+    let lines: Vec<_> = rma
+        .lines
+        .iter()
+        .filter(|l| !exchanged.iter().any(|(id, _)| *id == l.order_line_id))
+        .map(|l| json!({"line_id": l.order_line_id, "sku": l.sku.as_str(), "units": l.units}))
+        .collect();
+    Some(OutboxMessage {
+        topic: REFUND_ISSUED,
+        key: rma.order.to_string(),
+        payload: json!({
+            "channel": rma.order.channel.as_str(),
+            "channel_order_id": rma.order.channel_order_id,
+            "rma_id": rma.rma_id,
+            "amount_minor": refund.amount_minor,
+            "net_minor": refund.net_minor,
+            "tax_minor": refund.tax_minor,
+            "restocking_fee_minor": refund.restocking_fee_minor,
+            "return_shipping_minor": refund.return_shipping_minor,
+            "lines": lines,
+        })
+        .to_string(),
+    })
 }

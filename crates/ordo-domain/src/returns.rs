@@ -17,6 +17,20 @@
 //! everyone else after inspection. Refunds above the policy's threshold go through the four-eyes
 //! gate (`Command::Gated`). Each RMA change is one event carrying the RMA's whole new record and
 //! the stock movements it made, like orders; the general ledger books them (`accounting`).
+//!
+//! An **exchange** settles an inspected RMA with goods instead of money: each exchanged line's
+//! returned units go out again as a replacement order on the same channel, for the same
+//! customer, address and shipping method, of the same SKU (a faulty unit replaced) or another
+//! one at the same list price (a size or colour swap). The exchange is even: the replacement is
+//! priced at what the customer paid for the units returned (the line's unit price, its share of
+//! the discount and of the tax Ordo collected), so no money moves and no restocking fee or
+//! return label is charged — the retailer keeps the sale. Ordo refuses an exchange for a SKU the
+//! channel lists at another price than the returned one (refund it and take a new order). Lines
+//! not exchanged are refunded in the same step, by grade and policy as above. The books see a
+//! credit for the returned units (Dr Sales returns, Dr Tax payable / Cr Channel receivable, rule
+//! `exchange`) and, when the replacement ships, its sale, which restores the receivable the
+//! channel settles once. The replacement is tagged `exchange:RMA` and its shipment is not
+//! confirmed to the channel, which never had that order.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,7 +38,11 @@ use ordo_types::{ChannelCode, LocationCode, Sku, SkuClass, Timestamp, Units};
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::{Disposition, MoveCommand, MoveRejection, Movement};
-use crate::orders::model::OrderKey;
+use crate::orders::book::{OrderCommand, OrderEvent, OrderRejection};
+use crate::orders::model::{FulfillmentIntent, LineItem, Order, OrderKey, OrderLine, PaymentStatus, Shipping, TaxLine};
+
+/// The tag a replacement order carries, followed by its RMA's id.
+pub const EXCHANGE_TAG: &str = "exchange:";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReturnPolicy {
@@ -119,13 +137,48 @@ pub struct Rma {
     pub refund: Option<Refund>,
 }
 
+/// An RMA settled (in part) with a replacement order instead of a refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exchange {
+    pub rma_id: String,
+    pub replacement: OrderKey,
+    /// Each exchanged order line and the SKU sent in its place (for all the line's returned units).
+    pub lines: Vec<(String, Sku)>,
+    /// What the returned units of those lines were worth, credited against the replacement:
+    /// never a fee or a label, and `amount_minor` is what the replacement is priced at.
+    pub credit: Refund,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReturnCommand {
-    SetPolicy { channel: ChannelCode, policy: ReturnPolicy },
-    Authorize { rma_id: String, order: OrderKey, lines: Vec<(String, Units)>, reason: String },
-    Receive { rma_id: String, location: LocationCode },
-    Inspect { rma_id: String, grades: Vec<(String, Grade)> },
-    Refund { rma_id: String },
+    SetPolicy {
+        channel: ChannelCode,
+        policy: ReturnPolicy,
+    },
+    Authorize {
+        rma_id: String,
+        order: OrderKey,
+        lines: Vec<(String, Units)>,
+        reason: String,
+    },
+    Receive {
+        rma_id: String,
+        location: LocationCode,
+    },
+    Inspect {
+        rma_id: String,
+        grades: Vec<(String, Grade)>,
+    },
+    Refund {
+        rma_id: String,
+    },
+    /// Settles an inspected RMA: `lines` (order line, replacement SKU) go out again as order
+    /// `replacement_order_id` on the same channel; the RMA's other lines are refunded.
+    Exchange {
+        rma_id: String,
+        replacement_order_id: String,
+        lines: Vec<(String, Sku)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,6 +191,13 @@ pub enum ReturnEvent {
     Recorded {
         rma: Box<Rma>,
         movements: Vec<Movement>,
+    },
+    /// The RMA closed by an exchange (its `refund`, if any, is of the lines not exchanged), and
+    /// the replacement order as captured.
+    Exchanged {
+        rma: Box<Rma>,
+        exchange: Box<Exchange>,
+        replacement: Box<OrderEvent>,
     },
 }
 
@@ -174,6 +234,30 @@ pub enum ReturnRejection {
     AlreadyRefunded(String),
     #[error("line {0:?} appears twice; give each line once with all its units")]
     DuplicateLine(String),
+    #[error("RMA {rma} has no line {line:?} to exchange")]
+    NotOnRma { rma: String, line: String },
+    #[error("unknown SKU {0}: a replacement must be an item of the catalog")]
+    UnknownSku(Sku),
+    #[error("order {0} already exists; choose another id for the replacement")]
+    ReplacementExists(OrderKey),
+    #[error(
+        "line {line:?}: {channel} lists {replacement} at {replacement_price} {currency_replacement}, {returned} at \
+         {returned_price} {currency_returned}; an exchange is even — refund the line and take a new order"
+    )]
+    UnevenExchange {
+        line: String,
+        channel: ChannelCode,
+        returned: Sku,
+        returned_price: i64,
+        currency_returned: ordo_types::CurrencyCode,
+        replacement: Sku,
+        replacement_price: i64,
+        currency_replacement: ordo_types::CurrencyCode,
+    },
+    #[error("order {0} was fulfilled by the channel; its exchanges are the channel's")]
+    FulfilledByChannel(OrderKey),
+    #[error("the replacement order: {0}")]
+    Replacement(Box<OrderRejection>),
     #[error("a restocking fee of {0} bp is more than the whole refund")]
     FeeAboveRefund(u32),
     #[error("{sku} at {location}: {needed} units to dispose, {held} in quality control")]
@@ -187,6 +271,7 @@ pub enum ReturnRejection {
 pub struct Returns {
     pub(crate) policies: BTreeMap<ChannelCode, ReturnPolicy>,
     pub(crate) rmas: BTreeMap<String, Rma>,
+    pub(crate) exchanges: BTreeMap<String, Exchange>,
 }
 
 impl Returns {
@@ -202,6 +287,11 @@ impl Returns {
         self.policies.get(channel)
     }
 
+    /// The exchange that settled `rma_id`, if it was settled with goods.
+    pub fn exchange(&self, rma_id: &str) -> Option<&Exchange> {
+        self.exchanges.get(rma_id)
+    }
+
     pub(crate) fn apply(&mut self, event: &ReturnEvent) {
         match event {
             ReturnEvent::PolicySet { channel, policy } => {
@@ -209,6 +299,10 @@ impl Returns {
             }
             ReturnEvent::Recorded { rma, .. } => {
                 self.rmas.insert(rma.rma_id.clone(), (**rma).clone());
+            }
+            ReturnEvent::Exchanged { rma, exchange, .. } => {
+                self.rmas.insert(rma.rma_id.clone(), (**rma).clone());
+                self.exchanges.insert(rma.rma_id.clone(), (**exchange).clone());
             }
         }
     }
@@ -420,7 +514,159 @@ impl crate::State {
                 rma.status = RmaStatus::Closed;
                 Ok(ReturnEvent::Recorded { rma: Box::new(rma), movements: Vec::new() })
             }
+            ReturnCommand::Exchange { rma_id, replacement_order_id, lines } => {
+                self.decide_exchange(rma_id, replacement_order_id, lines, now)
+            }
         }
+    }
+
+    fn decide_exchange(
+        &self,
+        rma_id: &str,
+        replacement_order_id: &str,
+        lines: &[(String, Sku)],
+        now: Timestamp,
+    ) -> Result<ReturnEvent, ReturnRejection> {
+        let mut rma = self.rma(rma_id)?.clone();
+        if rma.refund.is_some() {
+            return Err(ReturnRejection::AlreadyRefunded(rma.rma_id));
+        }
+        if rma.status != RmaStatus::Inspected {
+            return Err(illegal(&rma, "exchanged"));
+        }
+        if lines.is_empty() {
+            return Err(ReturnRejection::NoLines);
+        }
+        for (n, (line_id, _)) in lines.iter().enumerate() {
+            if lines[..n].iter().any(|(other, _)| other == line_id) {
+                return Err(ReturnRejection::DuplicateLine(line_id.clone()));
+            }
+        }
+        let policy = self
+            .returns
+            .policies
+            .get(&rma.order.channel)
+            .ok_or_else(|| ReturnRejection::NoPolicy(rma.order.channel.clone()))?;
+        let record = self.orders.get(&rma.order).ok_or_else(|| ReturnRejection::UnknownOrder(rma.order.clone()))?;
+        let original = &record.order;
+        let key = OrderKey { channel: original.channel.clone(), channel_order_id: replacement_order_id.to_owned() };
+        if self.orders.get(&key).is_some() {
+            return Err(ReturnRejection::ReplacementExists(key));
+        }
+        let fulfillment = match &original.fulfillment {
+            FulfillmentIntent::ByChannel => return Err(ReturnRejection::FulfilledByChannel(rma.order.clone())),
+            // The till's customer collects the replacement where they bought the original.
+            FulfillmentIntent::SoldInStore { store } => FulfillmentIntent::PickUpInStore { store: store.clone() },
+            // The supplier shipped the original; the replacement comes from Ordo's own stock.
+            FulfillmentIntent::DropShip { .. } => FulfillmentIntent::Ship { ship_from_store_allowed: false },
+            other => other.clone(),
+        };
+        let mut order_lines = Vec::new();
+        let mut credit_net = 0;
+        let mut credit_tax: BTreeMap<String, i64> = BTreeMap::new();
+        for (line_id, replacement) in lines {
+            let returned = rma
+                .lines
+                .iter()
+                .find(|l| l.order_line_id == *line_id)
+                .ok_or_else(|| ReturnRejection::NotOnRma { rma: rma.rma_id.clone(), line: line_id.clone() })?;
+            let ordered =
+                original.lines.iter().find(|l| l.line_id == *line_id).expect("an RMA's lines are lines of its order");
+            if self.item(replacement).is_none() {
+                return Err(ReturnRejection::UnknownSku(replacement.clone()));
+            }
+            if *replacement != returned.sku {
+                let listed = |sku: &Sku| self.orders.list_price(&original.channel, sku);
+                if let (Some((currency_returned, returned_price)), Some((currency_replacement, replacement_price))) =
+                    (listed(&returned.sku), listed(replacement))
+                    && (currency_returned, returned_price) != (currency_replacement, replacement_price)
+                {
+                    return Err(ReturnRejection::UnevenExchange {
+                        line: line_id.clone(),
+                        channel: original.channel.clone(),
+                        returned: returned.sku.clone(),
+                        returned_price,
+                        currency_returned,
+                        replacement: replacement.clone(),
+                        replacement_price,
+                        currency_replacement,
+                    });
+                }
+            }
+            credit_net += returned.paid_net_minor;
+            for (j, t) in &returned.paid_tax_minor {
+                *credit_tax.entry(j.clone()).or_insert(0) += t;
+            }
+            let tax_lines = returned
+                .paid_tax_minor
+                .iter()
+                .map(|(jurisdiction, amount)| TaxLine {
+                    jurisdiction: jurisdiction.clone(),
+                    rate_bp: ordered
+                        .tax_lines
+                        .iter()
+                        .find(|t| t.jurisdiction == *jurisdiction && !t.channel_collected)
+                        .map_or(0, |t| t.rate_bp),
+                    amount_minor: *amount,
+                    channel_collected: false,
+                })
+                .collect();
+            order_lines.push(OrderLine {
+                line_id: line_id.clone(),
+                item: LineItem::Sku(replacement.clone()),
+                quantity: returned.units,
+                uom: ordered.uom.clone(),
+                unit_price_minor: ordered.unit_price_minor,
+                // What was paid is the unit price less the line's share of its discount.
+                discount_minor: ordered.unit_price_minor.saturating_mul(returned.units) - returned.paid_net_minor,
+                tax_lines,
+            });
+        }
+        let order = Order {
+            channel: original.channel.clone(),
+            channel_order_id: replacement_order_id.to_owned(),
+            channel_updated_at: now,
+            placed_at: now,
+            customer: original.customer.clone(),
+            ship_to: original.ship_to.clone(),
+            bill_to: original.bill_to.clone(),
+            lines: order_lines,
+            shipping: Shipping {
+                method: original.shipping.method.clone(),
+                service_level: original.shipping.service_level,
+                ship_by: None,
+                deliver_by: None,
+            },
+            payment_status: PaymentStatus::Captured,
+            fraud: Default::default(),
+            fulfillment,
+            currency: original.currency,
+            tags: vec![format!("{EXCHANGE_TAG}{}", rma.rma_id)],
+        };
+        let replacement = crate::orders::book::decide(self, &OrderCommand::Capture(Box::new(order)), now)
+            .map_err(|e| ReturnRejection::Replacement(Box::new(e)))?;
+        let credit_gross = credit_net + credit_tax.values().sum::<i64>();
+        let credit = Refund {
+            net_minor: credit_net,
+            tax_minor: credit_tax,
+            restocking_fee_minor: 0,
+            return_shipping_minor: 0,
+            amount_minor: credit_gross,
+            at: now,
+        };
+        let refunded: Vec<RmaLine> =
+            rma.lines.iter().filter(|l| !lines.iter().any(|(id, _)| *id == l.order_line_id)).cloned().collect();
+        if !refunded.is_empty() {
+            let rest = Rma { lines: refunded, ..rma.clone() };
+            rma.refund = Some(refund_of(&rest, policy, true, now));
+        }
+        rma.status = RmaStatus::Closed;
+        let exchange = Exchange { rma_id: rma.rma_id.clone(), replacement: key, lines: lines.to_vec(), credit };
+        Ok(ReturnEvent::Exchanged {
+            rma: Box::new(rma),
+            exchange: Box::new(exchange),
+            replacement: Box::new(replacement),
+        })
     }
 
     fn rma(&self, rma_id: &str) -> Result<&Rma, ReturnRejection> {
@@ -463,7 +709,11 @@ fn refund_of(rma: &Rma, policy: &ReturnPolicy, graded: bool, at: Timestamp) -> R
 /// Why a return step (decided as `event`) needs a second person: a refund above its channel's
 /// threshold, or an inspection that writes off more units than the approval policy allows.
 pub fn approval_reason(state: &crate::State, event: &crate::Event) -> Option<String> {
-    let crate::Event::Returns(ReturnEvent::Recorded { rma, movements }) = event.effect() else { return None };
+    let (rma, movements) = match event.effect() {
+        crate::Event::Returns(ReturnEvent::Recorded { rma, movements }) => (rma, movements.as_slice()),
+        crate::Event::Returns(ReturnEvent::Exchanged { rma, .. }) => (rma, [].as_slice()),
+        _ => return None,
+    };
     let written_off: Units = movements
         .iter()
         .filter(|m| m.kind == crate::inventory::MovementKind::WriteOff)

@@ -1154,10 +1154,16 @@ impl State {
             Event::DeadLetter(e) => self.dead_letters.apply(e),
             Event::Edi(e) => self.partners.apply(e),
             Event::Returns(e) => {
-                if let crate::returns::ReturnEvent::Recorded { movements, .. } = e {
-                    for m in movements {
-                        self.apply_movement_with(seq, m, false);
+                match e {
+                    crate::returns::ReturnEvent::Recorded { movements, .. } => {
+                        for m in movements {
+                            self.apply_movement_with(seq, m, false);
+                        }
                     }
+                    crate::returns::ReturnEvent::Exchanged { replacement, .. } => {
+                        self.apply_effect(seq, &Event::Order((**replacement).clone()));
+                    }
+                    crate::returns::ReturnEvent::PolicySet { .. } => {}
                 }
                 self.returns.apply(e);
             }
@@ -1197,6 +1203,15 @@ impl State {
                 if let (None, Some(refund)) = (before, &rma.refund) {
                     postings.refund(self, rma, refund, date)?;
                 }
+            }
+            Event::Returns(crate::returns::ReturnEvent::Exchanged { rma, exchange, replacement }) => {
+                if let OrderEvent::Recorded { movements, .. } = &**replacement {
+                    postings.value_movements(self, movements, date)?;
+                }
+                if let Some(refund) = &rma.refund {
+                    postings.refund(self, rma, refund, date)?;
+                }
+                postings.exchange_credit(self, rma, &exchange.credit, date)?;
             }
             _ => {}
         }

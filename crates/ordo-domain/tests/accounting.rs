@@ -761,24 +761,26 @@ enum ReturnStep {
     Receive(u8),
     Inspect(u8, u8, u8),
     Refund(u8),
+    Exchange(u8, u8),
 }
 
 fn return_step() -> impl Strategy<Value = ReturnStep> {
     prop_oneof![
-        (0u8..4, 0i64..4, 0i64..3).prop_map(|(r, a, b)| ReturnStep::Authorize(r, a, b)),
-        (0u8..4).prop_map(ReturnStep::Receive),
-        (0u8..4, 0u8..4, 0u8..4).prop_map(|(r, a, b)| ReturnStep::Inspect(r, a, b)),
-        (0u8..4).prop_map(ReturnStep::Refund),
+        (0u8..2, 0i64..4, 0i64..3).prop_map(|(r, a, b)| ReturnStep::Authorize(r, a, b)),
+        (0u8..2).prop_map(ReturnStep::Receive),
+        (0u8..2, 0u8..4, 0u8..4).prop_map(|(r, a, b)| ReturnStep::Inspect(r, a, b)),
+        (0u8..2).prop_map(ReturnStep::Refund),
+        (0u8..2, 0u8..3).prop_map(|(r, l)| ReturnStep::Exchange(r, l)),
     ]
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(160))]
 
     /// Whatever order return steps come in: the books and the ledger stay consistent (checked by
     /// the World after every accepted step), a refused step changes nothing, no line is returned
-    /// beyond what shipped, no refund is negative, and the order's refunds never exceed what the
-    /// customer paid.
+    /// beyond what shipped, no refund is negative, and the order's refunds and exchange credits
+    /// never exceed what the customer paid.
     #[test]
     fn returns_never_refund_more_than_was_paid(steps in prop::collection::vec(return_step(), 1..30), trusted in any::<bool>()) {
         let (mut w, key) = shipped_world(if trusted { &["C-1"] } else { &[] });
@@ -796,6 +798,15 @@ proptest! {
                     grades: vec![("1".into(), grade(a)), ("2".into(), grade(b))],
                 }),
                 ReturnStep::Refund(r) => ret(ReturnCommand::Refund { rma_id: rma(r) }),
+                // Like for like: line 1, line 2, or both.
+                ReturnStep::Exchange(r, l) => {
+                    let lines: &[(&str, &str)] = match l {
+                        0 => &[("1", "TEE")],
+                        1 => &[("2", "MUG")],
+                        _ => &[("1", "TEE"), ("2", "MUG")],
+                    };
+                    exchange(&rma(r), &format!("EX-{r}"), lines)
+                }
             };
             let before = w.state.clone();
             if w.try_run(command).is_err() {
@@ -808,9 +819,166 @@ proptest! {
             let shipped = if line == "1" { 3 } else { 1 };
             prop_assert!(returned <= shipped, "line {line}: {returned} returned of {shipped}");
         }
-        let refunded: i64 = rmas.iter().filter_map(|r| r.refund.as_ref()).map(|f| f.amount_minor).sum();
+        let credited: i64 =
+            rmas.iter().filter_map(|r| w.state.returns().exchange(&r.rma_id)).map(|x| x.credit.amount_minor).sum();
+        let refunded: i64 =
+            rmas.iter().filter_map(|r| r.refund.as_ref()).map(|f| f.amount_minor).sum::<i64>() + credited;
         prop_assert!(rmas.iter().filter_map(|r| r.refund.as_ref()).all(|f| f.amount_minor >= 0));
         // What was paid: 3 × 20.00 + 3.75 tax, 12.00 + 0.75 tax.
         prop_assert!(refunded <= 6_000 + 375 + 1_200 + 75, "refunded {refunded}");
     }
+}
+
+// ----- exchanges ----------------------------------------------------------------------------
+
+fn exchange(rma: &str, replacement: &str, lines: &[(&str, &str)]) -> Command {
+    ret(ReturnCommand::Exchange {
+        rma_id: rma.into(),
+        replacement_order_id: replacement.into(),
+        lines: lines.iter().map(|(l, s)| ((*l).to_owned(), sku(s))).collect(),
+    })
+}
+
+/// `shipped_world` plus TEE-L, listed on WEB at TEE's price (a size swap), with stock.
+fn exchange_world(trusted: &[&str]) -> (World, ordo_domain::orders::model::OrderKey) {
+    let (mut w, key) = shipped_world(trusted);
+    w.run(item("TEE-L"));
+    w.run(Command::Order(OrderCommand::Configure(OrderSetting::Price {
+        channel: code("WEB"),
+        sku: sku("TEE-L"),
+        currency: usd(),
+        unit_price_minor: 2000,
+    })));
+    w.run(cost("TEE-L", 1_000, 0));
+    w.mv(receipt("TEE-L", "WH", 5));
+    (w, key)
+}
+
+#[test]
+fn an_exchange_ships_a_replacement_at_what_was_paid_and_refunds_the_other_lines() {
+    let (mut w, key) = exchange_world(&[]);
+    let receivable = || GlAccount::ChannelReceivable(code("WEB"));
+    let receivable_after_sale = balance(&w, receivable());
+    let tax = || GlAccount::TaxPayable("US-MA".into());
+    let tax_after_sale = balance(&w, tax());
+    w.run(authorize("RMA-X", &key, &[("1", 2), ("2", 1)]));
+    // Not before inspection: the goods must be back and graded.
+    assert!(matches!(
+        returns_rejection(w.reject(exchange("RMA-X", "EX-1", &[("1", "TEE-L")]))),
+        ReturnRejection::Illegal { action: "exchanged", .. }
+    ));
+    w.run(ret(ReturnCommand::Receive { rma_id: "RMA-X".into(), location: code("WH") }));
+    let grades = vec![("1".to_owned(), Grade::B), ("2".to_owned(), Grade::C)];
+    w.run(ret(ReturnCommand::Inspect { rma_id: "RMA-X".into(), grades }));
+    // What is refused, and changes nothing.
+    assert_eq!(
+        returns_rejection(w.reject(exchange("RMA-X", "EX-1", &[("9", "TEE-L")]))),
+        ReturnRejection::NotOnRma { rma: "RMA-X".into(), line: "9".into() }
+    );
+    assert_eq!(
+        returns_rejection(w.reject(exchange("RMA-X", "EX-1", &[("1", "NOPE")]))),
+        ReturnRejection::UnknownSku(sku("NOPE"))
+    );
+    assert_eq!(
+        returns_rejection(w.reject(exchange("RMA-X", "2001", &[("1", "TEE-L")]))),
+        ReturnRejection::ReplacementExists(key.clone())
+    );
+    // A MUG (12.00) for a TEE (20.00) is not even.
+    assert!(matches!(
+        returns_rejection(w.reject(exchange("RMA-X", "EX-1", &[("1", "MUG")]))),
+        ReturnRejection::UnevenExchange { returned_price: 2_000, replacement_price: 1_200, .. }
+    ));
+    assert_eq!(
+        returns_rejection(w.reject(exchange("RMA-X", "EX-1", &[("1", "TEE-L"), ("1", "TEE")]))),
+        ReturnRejection::DuplicateLine("1".into())
+    );
+
+    // The TEEs (line 1, graded B) swapped for TEE-L; the MUG (line 2, graded C) refunded.
+    let event = w.state.decide(&exchange("RMA-X", "EX-1", &[("1", "TEE-L")]), now()).unwrap();
+    w.run(exchange("RMA-X", "EX-1", &[("1", "TEE-L")]));
+    let rma = w.state.returns().get("RMA-X").unwrap().clone();
+    assert_eq!(rma.status, RmaStatus::Closed);
+    // Line 2's refund: 12.00 + 0.75 − 1.20 restocking (10 % for grade C) − 5.00 label = 6.55.
+    let refund = rma.refund.clone().unwrap();
+    assert_eq!((refund.net_minor, refund.restocking_fee_minor, refund.return_shipping_minor), (1_200, 120, 500));
+    assert_eq!(refund.amount_minor, 655);
+    // Line 1's credit: 2 × 20.00 and 2/3 of 3.75 tax = 42.50, no fee: the sale is kept.
+    let ex = w.state.returns().exchange("RMA-X").unwrap().clone();
+    assert_eq!((ex.credit.net_minor, ex.credit.amount_minor, ex.credit.restocking_fee_minor), (4_000, 4_250, 0));
+    // The replacement: same customer and address, priced at what was paid, reserved at WH.
+    let replacement = w.state.orders().get(&ex.replacement).unwrap().clone();
+    let original = w.state.orders().get(&key).unwrap();
+    assert_eq!(replacement.order.channel_order_id, "EX-1");
+    assert_eq!(replacement.order.exchange_of(), Some("RMA-X"));
+    assert_eq!(
+        (&replacement.order.customer, &replacement.order.ship_to),
+        (&original.order.customer, &original.order.ship_to)
+    );
+    assert_eq!((replacement.order.net_minor(), replacement.order.tax_minor()), (4_000, 250));
+    assert_eq!(replacement.order.lines[0].quantity, 2);
+    assert!(replacement.holds.is_empty(), "{:?}", replacement.findings);
+    assert_eq!(replacement.status, ordo_domain::orders::lifecycle::OrderStatus::Allocated);
+    assert_eq!(w.b("TEE-L", "WH").get(ordo_domain::inventory::StockState::Committed), 2);
+    // Books: both lines leave revenue; the receivable drops by the refund and the credit.
+    assert_eq!(balance(&w, GlAccount::SalesReturns), 4_000 + 1_200);
+    assert_eq!(balance(&w, tax()), tax_after_sale + 250 + 75);
+    assert_eq!(balance(&w, GlAccount::RestockingFees), -120);
+    assert_eq!(balance(&w, receivable()), receivable_after_sale - 655 - 4_250);
+    let rules: Vec<PostingRule> = w.state.gl().entries().iter().rev().take(2).map(|(_, e)| e.rule).collect();
+    assert!(rules.contains(&PostingRule::Exchange) && rules.contains(&PostingRule::Refund), "{rules:?}");
+    // The channel is told of the refund of line 2 only.
+    let messages = ordo_domain::outbox::messages_of(&event, now());
+    assert_eq!(messages.len(), 1);
+    let refund_message: serde_json::Value = serde_json::from_str(&messages[0].payload).unwrap();
+    assert_eq!(refund_message["amount_minor"], 655);
+    assert_eq!(refund_message["lines"], serde_json::json!([{"line_id": "2", "sku": "MUG", "units": 1}]));
+    // Settled: no refund, no second exchange.
+    assert_eq!(
+        returns_rejection(w.reject(exchange("RMA-X", "EX-2", &[("1", "TEE-L")]))),
+        ReturnRejection::AlreadyRefunded("RMA-X".into())
+    );
+    assert!(matches!(
+        returns_rejection(w.reject(ret(ReturnCommand::Refund { rma_id: "RMA-X".into() }))),
+        ReturnRejection::AlreadyRefunded(_)
+    ));
+
+    // The replacement ships: its sale restores the receivable the channel settles once, and
+    // nothing is confirmed to the channel (it never had order EX-1).
+    let ex_key = ex.replacement.clone();
+    for c in [
+        OrderCommand::Dispatch { key: ex_key.clone(), actor: ops(), ship_partial: false },
+        OrderCommand::StartPicking { key: ex_key.clone(), actor: ops() },
+        OrderCommand::Pack { key: ex_key.clone(), actor: ops() },
+    ] {
+        w.run(Command::Order(c));
+    }
+    let shipment = ShipmentRequest {
+        shipment_id: "SX".into(),
+        location: code("WH"),
+        carrier: "UPS".into(),
+        service: "ground".into(),
+        tracking: "1ZSX".into(),
+        lines: vec![],
+    };
+    let ship_cmd = Command::Order(OrderCommand::Ship { key: ex_key.clone(), actor: ops(), shipment });
+    let shipped = w.state.decide(&ship_cmd, now()).unwrap();
+    assert!(ordo_domain::outbox::messages_of(&shipped, now()).is_empty());
+    w.run(ship_cmd);
+    assert_eq!(balance(&w, receivable()), receivable_after_sale - 655);
+    assert_eq!(balance(&w, tax()), tax_after_sale + 75);
+    // The replacement can itself be returned, within its own shipment's window.
+    w.run(authorize("RMA-Y", &ex_key, &[("1", 1)]));
+    assert_eq!(w.state.returns().get("RMA-Y").unwrap().lines[0].paid_net_minor, 2_000);
+}
+
+#[test]
+fn a_trusted_customer_already_refunded_cannot_also_exchange() {
+    let (mut w, key) = exchange_world(&["C-1"]);
+    w.run(authorize("RMA-T", &key, &[("1", 1)]));
+    w.run(ret(ReturnCommand::Receive { rma_id: "RMA-T".into(), location: code("WH") }));
+    w.run(ret(ReturnCommand::Inspect { rma_id: "RMA-T".into(), grades: vec![("1".into(), Grade::A)] }));
+    assert_eq!(
+        returns_rejection(w.reject(exchange("RMA-T", "EX-T", &[("1", "TEE")]))),
+        ReturnRejection::AlreadyRefunded("RMA-T".into())
+    );
 }

@@ -288,6 +288,18 @@ enum ReturnCmd {
         #[arg(long)]
         rma: String,
     },
+    /// Settle an inspected RMA with goods: `--line LINE_ID:SKU` (repeat) ships the line's
+    /// returned units again as SKU (the same or another at its list price) in a replacement
+    /// order; the RMA's other lines are refunded.
+    Exchange {
+        #[arg(long)]
+        rma: String,
+        /// The replacement order's id on the RMA's channel [default: EX-RMA]
+        #[arg(long)]
+        order_id: Option<String>,
+        #[arg(long = "line", required = true)]
+        lines: Vec<String>,
+    },
     /// One RMA, or all.
     Show {
         rma: Option<String>,
@@ -1702,6 +1714,14 @@ fn return_command(engine: &mut Engine<AnyStore>, command: ReturnCmd) -> Result<E
                 .collect::<Result<_>>()?,
         },
         ReturnCmd::Refund { rma } => ReturnCommand::Refund { rma_id: rma },
+        ReturnCmd::Exchange { rma, order_id, lines } => ReturnCommand::Exchange {
+            replacement_order_id: order_id.unwrap_or_else(|| format!("EX-{rma}")),
+            rma_id: rma,
+            lines: pairs(&lines, "--line")?
+                .into_iter()
+                .map(|(l, s)| ordo_types::Sku::new(s.clone()).map(|s| (l, s)).with_context(|| format!("SKU {s:?}")))
+                .collect::<Result<_>>()?,
+        },
         ReturnCmd::Show { rma, json } => {
             let returns = engine.state().returns();
             let shown: Vec<&ordo_domain::returns::Rma> = match &rma {
@@ -1714,7 +1734,7 @@ fn return_command(engine: &mut Engine<AnyStore>, command: ReturnCmd) -> Result<E
                 },
                 None => returns.all().collect(),
             };
-            report::rmas(&shown, json);
+            report::rmas(returns, &shown, json);
             return Ok(ExitCode::SUCCESS);
         }
     };

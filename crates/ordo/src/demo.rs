@@ -415,8 +415,9 @@ pub fn run(target: &Target, seed: u64) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Returns on the web store: a 30-day policy (10 % restocking, 5.95 label), and two shipped
-/// orders' first lines sent back — one resellable (B), one unsellable (D).
+/// Returns on the web store: a 30-day policy (10 % restocking, 5.95 label), and three shipped
+/// orders' first lines sent back — one resellable (B) and one unsellable (D), refunded, and one
+/// faulty (C) exchanged for a new unit of the same SKU.
 fn returns(state: &State) -> Vec<Request> {
     use ordo_domain::returns::{Grade, ReturnCommand, ReturnPolicy};
     let channel = code("SHOPIFY-DTC");
@@ -432,7 +433,7 @@ fn returns(state: &State) -> Vec<Request> {
         },
     }];
     let shipped = state.orders().all().filter(|r| r.order.channel == channel && !r.shipments.is_empty());
-    for (n, r) in shipped.take(2).enumerate() {
+    for (n, r) in shipped.take(3).enumerate() {
         let rma_id = format!("RMA-{}", 1001 + n);
         let line = &r.order.lines[0];
         let location = r.shipments[0].location.clone();
@@ -441,15 +442,23 @@ fn returns(state: &State) -> Vec<Request> {
                 rma_id: rma_id.clone(),
                 order: r.key(),
                 lines: vec![(line.line_id.clone(), 1)],
-                reason: if n == 0 { "too small".into() } else { "arrived damaged".into() },
+                reason: ["too small", "arrived damaged", "stopped working"][n].into(),
             },
             ReturnCommand::Receive { rma_id: rma_id.clone(), location },
             ReturnCommand::Inspect {
                 rma_id: rma_id.clone(),
-                grades: vec![(line.line_id.clone(), if n == 0 { Grade::B } else { Grade::D })],
+                grades: vec![(line.line_id.clone(), [Grade::B, Grade::D, Grade::C][n])],
             },
-            ReturnCommand::Refund { rma_id },
         ]);
+        let same_sku = r.lines.iter().find(|l| l.order_line_id == line.line_id).and_then(|l| l.sku.clone());
+        match same_sku {
+            Some(sku) if n == 2 => commands.push(ReturnCommand::Exchange {
+                replacement_order_id: format!("EX-{rma_id}"),
+                rma_id,
+                lines: vec![(line.line_id.clone(), sku)],
+            }),
+            _ => commands.push(ReturnCommand::Refund { rma_id }),
+        }
     }
     vec![Request::Group(commands.into_iter().map(Command::Returns).collect())]
 }
@@ -537,6 +546,17 @@ fn print_ledger(engine: &Engine<AnyStore>) {
                 usd(f.amount_minor),
                 usd(f.restocking_fee_minor),
                 usd(f.return_shipping_minor)
+            );
+        }
+    }
+    for r in engine.state().returns().all() {
+        if let Some(x) = engine.state().returns().exchange(&r.rma_id) {
+            println!(
+                "  {} on {}: exchanged like for like, replacement order {} (credit {}, nothing refunded)",
+                r.rma_id,
+                r.order,
+                x.replacement,
+                usd(x.credit.amount_minor)
             );
         }
     }

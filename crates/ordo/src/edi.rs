@@ -401,7 +401,9 @@ fn shipment_document(
 pub fn after_shipment(engine: &mut Engine<AnyStore>, order: &str, shipment: &str) -> Result<()> {
     let key = crate::cli::order_key(order)?;
     let is_edi = engine.state().channel(&key.channel).is_some_and(|c| c.kind == ordo_domain::catalog::ChannelKind::Edi);
-    if !is_edi {
+    // An exchange's replacement answers no purchase order of the partner's.
+    let replacement = engine.state().orders().get(&key).is_some_and(|r| r.order.exchange_of().is_some());
+    if !is_edi || replacement {
         return Ok(());
     }
     let Some(receiver) = engine.state().partners().last_sender(&key.channel).and_then(|s| s.parse::<Party>().ok())

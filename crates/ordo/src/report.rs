@@ -544,9 +544,17 @@ pub fn variances(state: &State, as_json: bool) {
 }
 
 /// `ordo return show`: RMAs with their lines, grades and refund.
-pub fn rmas(rmas: &[&ordo_domain::returns::Rma], as_json: bool) {
+pub fn rmas(returns: &ordo_domain::returns::Returns, rmas: &[&ordo_domain::returns::Rma], as_json: bool) {
     if as_json {
-        print_json(&json!(rmas));
+        let rows: Vec<serde_json::Value> = rmas
+            .iter()
+            .map(|r| {
+                let mut row = json!(r);
+                row["exchange"] = json!(returns.exchange(&r.rma_id));
+                row
+            })
+            .collect();
+        print_json(&json!(rows));
         return;
     }
     let body: Vec<Vec<String>> = rmas
@@ -568,16 +576,29 @@ pub fn rmas(rmas: &[&ordo_domain::returns::Rma], as_json: bool) {
                     )
                 },
             );
+            let exchange = returns.exchange(&r.rma_id).map_or_else(
+                || "-".to_owned(),
+                |x| {
+                    let swapped: Vec<String> = x.lines.iter().map(|(line, sku)| format!("{line}→{sku}")).collect();
+                    format!(
+                        "{} {} (credit {})",
+                        x.replacement.channel_order_id,
+                        swapped.join(", "),
+                        ordo_types::format_decimal(x.credit.amount_minor, 2)
+                    )
+                },
+            );
             vec![
                 r.rma_id.clone(),
                 r.order.to_string(),
                 format!("{:?}", r.status).to_lowercase(),
                 lines.join(", "),
                 refund,
+                exchange,
             ]
         })
         .collect();
-    table(&["rma", "order", "status", "lines", "refund"], &body);
+    table(&["rma", "order", "status", "lines", "refund", "exchange"], &body);
 }
 
 /// `ordo wave plan|release`: the orders in release order and the pick list.

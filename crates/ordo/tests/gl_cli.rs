@@ -205,6 +205,8 @@ fn returns_from_the_command_line_over_the_demo_retailer() {
         (vec!["return", "inspect", "--rma", "RMA-1001", "--grade", "1:E"], "grade \"E\" is not A, B, C or D"),
         (vec!["return", "refund", "--rma", "RMA-1001"], "already refunded"),
         (vec!["return", "receive", "--rma", "RMA-404", "--location", "WH-EAST"], "unknown RMA RMA-404"),
+        (vec!["return", "exchange", "--rma", "RMA-1001", "--line", "1"], "is not LINE_ID:VALUE"),
+        (vec!["return", "exchange", "--rma", "RMA-1001", "--line", &format!("{line}:TEE")], "already refunded"),
     ] {
         let out = db.run(&args);
         assert!(!out.status.success(), "{args:?}");
@@ -212,6 +214,56 @@ fn returns_from_the_command_line_over_the_demo_retailer() {
         assert!(text.contains(message), "{args:?}: {text}");
     }
     assert_eq!(db.journal_seq(), before, "refused return commands record nothing");
+    // The demo's third return was exchanged like for like: a replacement order, nothing refunded.
+    let exchanged = db.json(&["return", "show", "RMA-1003", "--json"]);
+    let replacement = &exchanged[0]["exchange"]["replacement"];
+    assert_eq!(exchanged[0]["refund"], serde_json::Value::Null);
+    let replacement =
+        format!("{}/{}", replacement["channel"].as_str().unwrap(), replacement["channel_order_id"].as_str().unwrap());
+    let shown = db.json(&["order", "show", &replacement, "--json"]);
+    assert_eq!(shown["order"]["tags"], serde_json::json!(["exchange:RMA-1003"]));
+    // An exchange from the command line, with the replacement's id defaulted from the RMA.
+    let orders = db.json(&["orders", "--json"]);
+    let returned: Vec<String> = db
+        .json(&["return", "show", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["order"]["channel_order_id"].as_str().unwrap().to_owned())
+        .collect();
+    let other = orders
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| {
+            r["order"]["channel"] == "SHOPIFY-DTC"
+                && !r["shipments"].as_array().unwrap().is_empty()
+                && !returned.iter().any(|id| r["order"]["channel_order_id"] == id.as_str())
+        })
+        .expect("another shipped web order");
+    let other_key = format!("SHOPIFY-DTC/{}", other["order"]["channel_order_id"].as_str().unwrap());
+    let other_line = other["order"]["lines"][0]["line_id"].as_str().unwrap().to_owned();
+    let other_sku = other["lines"][0]["sku"].as_str().unwrap().to_owned();
+    let at = other["shipments"][0]["location"].as_str().unwrap().to_owned();
+    db.ok(&[
+        "return",
+        "create",
+        "--rma",
+        "RMA-7",
+        "--order",
+        &other_key,
+        "--line",
+        &format!("{other_line}:1"),
+        "--reason",
+        "x",
+    ]);
+    db.ok(&["return", "receive", "--rma", "RMA-7", "--location", &at]);
+    db.ok(&["return", "inspect", "--rma", "RMA-7", "--grade", &format!("{other_line}:A")]);
+    db.ok(&["return", "exchange", "--rma", "RMA-7", "--line", &format!("{other_line}:{other_sku}")]);
+    let shown = db.json(&["order", "show", "SHOPIFY-DTC/EX-RMA-7", "--json"]);
+    assert_eq!(shown["order"]["lines"][0]["item"]["sku"], other_sku.as_str());
+    let table = db.ok(&["return", "show", "RMA-7"]);
+    assert!(table.contains("EX-RMA-7"), "{table}");
     let tb = db.json(&["gl", "trial-balance", "--json"]);
     assert!(tb.as_array().unwrap().iter().any(|r| r["account"] == "4100"), "sales returns are booked: {tb:#}");
     assert_eq!(db.json(&["verify", "--json"])["ok"], true);

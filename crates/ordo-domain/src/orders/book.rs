@@ -492,6 +492,11 @@ impl OrderBook {
         self.listings.iter().find(|((c, _), s)| c == channel && *s == sku).map(|((_, l), _)| l.as_str())
     }
 
+    /// The channel's list price of one base unit of `sku`: its currency and amount.
+    pub fn list_price(&self, channel: &ChannelCode, sku: &Sku) -> Option<(CurrencyCode, i64)> {
+        self.prices.get(&(channel.clone(), sku.clone())).copied()
+    }
+
     pub fn all(&self) -> impl Iterator<Item = &OrderRecord> {
         self.orders.values().map(|r| &**r)
     }
@@ -683,7 +688,7 @@ impl ValidationContext for Context<'_> {
         self.state.orders.customers.get(&(channel.clone(), customer_id.to_owned())).copied()
     }
     fn list_price(&self, channel: &ChannelCode, sku: &Sku) -> Option<(CurrencyCode, i64)> {
-        self.state.orders.prices.get(&(channel.clone(), sku.clone())).copied()
+        self.state.orders.list_price(channel, sku)
     }
     fn offered(&self, _channel: &ChannelCode, sku: &Sku) -> Units {
         self.offered.get(sku).copied().unwrap_or(0)

@@ -227,6 +227,12 @@ impl Order {
         self.lines.iter().map(OrderLine::net_minor).fold(0i64, i64::saturating_add)
     }
 
+    /// The RMA this order replaces goods for, when it is an exchange's replacement (Ordo's own
+    /// order: the channel never had it, so nothing about it is confirmed to the channel).
+    pub fn exchange_of(&self) -> Option<&str> {
+        self.tags.iter().find_map(|t| t.strip_prefix(crate::returns::EXCHANGE_TAG))
+    }
+
     pub fn tax_minor(&self) -> i64 {
         self.lines.iter().flat_map(|l| &l.tax_lines).map(|t| t.amount_minor).fold(0i64, i64::saturating_add)
     }
