@@ -202,7 +202,7 @@ pub const ROUTES: &[Route] = &[
     write("/api/v1/approvals/{id}/reject", Permission::Approve, "Reject another user's request.", schema_of::<Reason>),
     open_post(
         "/webhooks/shopify/{channel}",
-        "A Shopify order webhook (orders/create, orders/updated, orders/cancelled) for channel CHANNEL: verified by X-Shopify-Hmac-Sha256 over the raw body before it is read, deduplicated on X-Shopify-Event-Id (else X-Shopify-Webhook-Id) in the same commit as its effect, captured (and cancelled) as the canonical order.",
+        "A Shopify webhook for channel CHANNEL (X-Shopify-Topic orders/create, orders/updated, orders/cancelled, refunds/create): verified by X-Shopify-Hmac-Sha256 over the raw body before it is read, deduplicated on X-Shopify-Event-Id (else X-Shopify-Webhook-Id) in the same commit as its effect; orders captured (and cancelled) as the canonical order, refunds recorded as an RMA already refunded by the channel.",
         schema_of::<serde_json::Map<String, Value>>,
     ),
     read("/api/v1/returns", "Return authorizations (RMAs): status, lines, grades, refund.", None),
@@ -1210,6 +1210,108 @@ async fn return_step(
 
 // ----- channel webhooks -------------------------------------------------------------------------
 
+/// Keeps what Shopify sent, raw, with the reason (`ordo deadletter`), so nothing is lost.
+async fn keep_dead_letter(
+    service: &Service,
+    source: String,
+    event_id: &str,
+    reason: String,
+    raw: &str,
+) -> Result<u64, Problem> {
+    let actor = format!("shopify:{}", source.rsplit(':').next().unwrap_or_default());
+    let keep = ordo_domain::deadletter::DeadLetterCommand::Keep { source, reason, raw: raw.to_owned() };
+    let origin = ordo_domain::access::Origin {
+        actor,
+        role: None,
+        source: ordo_domain::access::Source::Connector,
+        request_id: event_id.to_owned(),
+    };
+    let kept = service
+        .write(Command::Attributed { origin, command: Box::new(Command::DeadLetter(keep)) })
+        .await
+        .map_err(crate::command_problem)?;
+    Ok(kept.0[0])
+}
+
+/// A malformed delivery: kept as a dead letter, answered 400 with the field and value.
+async fn unreadable(
+    service: &Service,
+    source: String,
+    event_id: &str,
+    what: &str,
+    e: ordo_channels::FormatError,
+    raw: &str,
+) -> Problem {
+    let seq = match keep_dead_letter(service, source, event_id, e.to_string(), raw).await {
+        Ok(seq) => seq,
+        Err(p) => return p,
+    };
+    let mut p = Problem::new(Code::InvalidBody, format!("{what}: {e}; kept as dead letter (journal sequence {seq})"));
+    p.errors.push(crate::problem::FieldError {
+        field: e.column.clone(),
+        line: Some(e.line as usize),
+        column: None,
+        message: e.message.clone(),
+    });
+    p
+}
+
+/// `refunds/create`: a refund the merchant issued on Shopify, recorded (once per event id and
+/// per refund id) as an RMA already refunded, so Ordo's own return flow never pays it twice.
+/// A refund of an order Ordo does not hold is kept as a dead letter (redriven once the order is
+/// in) and acknowledged; one of units that never shipped is the order update's business.
+async fn shopify_refund(
+    service: &Arc<Service>,
+    channel: &ordo_types::Code,
+    event_id: &str,
+    body: &Bytes,
+    text: &str,
+) -> Result<Response, Problem> {
+    use ordo_domain::returns::ReturnRejection;
+    let source = format!("shopify-refund:{channel}");
+    let order_id = match ordo_channels::shopify::refunds::order_of(text) {
+        Ok(id) => id,
+        Err(e) => return Err(unreadable(service, source, event_id, "not a Shopify refund", e, text).await),
+    };
+    let key = OrderKey { channel: channel.clone(), channel_order_id: order_id };
+    let currency = {
+        let key = key.clone();
+        service.read(move |s| s.orders().get(&key).map(|r| r.order.currency)).await
+    };
+    let Some(currency) = currency else {
+        let reason = format!("a refund of order {key}, which Ordo does not hold");
+        let seq = keep_dead_letter(service, source, event_id, reason.clone(), text).await?;
+        return Ok(Json(json!({"ignored": reason, "dead_letter_seq": seq})).into_response());
+    };
+    let refund = match ordo_channels::shopify::refunds::parse(text, currency) {
+        Ok(r) => r.canonical(channel.clone()),
+        Err(e) => return Err(unreadable(service, source, event_id, "not a Shopify refund", e, text).await),
+    };
+    let actor = format!("shopify:{channel}");
+    let origin = ordo_domain::access::Origin {
+        actor: actor.clone(),
+        role: None,
+        source: ordo_domain::access::Source::Connector,
+        request_id: event_id.to_owned(),
+    };
+    let once = Command::Idempotent {
+        user: actor,
+        key: event_id.to_owned(),
+        request_sha256_hex: sha256_hex(body),
+        command: Box::new(Command::Returns(ordo_domain::returns::ReturnCommand::RecordChannelRefund(refund))),
+    };
+    match service.write(Command::Attributed { origin, command: Box::new(once) }).await {
+        Ok((_, (_, body))) => Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response()),
+        Err(ordo_engine::CommandError::Rejected(ordo_domain::Rejection::AlreadyAnswered { body, .. })) => {
+            Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+        }
+        Err(ordo_engine::CommandError::Rejected(ordo_domain::Rejection::Returns(
+            r @ (ReturnRejection::RmaExists(_) | ReturnRejection::NothingShipped(_)),
+        ))) => Ok(Json(json!({"ignored": r.to_string(), "order": key.to_string()})).into_response()),
+        Err(e) => Err(crate::command_problem(e)),
+    }
+}
+
 /// Shopify's order webhooks. The signature is checked on the raw bytes before anything reads
 /// them; the delivery's event id is the idempotency key (in the same journal event as the
 /// capture), so a delivery repeated — concurrently or after a restart — has one effect. An update
@@ -1237,7 +1339,7 @@ async fn shopify_webhook(
     let channel =
         ordo_types::Code::new(channel).map_err(|e| Problem::new(Code::NotFound, format!("no such channel: {e}")))?;
     let topic = header("x-shopify-topic").unwrap_or("orders/updated").to_owned();
-    if !matches!(topic.as_str(), "orders/create" | "orders/updated" | "orders/cancelled") {
+    if !matches!(topic.as_str(), "orders/create" | "orders/updated" | "orders/cancelled" | "refunds/create") {
         return Ok(Json(json!({"ignored": topic})).into_response());
     }
     let Some(event_id) = header("x-shopify-event-id").or_else(|| header("x-shopify-webhook-id")).map(str::to_owned)
@@ -1245,36 +1347,14 @@ async fn shopify_webhook(
         return Err(Problem::new(Code::InvalidParameter, "X-Shopify-Event-Id or X-Shopify-Webhook-Id is required"));
     };
     let text = String::from_utf8_lossy(&body);
+    if topic == "refunds/create" {
+        return shopify_refund(&service, &channel, &event_id, &body, &text).await;
+    }
     let mapped = match ordo_channels::shopify::orders::parse(&text, channel.clone()) {
         Ok(mapped) => mapped,
         Err(e) => {
-            // Kept raw, with the reason, so nothing Shopify sent is lost (`ordo deadletter`).
-            let keep = ordo_domain::deadletter::DeadLetterCommand::Keep {
-                source: format!("shopify-webhook:{channel}"),
-                reason: e.to_string(),
-                raw: text.into_owned(),
-            };
-            let origin = ordo_domain::access::Origin {
-                actor: format!("shopify:{channel}"),
-                role: None,
-                source: ordo_domain::access::Source::Connector,
-                request_id: event_id.clone(),
-            };
-            let kept = service
-                .write(Command::Attributed { origin, command: Box::new(Command::DeadLetter(keep)) })
-                .await
-                .map_err(crate::command_problem)?;
-            let mut p = Problem::new(
-                Code::InvalidBody,
-                format!("not a Shopify order: {e}; kept as dead letter (journal sequence {})", kept.0[0]),
-            );
-            p.errors.push(crate::problem::FieldError {
-                field: e.column.clone(),
-                line: Some(e.line as usize),
-                column: None,
-                message: e.message.clone(),
-            });
-            return Err(p);
+            let source = format!("shopify-webhook:{channel}");
+            return Err(unreadable(&service, source, &event_id, "not a Shopify order", e, &text).await);
         }
     };
     let key = mapped.order.key();

@@ -977,6 +977,82 @@ fn a_shopify_webhook_delivered_five_times_is_one_order() {
     );
 }
 
+/// `refunds/create`: a refund the merchant issued on Shopify is recorded once (whatever the
+/// deliveries), as an RMA already refunded, so Ordo's own return flow cannot pay it again; a
+/// refund of an unknown order is kept as a dead letter, a malformed one answered with its field.
+#[test]
+fn a_shopify_refund_webhook_is_recorded_once_and_never_refunded_again() {
+    let s = Server::start();
+    let refund = |order: &str, amount: &str| {
+        json!({
+            "id": 77, "order_id": order, "created_at": "2026-11-20T10:00:00-05:00",
+            "refund_line_items": [{"id": 1, "line_item_id": "1", "quantity": 1, "restock_type": "return"}],
+            "transactions": [{"kind": "refund", "status": "success", "amount": amount, "currency": "USD"}]
+        })
+        .to_string()
+    };
+    let deliver = |body: &str, event: &str| {
+        let resp = s
+            .client
+            .post(s.url("/webhooks/shopify/WEB"))
+            .header("X-Shopify-Hmac-Sha256", shopify_signature(body.as_bytes()))
+            .header("X-Shopify-Topic", "refunds/create")
+            .header("X-Shopify-Event-Id", event)
+            .body(body.to_owned())
+            .send()
+            .unwrap();
+        (resp.status(), resp.text().unwrap())
+    };
+    // An order Ordo does not hold: acknowledged, kept raw to redrive.
+    let (status, text) = deliver(&refund("F-1", "20.00"), "evt-r0");
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains("does not hold"), "{text}");
+    let kept = s.handle.query(|st| st.dead_letters().all().to_vec());
+    assert_eq!(kept.last().map(|d| d.source.as_str()), Some("shopify-refund:WEB"));
+    // Captured but not shipped: nothing to record (the order's update cancels such lines).
+    let (status, body) = s.post("/api/v1/orders", Role::Integration, None, &order_body("F-1", 2));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let before = s.journal_seq();
+    let (status, text) = deliver(&refund("F-1", "20.00"), "evt-r1");
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains("shipped nothing"), "{text}");
+    assert_eq!(s.journal_seq(), before);
+    for (action, body) in [("dispatch", "{}"), ("pick", "{}"), ("pack", "{}")] {
+        step_on(&s, "F-1", action, Role::Warehouse, body);
+    }
+    let parcel = json!({"shipment_id": "S1", "location": "WH", "carrier": "UPS", "service": "ground", "tracking": "1Z", "lines": []});
+    step_on(&s, "F-1", "ship", Role::Warehouse, &parcel.to_string());
+    // Malformed money: 400 naming the field, kept as a dead letter.
+    let (status, text) = deliver(&refund("F-1", "2O.00"), "evt-r2");
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    assert!(text.contains("transactions[0].amount"), "{text}");
+    // Delivered four times at once and once more: one record.
+    let before = s.journal_seq();
+    let body = refund("F-1", "20.00");
+    let answers: Vec<(StatusCode, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4).map(|_| scope.spawn(|| deliver(&body, "evt-r3"))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(answers.iter().any(|(st, _)| *st == StatusCode::OK), "{answers:?}");
+    for (status, text) in &answers {
+        assert!(*status == StatusCode::OK || *status == StatusCode::CONFLICT, "{status} {text}");
+    }
+    let (status, _) = deliver(&body, "evt-r3");
+    assert_eq!(status, StatusCode::OK);
+    // The same refund under another event id (Shopify re-sent it) is acknowledged, not recorded.
+    let (status, text) = deliver(&body, "evt-r4");
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(text.contains("already exists"), "{text}");
+    assert_eq!(s.journal_seq(), before + 1, "one record for every delivery");
+    let (_, shown) = s.get("/api/v1/returns/WEB-REFUND-77", Some(Role::Viewer));
+    assert_eq!((shown["status"].as_str(), shown["refund"]["amount_minor"].as_i64()), (Some("authorized"), Some(2_000)));
+    // Ordo's own return flow cannot pay for that unit again: one unit is left to return.
+    let rma = json!({"rma_id": "RMA-F", "channel": "WEB", "order_id": "F-1", "lines": [{"line_id": "1", "units": 2}], "reason": "x"});
+    let (status, text) = s.post("/api/v1/returns", Role::CustomerService, None, &rma.to_string());
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
+    assert!(text.contains("1 shipped and not yet returned"), "{text}");
+}
+
 /// Shopify may deliver `orders/cancelled` for an order Ordo never captured: it is captured, then
 /// cancelled, and a repeat changes nothing.
 #[test]

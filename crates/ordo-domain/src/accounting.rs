@@ -621,7 +621,20 @@ impl Postings {
         refund: &crate::returns::Refund,
         date: Date,
     ) -> Result<(), AccountingRejection> {
-        self.credit_customer(ctx, rma, refund, PostingRule::Refund, date)
+        self.credit_customer(ctx, rma, refund, 0, PostingRule::Refund, date)
+    }
+
+    /// A refund the channel issued itself: as a refund, plus what it gave back beyond the goods
+    /// (shipping, adjustments) out of shipping income.
+    pub fn channel_refund(
+        &mut self,
+        ctx: &impl PostingContext,
+        rma: &crate::returns::Rma,
+        refund: &crate::returns::Refund,
+        beyond_goods_minor: i64,
+        date: Date,
+    ) -> Result<(), AccountingRejection> {
+        self.credit_customer(ctx, rma, refund, beyond_goods_minor, PostingRule::Refund, date)
     }
 
     /// The returned units an exchange credits against its replacement: booked as a refund with
@@ -633,7 +646,7 @@ impl Postings {
         credit: &crate::returns::Refund,
         date: Date,
     ) -> Result<(), AccountingRejection> {
-        self.credit_customer(ctx, rma, credit, PostingRule::Exchange, date)
+        self.credit_customer(ctx, rma, credit, 0, PostingRule::Exchange, date)
     }
 
     fn credit_customer(
@@ -641,6 +654,7 @@ impl Postings {
         ctx: &impl PostingContext,
         rma: &crate::returns::Rma,
         refund: &crate::returns::Refund,
+        beyond_goods_minor: i64,
         rule: PostingRule,
         date: Date,
     ) -> Result<(), AccountingRejection> {
@@ -666,6 +680,7 @@ impl Postings {
         }
         *legs.entry(GlAccount::RestockingFees).or_insert(0) -= convert(refund.restocking_fee_minor);
         *legs.entry(GlAccount::OtherIncome).or_insert(0) -= convert(refund.return_shipping_minor);
+        *legs.entry(GlAccount::ShippingIncome).or_insert(0) += convert(beyond_goods_minor);
         // The receivable takes what balances the converted legs (rounding stays in one place).
         let rest: i64 = legs.values().sum();
         *legs.entry(GlAccount::ChannelReceivable(order.channel.clone())).or_insert(0) -= rest;

@@ -38,7 +38,7 @@ use ordo_types::{ChannelCode, LocationCode, Sku, SkuClass, Timestamp, Units};
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::{Disposition, MoveCommand, MoveRejection, Movement};
-use crate::orders::book::{OrderCommand, OrderEvent, OrderRejection};
+use crate::orders::book::{OrderCommand, OrderEvent, OrderRecord, OrderRejection};
 use crate::orders::model::{FulfillmentIntent, LineItem, Order, OrderKey, OrderLine, PaymentStatus, Shipping, TaxLine};
 
 /// The tag a replacement order carries, followed by its RMA's id.
@@ -179,6 +179,27 @@ pub enum ReturnCommand {
         replacement_order_id: String,
         lines: Vec<(String, Sku)>,
     },
+    /// A refund the channel issued itself (a Shopify `refunds/create`): recorded as an RMA already
+    /// refunded, so Ordo never refunds those units again.
+    RecordChannelRefund(ChannelRefund),
+}
+
+/// A refund a channel issued on its own side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelRefund {
+    /// The channel's refund id (unique per channel): the RMA is `{channel}-REFUND-{id}`.
+    pub refund_id: String,
+    pub order: OrderKey,
+    /// Order line, units refunded, and whether the goods come back.
+    pub lines: Vec<(String, Units, bool)>,
+    /// The money that went back to the customer, in the order's currency.
+    pub amount_minor: i64,
+}
+
+impl ChannelRefund {
+    pub fn rma_id(&self) -> String {
+        format!("{}-REFUND-{}", self.order.channel, self.refund_id)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,6 +219,13 @@ pub enum ReturnEvent {
         rma: Box<Rma>,
         exchange: Box<Exchange>,
         replacement: Box<OrderEvent>,
+    },
+    /// A refund the channel issued, as an RMA whose `refund` is what it gave back for the goods
+    /// (authorized while goods are to come back, closed otherwise); `beyond_goods_minor` is what
+    /// it refunded beyond the goods' price (shipping, adjustments).
+    RefundedByChannel {
+        rma: Box<Rma>,
+        beyond_goods_minor: i64,
     },
 }
 
@@ -258,6 +286,8 @@ pub enum ReturnRejection {
     FulfilledByChannel(OrderKey),
     #[error("the replacement order: {0}")]
     Replacement(Box<OrderRejection>),
+    #[error("a refund of {0} minor units: a refund is never negative")]
+    NegativeRefund(i64),
     #[error("a restocking fee of {0} bp is more than the whole refund")]
     FeeAboveRefund(u32),
     #[error("{sku} at {location}: {needed} units to dispose, {held} in quality control")]
@@ -298,6 +328,9 @@ impl Returns {
                 self.policies.insert(channel.clone(), policy.clone());
             }
             ReturnEvent::Recorded { rma, .. } => {
+                self.rmas.insert(rma.rma_id.clone(), (**rma).clone());
+            }
+            ReturnEvent::RefundedByChannel { rma, .. } => {
                 self.rmas.insert(rma.rma_id.clone(), (**rma).clone());
             }
             ReturnEvent::Exchanged { rma, exchange, .. } => {
@@ -361,58 +394,18 @@ impl crate::State {
                     }
                 }
                 for (line_id, units) in lines {
-                    let order_line =
-                        record.order.lines.iter().find(|l| l.line_id == *line_id).ok_or_else(|| {
-                            ReturnRejection::UnknownLine { order: order.clone(), line: line_id.clone() }
-                        })?;
-                    let (shipped, ordered) = record.shipped_of(line_id);
-                    // Bundles return whole: the order line's units shipped, in the line's terms.
-                    let shipped_units = if ordered == 0 { 0 } else { shipped * order_line.quantity / ordered };
-                    let already: Units = self
-                        .returns
-                        .rmas
-                        .values()
-                        .filter(|r| r.order == *order)
-                        .flat_map(|r| &r.lines)
-                        .filter(|l| l.order_line_id == *line_id)
-                        .map(|l| l.units)
-                        .sum();
-                    let returnable = shipped_units - already;
-                    if *units <= 0 || *units > returnable {
-                        return Err(ReturnRejection::TooManyUnits { line: line_id.clone(), asked: *units, returnable });
-                    }
-                    let sku = record
-                        .lines
-                        .iter()
-                        .find(|l| l.order_line_id == *line_id)
-                        .and_then(|p| p.sku.clone())
-                        .ok_or_else(|| ReturnRejection::UnknownLine { order: order.clone(), line: line_id.clone() })?;
+                    let line = self.rma_line(record, line_id, *units)?;
                     if !policy.returnable_classes.is_empty() {
-                        let class = self.item(&sku).and_then(|i| i.sku_class.clone());
+                        let class = self.item(&line.sku).and_then(|i| i.sku_class.clone());
                         if class.as_ref().is_none_or(|c| !policy.returnable_classes.contains(c)) {
                             return Err(ReturnRejection::NotReturnable {
-                                sku,
+                                sku: line.sku,
                                 class: class.map_or_else(|| "none".to_owned(), |c| c.to_string()),
                                 channel: order.channel.clone(),
                             });
                         }
                     }
-                    // Cumulative shares: RMAs of one line never refund more than it was paid.
-                    let cumulative = |total: i64| {
-                        share(total, already + units, order_line.quantity) - share(total, already, order_line.quantity)
-                    };
-                    let mut tax = BTreeMap::new();
-                    for t in order_line.tax_lines.iter().filter(|t| !t.channel_collected) {
-                        *tax.entry(t.jurisdiction.clone()).or_insert(0) += cumulative(t.amount_minor);
-                    }
-                    rma_lines.push(RmaLine {
-                        order_line_id: line_id.clone(),
-                        sku,
-                        units: *units,
-                        paid_net_minor: cumulative(order_line.net_minor()),
-                        paid_tax_minor: tax,
-                        grade: None,
-                    });
+                    rma_lines.push(line);
                 }
                 let mut rma = Rma {
                     rma_id: rma_id.clone(),
@@ -517,7 +510,74 @@ impl crate::State {
             ReturnCommand::Exchange { rma_id, replacement_order_id, lines } => {
                 self.decide_exchange(rma_id, replacement_order_id, lines, now)
             }
+            ReturnCommand::RecordChannelRefund(refund) => self.decide_channel_refund(refund, now),
         }
+    }
+
+    /// A channel's own refund: a fact, so no policy, window or class applies. Its units are the
+    /// shipped ones not yet returned (units refunded before they shipped are the order update's
+    /// business); the goods' share of the money is the RMA's refund, what the channel kept of it
+    /// a restocking fee, and what it refunded beyond it (shipping…) booked apart.
+    fn decide_channel_refund(&self, refund: &ChannelRefund, now: Timestamp) -> Result<ReturnEvent, ReturnRejection> {
+        let rma_id = refund.rma_id();
+        if self.returns.rmas.contains_key(&rma_id) {
+            return Err(ReturnRejection::RmaExists(rma_id));
+        }
+        let order = &refund.order;
+        let record = self.orders.get(order).ok_or_else(|| ReturnRejection::UnknownOrder(order.clone()))?;
+        if refund.amount_minor < 0 {
+            return Err(ReturnRejection::NegativeRefund(refund.amount_minor));
+        }
+        if record.shipments.is_empty() {
+            return Err(ReturnRejection::NothingShipped(order.clone()));
+        }
+        for (n, (line_id, _, _)) in refund.lines.iter().enumerate() {
+            if refund.lines[..n].iter().any(|(other, _, _)| other == line_id) {
+                return Err(ReturnRejection::DuplicateLine(line_id.clone()));
+            }
+            if !record.order.lines.iter().any(|l| l.line_id == *line_id) {
+                return Err(ReturnRejection::UnknownLine { order: order.clone(), line: line_id.clone() });
+            }
+        }
+        let mut lines = Vec::new();
+        let mut goods_back = false;
+        for (line_id, units, restock) in &refund.lines {
+            let units = (*units).min(self.returnable(record, line_id));
+            if units > 0 {
+                lines.push(self.rma_line(record, line_id, units)?);
+                goods_back |= *restock;
+            }
+        }
+        let net: i64 = lines.iter().map(|l| l.paid_net_minor).sum();
+        let mut tax: BTreeMap<String, i64> = BTreeMap::new();
+        for (j, t) in lines.iter().flat_map(|l| &l.paid_tax_minor) {
+            *tax.entry(j.clone()).or_insert(0) += t;
+        }
+        let goods = net + tax.values().sum::<i64>();
+        let rma = Rma {
+            rma_id,
+            order: order.clone(),
+            customer_id: record.order.customer.id.clone(),
+            reason: format!("refunded by {} (refund {})", order.channel, refund.refund_id),
+            lines,
+            status: if goods_back { RmaStatus::Authorized } else { RmaStatus::Closed },
+            authorized_at: now,
+            location: None,
+            received_at: None,
+            inspected_at: None,
+            refund: Some(Refund {
+                net_minor: net,
+                tax_minor: tax,
+                restocking_fee_minor: (goods - refund.amount_minor).max(0),
+                return_shipping_minor: 0,
+                amount_minor: refund.amount_minor.min(goods),
+                at: now,
+            }),
+        };
+        Ok(ReturnEvent::RefundedByChannel {
+            rma: Box::new(rma),
+            beyond_goods_minor: (refund.amount_minor - goods).max(0),
+        })
     }
 
     fn decide_exchange(
@@ -666,6 +726,57 @@ impl crate::State {
             rma: Box::new(rma),
             exchange: Box::new(exchange),
             replacement: Box::new(replacement),
+        })
+    }
+
+    /// Units of an order line shipped and not yet on an RMA (bundles in the line's own terms).
+    fn returnable(&self, record: &OrderRecord, line_id: &str) -> Units {
+        let Some(order_line) = record.order.lines.iter().find(|l| l.line_id == line_id) else { return 0 };
+        let (shipped, ordered) = record.shipped_of(line_id);
+        // Bundles return whole: the order line's units shipped, in the line's terms.
+        let shipped_units = if ordered == 0 { 0 } else { shipped * order_line.quantity / ordered };
+        let order = record.key();
+        let already: Units = self
+            .returns
+            .rmas
+            .values()
+            .filter(|r| r.order == order)
+            .flat_map(|r| &r.lines)
+            .filter(|l| l.order_line_id == line_id)
+            .map(|l| l.units)
+            .sum();
+        shipped_units - already
+    }
+
+    /// `units` of an order line as an RMA line: what the customer paid for them, as cumulative
+    /// shares so that RMAs of one line never come to more than it was paid.
+    fn rma_line(&self, record: &OrderRecord, line_id: &str, units: Units) -> Result<RmaLine, ReturnRejection> {
+        let order = record.key();
+        let unknown = || ReturnRejection::UnknownLine { order: order.clone(), line: line_id.to_owned() };
+        let order_line = record.order.lines.iter().find(|l| l.line_id == line_id).ok_or_else(unknown)?;
+        let returnable = self.returnable(record, line_id);
+        if units <= 0 || units > returnable {
+            return Err(ReturnRejection::TooManyUnits { line: line_id.to_owned(), asked: units, returnable });
+        }
+        let (shipped, ordered) = record.shipped_of(line_id);
+        let shipped_units = if ordered == 0 { 0 } else { shipped * order_line.quantity / ordered };
+        let already = shipped_units - returnable;
+        let sku =
+            record.lines.iter().find(|l| l.order_line_id == line_id).and_then(|p| p.sku.clone()).ok_or_else(unknown)?;
+        let cumulative = |total: i64| {
+            share(total, already + units, order_line.quantity) - share(total, already, order_line.quantity)
+        };
+        let mut tax = BTreeMap::new();
+        for t in order_line.tax_lines.iter().filter(|t| !t.channel_collected) {
+            *tax.entry(t.jurisdiction.clone()).or_insert(0) += cumulative(t.amount_minor);
+        }
+        Ok(RmaLine {
+            order_line_id: line_id.to_owned(),
+            sku,
+            units,
+            paid_net_minor: cumulative(order_line.net_minor()),
+            paid_tax_minor: tax,
+            grade: None,
         })
     }
 

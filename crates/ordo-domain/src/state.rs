@@ -1163,7 +1163,8 @@ impl State {
                     crate::returns::ReturnEvent::Exchanged { replacement, .. } => {
                         self.apply_effect(seq, &Event::Order((**replacement).clone()));
                     }
-                    crate::returns::ReturnEvent::PolicySet { .. } => {}
+                    crate::returns::ReturnEvent::PolicySet { .. }
+                    | crate::returns::ReturnEvent::RefundedByChannel { .. } => {}
                 }
                 self.returns.apply(e);
             }
@@ -1212,6 +1213,11 @@ impl State {
                     postings.refund(self, rma, refund, date)?;
                 }
                 postings.exchange_credit(self, rma, &exchange.credit, date)?;
+            }
+            Event::Returns(crate::returns::ReturnEvent::RefundedByChannel { rma, beyond_goods_minor }) => {
+                if let Some(refund) = &rma.refund {
+                    postings.channel_refund(self, rma, refund, *beyond_goods_minor, date)?;
+                }
             }
             _ => {}
         }

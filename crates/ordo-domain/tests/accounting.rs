@@ -762,6 +762,7 @@ enum ReturnStep {
     Inspect(u8, u8, u8),
     Refund(u8),
     Exchange(u8, u8),
+    ChannelRefund(u8, i64, i64, bool, i64),
 }
 
 fn return_step() -> impl Strategy<Value = ReturnStep> {
@@ -771,6 +772,8 @@ fn return_step() -> impl Strategy<Value = ReturnStep> {
         (0u8..2, 0u8..4, 0u8..4).prop_map(|(r, a, b)| ReturnStep::Inspect(r, a, b)),
         (0u8..2).prop_map(ReturnStep::Refund),
         (0u8..2, 0u8..3).prop_map(|(r, l)| ReturnStep::Exchange(r, l)),
+        (0u8..2, 0i64..4, 0i64..3, any::<bool>(), 0i64..10_000)
+            .prop_map(|(r, a, b, back, amount)| ReturnStep::ChannelRefund(r, a, b, back, amount)),
     ]
 }
 
@@ -806,6 +809,11 @@ proptest! {
                         _ => &[("1", "TEE"), ("2", "MUG")],
                     };
                     exchange(&rma(r), &format!("EX-{r}"), lines)
+                }
+                ReturnStep::ChannelRefund(r, a, b, back, amount) => {
+                    let lines: Vec<(&str, i64, bool)> =
+                        [("1", a, back), ("2", b, back)].into_iter().filter(|(_, u, _)| *u > 0).collect();
+                    channel_refund(&format!("C{r}"), &key, &lines, amount)
                 }
             };
             let before = w.state.clone();
@@ -981,4 +989,79 @@ fn a_trusted_customer_already_refunded_cannot_also_exchange() {
         returns_rejection(w.reject(exchange("RMA-T", "EX-T", &[("1", "TEE")]))),
         ReturnRejection::AlreadyRefunded("RMA-T".into())
     );
+}
+
+// ----- refunds the channel issued -----------------------------------------------------------
+
+fn channel_refund(
+    id: &str,
+    key: &ordo_domain::orders::model::OrderKey,
+    lines: &[(&str, i64, bool)],
+    amount: i64,
+) -> Command {
+    ret(ReturnCommand::RecordChannelRefund(ordo_domain::returns::ChannelRefund {
+        refund_id: id.into(),
+        order: key.clone(),
+        lines: lines.iter().map(|(l, u, r)| ((*l).to_owned(), *u, *r)).collect(),
+        amount_minor: amount,
+    }))
+}
+
+#[test]
+fn a_refund_the_channel_issued_is_booked_once_and_never_refunded_again() {
+    let (mut w, key) = shipped_world(&[]);
+    let receivable = || GlAccount::ChannelReceivable(code("WEB"));
+    let receivable_after_sale = balance(&w, receivable());
+    // Refused, changing nothing: negative money, a line the order does not have.
+    assert_eq!(
+        returns_rejection(w.reject(channel_refund("R0", &key, &[("1", 1, true)], -1))),
+        ReturnRejection::NegativeRefund(-1)
+    );
+    assert!(matches!(
+        returns_rejection(w.reject(channel_refund("R0", &key, &[("9", 1, true)], 100))),
+        ReturnRejection::UnknownLine { .. }
+    ));
+    // Shopify refunded 2 TEE, to come back: 40.00 + 2.50 tax, exactly their price.
+    let command = channel_refund("R1", &key, &[("1", 2, true)], 4_250);
+    let event = w.state.decide(&command, now()).unwrap();
+    assert!(ordo_domain::outbox::messages_of(&event, now()).is_empty(), "the channel refunded it: nothing to tell it");
+    w.run(command);
+    let rma = w.state.returns().get("WEB-REFUND-R1").unwrap().clone();
+    assert_eq!(rma.status, RmaStatus::Authorized, "the goods are to come back");
+    let refund = rma.refund.clone().unwrap();
+    assert_eq!((refund.net_minor, refund.amount_minor, refund.restocking_fee_minor), (4_000, 4_250, 0));
+    assert_eq!(balance(&w, GlAccount::SalesReturns), 4_000);
+    assert_eq!(balance(&w, receivable()), receivable_after_sale - 4_250);
+    assert_eq!(
+        returns_rejection(w.reject(channel_refund("R1", &key, &[("1", 1, true)], 100))),
+        ReturnRejection::RmaExists("WEB-REFUND-R1".into()),
+        "a refund is recorded once"
+    );
+    // The parcel arrives and is inspected like any return; nothing is refunded a second time.
+    w.run(ret(ReturnCommand::Receive { rma_id: rma.rma_id.clone(), location: code("WH") }));
+    w.run(ret(ReturnCommand::Inspect { rma_id: rma.rma_id.clone(), grades: vec![("1".into(), Grade::A)] }));
+    assert_eq!(w.state.returns().get("WEB-REFUND-R1").unwrap().status, RmaStatus::Closed);
+    assert_eq!(
+        returns_rejection(w.reject(ret(ReturnCommand::Refund { rma_id: rma.rma_id.clone() }))),
+        ReturnRejection::AlreadyRefunded(rma.rma_id.clone())
+    );
+    // Ordo's own RMA cannot take those units again.
+    assert_eq!(
+        returns_rejection(w.reject(authorize("RMA-2", &key, &[("1", 2)]))),
+        ReturnRejection::TooManyUnits { line: "1".into(), asked: 2, returnable: 1 }
+    );
+    // The MUG kept by the customer, refunded with 5.00 of shipping: 12.00 + 0.75 + 5.00.
+    w.run(channel_refund("R2", &key, &[("2", 1, false)], 1_775));
+    let kept = w.state.returns().get("WEB-REFUND-R2").unwrap().clone();
+    assert_eq!(kept.status, RmaStatus::Closed, "nothing comes back");
+    assert_eq!(kept.refund.unwrap().amount_minor, 1_275);
+    assert_eq!(balance(&w, GlAccount::ShippingIncome), 500, "shipping given back");
+    assert_eq!(balance(&w, receivable()), receivable_after_sale - 4_250 - 1_775);
+    // The last TEE, of which the channel gave back only 10.00 of 21.25: it kept the rest.
+    w.run(channel_refund("R3", &key, &[("1", 5, true)], 1_000));
+    let last = w.state.returns().get("WEB-REFUND-R3").unwrap().clone();
+    assert_eq!(last.lines[0].units, 1, "only what shipped and was not returned");
+    let refund = last.refund.unwrap();
+    assert_eq!((refund.amount_minor, refund.restocking_fee_minor), (1_000, 1_125));
+    assert_eq!(balance(&w, receivable()), receivable_after_sale - 4_250 - 1_775 - 1_000);
 }

@@ -332,6 +332,19 @@ enum ImportCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Shopify refunds issued on Shopify's side (`refunds/create` webhook bodies or REST
+    /// `{"refund": …}` documents), recorded as RMAs already refunded so Ordo never pays them again;
+    /// one already recorded changes nothing; one of an order Ordo does not hold is kept as a dead
+    /// letter to redrive once the order is in.
+    ShopifyRefund {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        #[arg(long, default_value = "SHOPIFY-DTC")]
+        channel: String,
+        /// Print the RMAs recorded.
+        #[arg(long)]
+        json: bool,
+    },
     /// Amazon SP-API orders: `getOrders` answers paired with `getOrderItems` answers by
     /// `AmazonOrderId` (give both kinds of file, in any order); FBA orders are recorded, never
     /// reserved from Ordo's stock.
@@ -1622,33 +1635,45 @@ fn deadletter_command(engine: &mut Engine<AnyStore>, command: DeadletterCmd) -> 
                 eprintln!("dead letter {id} was already redriven");
                 return Ok(ExitCode::from(1));
             }
-            let channel = d.source.rsplit(':').next().unwrap_or_default();
-            if !(d.source.starts_with("shopify-webhook:") || d.source.starts_with("import:shopify-order:")) {
+            let channel = code("channel", d.source.rsplit(':').next().unwrap_or_default())?;
+            let (command, done) = if d.source.contains("shopify-refund:") {
+                // A refund of an order Ordo did not hold yet: read with that order's currency now.
+                match shopify_refund_of(engine.state(), &channel, &d.raw) {
+                    Ok(refund) => {
+                        let done = format!("recorded {}", refund.rma_id());
+                        (Command::Returns(ordo_domain::returns::ReturnCommand::RecordChannelRefund(refund)), done)
+                    }
+                    Err(e) => {
+                        eprintln!("still not recordable, nothing changed: {e}");
+                        return Ok(ExitCode::from(1));
+                    }
+                }
+            } else if d.source.starts_with("shopify-webhook:") || d.source.starts_with("import:shopify-order:") {
+                match ordo_channels::shopify::orders::parse(&d.raw, channel) {
+                    Ok(m) => {
+                        let done = format!("captured {}", m.order.key());
+                        (Command::Order(ordo_domain::orders::book::OrderCommand::Capture(Box::new(m.order))), done)
+                    }
+                    Err(e) => {
+                        eprintln!("still unreadable, nothing changed: {e}");
+                        return Ok(ExitCode::from(1));
+                    }
+                }
+            } else {
                 eprintln!("dead letter {id} ({}) is redriven by importing the corrected file again", d.source);
                 return Ok(ExitCode::from(1));
-            }
-            let mapped = match ordo_channels::shopify::orders::parse(&d.raw, code("channel", channel)?) {
-                Ok(m) => m,
-                Err(e) => {
-                    eprintln!("still unreadable, nothing changed: {e}");
-                    return Ok(ExitCode::from(1));
-                }
             };
-            let key = mapped.order.key();
-            let capture = Command::Order(ordo_domain::orders::book::OrderCommand::Capture(Box::new(mapped.order)));
             let mark = |outcome: String| {
                 Command::DeadLetter(ordo_domain::deadletter::DeadLetterCommand::MarkRedriven { id, outcome })
             };
-            let outcome = engine.execute(vec![ordo_engine::Request::Group(vec![
-                attributed(capture),
-                attributed(mark(format!("captured {key}"))),
-            ])]);
+            let outcome = engine
+                .execute(vec![ordo_engine::Request::Group(vec![attributed(command), attributed(mark(done.clone()))])]);
             if let Some(e) = outcome.error {
                 return Err(e).context("the database refused the change");
             }
             match outcome.results.into_iter().next().expect("one request") {
                 Ok(_) => {
-                    println!("redriven: captured {key}");
+                    println!("redriven: {done}");
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
@@ -1658,6 +1683,67 @@ fn deadletter_command(engine: &mut Engine<AnyStore>, command: DeadletterCmd) -> 
             }
         }
     }
+}
+
+/// A Shopify refund document as the canonical channel refund, its money read in the currency of
+/// the order it refunds (which Ordo must hold).
+fn shopify_refund_of(
+    state: &State,
+    channel: &ordo_types::ChannelCode,
+    raw: &str,
+) -> Result<ordo_domain::returns::ChannelRefund, ordo_channels::FormatError> {
+    let order_id = ordo_channels::shopify::refunds::order_of(raw)?;
+    let key = ordo_domain::orders::model::OrderKey { channel: channel.clone(), channel_order_id: order_id };
+    let currency = state.orders().get(&key).map(|r| r.order.currency).ok_or_else(|| {
+        ordo_channels::FormatError::at(1, format!("a refund of order {key}, which Ordo does not hold"))
+    })?;
+    Ok(ordo_channels::shopify::refunds::parse(raw, currency)?.canonical(channel.clone()))
+}
+
+/// `ordo import shopify-refund`: each file one refund, recorded on its own.
+fn import_shopify_refunds(
+    engine: &mut Engine<AnyStore>,
+    files: &[std::path::PathBuf],
+    channel: ordo_types::ChannelCode,
+    json: bool,
+) -> Result<ExitCode> {
+    use ordo_domain::returns::{ReturnCommand, ReturnRejection};
+    let source = format!("import:shopify-refund:{channel}");
+    let mut failed = false;
+    let mut recorded = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let refund = match shopify_refund_of(engine.state(), &channel, &text) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("refused: {}: {e}", file.display());
+                keep_dead_letter(engine, source.clone(), e.to_string(), text)?;
+                failed = true;
+                continue;
+            }
+        };
+        let rma_id = refund.rma_id();
+        match engine.execute_one(attributed(Command::Returns(ReturnCommand::RecordChannelRefund(refund)))) {
+            Ok(_) => {
+                eprintln!("{}: recorded {rma_id}", file.display());
+                recorded.push(rma_id);
+            }
+            Err(CommandError::Rejected(ordo_domain::Rejection::Returns(ReturnRejection::RmaExists(_)))) => {
+                eprintln!("{}: {rma_id} was already recorded; nothing changed", file.display());
+            }
+            Err(CommandError::Store(e)) => return Err(e).context("the database refused the change"),
+            Err(e) => {
+                eprintln!("rejected: {}: {e}; nothing changed", file.display());
+                failed = true;
+            }
+        }
+    }
+    if json {
+        let returns = engine.state().returns();
+        let rmas: Vec<&ordo_domain::returns::Rma> = recorded.iter().filter_map(|id| returns.get(id)).collect();
+        report::rmas(returns, &rmas, true);
+    }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn return_command(engine: &mut Engine<AnyStore>, command: ReturnCmd) -> Result<ExitCode> {
@@ -2090,6 +2176,9 @@ fn run_with_engine(engine: &mut Engine<AnyStore>, command: Cmd) -> Result<ExitCo
                 ordo_channels::shopify::orders::parse(text, channel.clone()).map(|o| (o.order, o.cancelled))
             };
             import_orders(engine, &files, &source, parse, json)
+        }
+        Cmd::Import(ImportCmd::ShopifyRefund { files, channel, json }) => {
+            import_shopify_refunds(engine, &files, code("channel", &channel)?, json)
         }
         Cmd::Import(ImportCmd::MagentoOrder { files, channel, json }) => {
             let channel = code("channel", &channel)?;

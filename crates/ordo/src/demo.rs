@@ -582,9 +582,11 @@ fn print_orders(engine: &Engine<AnyStore>, refusals: &[String]) {
     use ordo_domain::orders::lifecycle::OrderStatus;
     let book = engine.state().orders();
     println!();
-    println!("A day of orders ({} captured):", book.all().count());
+    // Replacements of exchanges are Ordo's own orders, not the channels' day.
+    let captured = || book.all().filter(|r| r.order.exchange_of().is_none());
+    println!("A day of orders ({} captured):", captured().count());
     let mut by_status: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for r in book.all() {
+    for r in captured() {
         *by_status.entry(r.status.as_str()).or_default() += 1;
     }
     let rows: Vec<Vec<String>> = by_status.iter().map(|(s, n)| vec![(*s).to_owned(), n.to_string()]).collect();

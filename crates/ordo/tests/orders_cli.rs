@@ -976,3 +976,52 @@ fn the_demo_day_of_orders_verifies_and_covers_every_outcome() {
     sorted.sort();
     assert_eq!(keys, sorted, "exception queue order");
 }
+
+// ----- refunds issued on Shopify ----------------------------------------------------------------
+
+/// `ordo import shopify-refund`: a refund of an order Ordo does not hold yet is kept as a dead
+/// letter and redriven once the order is in and shipped; recorded once, as an RMA already refunded.
+#[test]
+fn a_shopify_refund_file_is_recorded_once_and_redriven_when_its_order_is_in() {
+    let db = Db::new();
+    setup(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let refund = dir.path().join("refund.json");
+    let body = json!({"refund": {
+        "id": 9001, "order_id": "W-3001", "created_at": "2026-11-20T10:00:00-05:00",
+        "refund_line_items": [{"id": 1, "line_item_id": "1", "quantity": 1, "restock_type": "return"}],
+        "transactions": [{"kind": "refund", "status": "success", "amount": "20.00", "currency": "USD"}]
+    }});
+    std::fs::write(&refund, body.to_string()).unwrap();
+    let refund = refund.to_str().unwrap();
+    let refused = db.refused(&["import", "shopify-refund", "--channel", "WEB", refund]);
+    assert!(refused.contains("which Ordo does not hold") && refused.contains("kept as dead letter 1"), "{refused}");
+    let seq = db.journal_seq();
+    assert!(db.refused(&["deadletter", "redrive", "1"]).contains("still not recordable"));
+    assert_eq!(db.journal_seq(), seq);
+    // The order comes in and ships; the refund then records, on redrive and once.
+    assert_eq!(db.create(&fixture_arg("order-manual.json")), "allocated");
+    for step in ["dispatch", "pick", "pack"] {
+        db.ok(&["order", step, "WEB/W-3001"]);
+    }
+    db.ok(&["order", "ship", "WEB/W-3001", "--location", "EAST", "--carrier", "UPS", "--tracking", "1Z1"]);
+    assert_eq!(db.ok(&["deadletter", "redrive", "1"]).trim(), "redriven: recorded WEB-REFUND-9001");
+    let again = db.run(&["import", "shopify-refund", "--channel", "WEB", refund]);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already recorded"), "{again:?}");
+    let rma = db.json(&["return", "show", "WEB-REFUND-9001", "--json"]);
+    assert_eq!(
+        (rma[0]["status"].as_str(), rma[0]["refund"]["amount_minor"].as_i64()),
+        (Some("authorized"), Some(2_000))
+    );
+    // Ordo's own RMA cannot refund that tee again.
+    db.ok(&["return", "policy", "--channel", "WEB"]);
+    let refused =
+        db.refused(&["return", "create", "--rma", "RMA-1", "--order", "WEB/W-3001", "--line", "1:2", "--reason", "x"]);
+    assert!(refused.contains("2 units asked, 1 shipped and not yet returned"), "{refused}");
+    // The parcel comes back and is inspected; nothing more is paid.
+    db.ok(&["return", "receive", "--rma", "WEB-REFUND-9001", "--location", "EAST"]);
+    db.ok(&["return", "inspect", "--rma", "WEB-REFUND-9001", "--grade", "1:A"]);
+    assert!(db.refused(&["return", "refund", "--rma", "WEB-REFUND-9001"]).contains("already refunded"));
+    assert_eq!(db.json(&["verify", "--json"])["ok"], true);
+}

@@ -5,3 +5,4 @@ pub mod fulfillment;
 pub mod inventory;
 pub mod orders;
 pub mod payouts;
+pub mod refunds;
