@@ -44,8 +44,10 @@ pub enum Credentials {
     Amazon { access_token: Secret, seller_id: String, product_type: String, marketplace_id: String },
     /// OAuth access token (`WM_SEC.ACCESS_TOKEN`).
     Walmart { access_token: Secret },
-    /// A trading partner's document endpoint (AS2 gateway, VAN) with its bearer token.
-    Edi { token: Secret },
+    /// A trading partner's document endpoint (AS2 gateway, VAN) with its bearer token, and the
+    /// interchange addresses of Ordo (`sender`) and the partner for the documents the relay
+    /// writes itself (846 inventory advice).
+    Edi { token: Secret, sender: ordo_channels::x12::Party, partner: ordo_channels::x12::Party },
 }
 
 /// One destination as configured.
@@ -61,6 +63,9 @@ pub struct ChannelDestination {
     pub burst: u32,
     pub retry: RetryPolicy,
     pub timeout: Duration,
+    /// Deliver at most once per this interval, everything queued since in one round (EDI:
+    /// partners and VANs take documents in batches, and one 846 per round of changes).
+    pub every: Option<Duration>,
 }
 
 impl ChannelDestination {
@@ -132,6 +137,15 @@ struct RawChannel {
     backoff_cap_ms: u64,
     #[serde(default = "default_timeout")]
     timeout_ms: u64,
+    /// EDI: the partner's interchange address (`ZZ:ACME`).
+    #[serde(default)]
+    partner: Option<String>,
+    /// EDI: Ordo's interchange address (default `ZZ:ORDO`).
+    #[serde(default)]
+    sender: Option<String>,
+    /// Deliver in rounds this far apart (EDI default: 60 000 ms; others: as soon as queued).
+    #[serde(default)]
+    every_ms: Option<u64>,
 }
 
 fn default_rate() -> f64 {
@@ -189,6 +203,8 @@ pub enum ConfigError {
     TokenNotSet { channel: String, variable: String },
     #[error("channel {channel}: rate_per_second must be positive")]
     BadRate { channel: String },
+    #[error("channel {channel}: {field}: {reason}")]
+    BadParty { channel: String, field: &'static str, reason: String },
 }
 
 impl RelayConfig {
@@ -219,12 +235,30 @@ impl RelayConfig {
                     marketplace_id: c.marketplace_id.clone().unwrap_or_else(|| "ATVPDKIKX0DER".into()),
                 },
                 "walmart" => Credentials::Walmart { access_token: token },
-                "edi" => Credentials::Edi { token },
+                "edi" => {
+                    let party = |field: &'static str, raw: &str| {
+                        raw.parse::<ordo_channels::x12::Party>().map_err(|reason| ConfigError::BadParty {
+                            channel: c.channel.clone(),
+                            field,
+                            reason,
+                        })
+                    };
+                    Credentials::Edi {
+                        token,
+                        sender: party("sender", c.sender.as_deref().unwrap_or("ZZ:ORDO"))?,
+                        partner: party("partner", &need("partner", &c.partner)?)?,
+                    }
+                }
                 other => return Err(ConfigError::UnknownKind { channel: c.channel, kind: other.to_owned() }),
             };
             if !(c.rate_per_second > 0.0 && c.rate_per_second.is_finite()) {
                 return Err(ConfigError::BadRate { channel: c.channel });
             }
+            let every = match (&credentials, c.every_ms) {
+                (_, Some(ms)) => Some(Duration::from_millis(ms)),
+                (Credentials::Edi { .. }, None) => Some(Duration::from_secs(60)),
+                _ => None,
+            };
             channels.push(ChannelDestination {
                 channel: c.channel,
                 endpoint: c.endpoint,
@@ -238,6 +272,7 @@ impl RelayConfig {
                     max_attempts: c.max_attempts.max(1),
                 },
                 timeout: Duration::from_millis(c.timeout_ms),
+                every,
             });
         }
         let bus = raw.bus.map(|b| BusDestination {
@@ -259,6 +294,10 @@ impl RelayConfig {
 mod tests {
     use super::*;
 
+    fn config_of_shopify_every(text: &str) -> Option<Duration> {
+        RelayConfig::parse(text, |_| Some("t".into())).unwrap().channels[0].every
+    }
+
     #[test]
     fn secrets_never_print_and_bad_configs_say_what_is_wrong() {
         let text = r#"{"channels": [{"channel": "WEB", "kind": "shopify", "endpoint": "http://127.0.0.1:1/graphql.json",
@@ -271,6 +310,25 @@ mod tests {
         let no_location = text.replace(r#", "location_gid": "gid://shopify/Location/1""#, "");
         let err = RelayConfig::parse(&no_location, |_| Some("t".into())).unwrap_err();
         assert!(err.to_string().contains("location_gid is required"), "{err}");
+        let edi = r#"{"channels": [{"channel": "EDI", "kind": "edi", "endpoint": "http://127.0.0.1:1", "token_env": "T",
+            "partner": "ZZ:ACME"}]}"#;
+        let config = RelayConfig::parse(edi, |_| Some("t".into())).unwrap();
+        assert_eq!(config.channels[0].every, Some(Duration::from_secs(60)), "partners take documents in rounds");
+        assert!(
+            matches!(&config.channels[0].credentials, Credentials::Edi { sender, .. } if sender.to_string() == "ZZ:ORDO")
+        );
+        assert_eq!(
+            RelayConfig::parse(&edi.replace("}]}", ", \"every_ms\": 5}]}"), |_| Some("t".into())).unwrap().channels[0]
+                .every,
+            Some(Duration::from_millis(5))
+        );
+        let err =
+            RelayConfig::parse(&edi.replace(r#""partner": "ZZ:ACME""#, r#""sender": "ZZ:ORDO""#), |_| Some("t".into()))
+                .unwrap_err();
+        assert!(err.to_string().contains("partner is required"), "{err}");
+        let err = RelayConfig::parse(&edi.replace("ZZ:ACME", "ZZZ:ACME"), |_| Some("t".into())).unwrap_err();
+        assert!(matches!(err, ConfigError::BadParty { field: "partner", .. }), "{err}");
+        assert_eq!(config_of_shopify_every(text), None);
         let typo = text.replace("\"endpoint\"", "\"endpont\"");
         assert!(
             matches!(RelayConfig::parse(&typo, |_| Some("t".into())), Err(ConfigError::Shape(m)) if m.contains("endpont"))

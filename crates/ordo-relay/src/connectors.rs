@@ -98,6 +98,21 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
+/// The control number of an 846 the relay writes for `reference` (what it covers): the first
+/// outbox row of the round plus 500 000 000, or a relay dead letter's id plus 900 000 000 when it
+/// is redriven. Unique across rounds and restarts (a row starts one round only), the same for a
+/// retry of the same advice (a retransmission, which the partner recognises), and far above the
+/// sequence the journal issues the partner's other documents from.
+fn advice_control_number(reference: &str) -> u32 {
+    let number = |text: &str| text.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u64>().ok();
+    let (base, n) = if let Some(rest) = reference.strip_prefix("ordo://relay-dead-letter/") {
+        (900_000_000, number(rest).map(|n| n % 100_000_000))
+    } else {
+        (500_000_000, reference.strip_prefix("ordo://outbox/").and_then(number).map(|n| n % 400_000_000))
+    };
+    (base + n.unwrap_or(0)) as u32
+}
+
 /// A channel connection of any kind; each implements the capabilities its channel has.
 pub struct Connector {
     pub destination: ChannelDestination,
@@ -112,6 +127,44 @@ impl Connector {
             .build()
             .expect("an HTTP client with a timeout");
         Self { destination, client }
+    }
+
+    /// The partner's 846 for the changed SKUs: `QTY*33` under Ordo's SKU and the partner's item
+    /// id (the configured channel item, when it differs).
+    fn inventory_advice(
+        &self,
+        sender: &ordo_channels::x12::Party,
+        partner: &ordo_channels::x12::Party,
+        updates: &[AvailabilityUpdate],
+        reference: &str,
+    ) -> String {
+        use ordo_channels::x12::outbound::{AvailabilityAdvice, inventory_advice_846};
+        use ordo_channels::x12::write::{Envelope, Version, interchange};
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let at = ordo_types::Timestamp::from_millis(now.as_millis() as i64);
+        let control_number = advice_control_number(reference);
+        let items: Vec<AvailabilityAdvice> = updates
+            .iter()
+            .map(|u| AvailabilityAdvice {
+                sku: u.sku.clone(),
+                partner_item: (u.channel_item != u.sku).then(|| u.channel_item.clone()),
+                available: u.available,
+            })
+            .collect();
+        // BIA03 (the advice's reference) is at most 30 characters: the outbox range it covers.
+        let reference: String = reference.trim_start_matches("ordo://").chars().take(30).collect();
+        let envelope = Envelope {
+            sender: sender.clone(),
+            receiver: partner.clone(),
+            control_number,
+            at,
+            usage: 'P',
+            version: Version::v4010(),
+        };
+        // An 846's LIN loop repeats at most 10 000 times: more items, more sets.
+        let sets: Vec<(&str, _)> =
+            items.chunks(10_000).map(|chunk| ("846", inventory_advice_846(&reference, at, chunk))).collect();
+        interchange(&envelope, "IB", &sets)
     }
 
     fn url(&self, path: &str) -> String {
@@ -136,7 +189,7 @@ impl Connector {
             }
             Credentials::Amazon { access_token, .. } => request.header("x-amz-access-token", access_token.expose()),
             Credentials::Walmart { access_token } => request.header("WM_SEC.ACCESS_TOKEN", access_token.expose()),
-            Credentials::Edi { token } => request.bearer_auth(token.expose()),
+            Credentials::Edi { token, .. } => request.bearer_auth(token.expose()),
         }
     }
 
@@ -162,6 +215,8 @@ impl InventoryPublisher for Connector {
     fn max_batch(&self) -> usize {
         match self.destination.credentials {
             Credentials::Shopify { .. } => ordo_channels::shopify::inventory::MAX_QUANTITIES,
+            // One interchange per round, however many sets it takes (one control number).
+            Credentials::Edi { .. } => usize::MAX,
             _ => 1_000,
         }
     }
@@ -224,9 +279,13 @@ impl InventoryPublisher for Connector {
                 exchange(self.post("/v3/feeds?feedType=inventory").json(&feed)).await?;
                 Ok(0)
             }
-            // Partners get availability as 846 documents (`ordo export availability`), which
-            // arrive here as EDI documents.
-            Credentials::Edi { .. } => Ok(0),
+            Credentials::Edi { sender, partner, .. } => {
+                let text = self.inventory_advice(sender, partner, updates, reference);
+                let request =
+                    self.post("/documents").header(reqwest::header::CONTENT_TYPE, "application/edi-x12").body(text);
+                exchange(request).await?;
+                Ok(0)
+            }
         }
     }
 }
@@ -389,6 +448,13 @@ impl OrderSource for Connector {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn advice_control_numbers_follow_the_outbox_and_stay_clear_of_the_journal() {
+        assert_eq!(super::advice_control_number("ordo://outbox/42-97"), 500_000_042);
+        assert_eq!(super::advice_control_number("ordo://outbox/400000042-400000050"), 500_000_042);
+        assert_eq!(super::advice_control_number("ordo://relay-dead-letter/7"), 900_000_007);
+    }
+
     #[test]
     fn the_next_page_is_read_from_the_link_header() {
         let link = r#"<https://shop.example/admin/api/2025-10/orders.json?limit=250&page_info=abc>; rel="previous", <https://shop.example/admin/api/2025-10/orders.json?limit=250&page_info=def>; rel="next""#;

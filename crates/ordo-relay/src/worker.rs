@@ -52,6 +52,9 @@ impl Worker {
                         .build()
                         .map_err(|e| e.to_string())?;
                     let mut store = open().map_err(|e| e.to_string())?;
+                    // With --until-idle, rounds follow one another (nothing waits for a clock).
+                    let every =
+                        if until_idle { std::time::Duration::ZERO } else { destination.every.unwrap_or_default() };
                     let mut relay = ChannelRelay::new(Connector::new(destination));
                     if let Some(w) = writer {
                         relay = relay.with_cursor_writer(w);
@@ -60,8 +63,9 @@ impl Worker {
                         while !stop.load(Ordering::Relaxed) {
                             match relay.pass(store.as_mut()).await {
                                 Ok(0) if until_idle => break,
-                                Ok(0) => tokio::time::sleep(poll).await,
-                                Ok(_) => {}
+                                Ok(0) => tokio::time::sleep(poll.max(every)).await,
+                                // A destination taking rounds waits for the next one.
+                                Ok(_) => tokio::time::sleep(every).await,
                                 Err(e) => {
                                     log(&format!("{}: {e}", relay.name()));
                                     tokio::time::sleep(poll.max(std::time::Duration::from_millis(500))).await;

@@ -85,6 +85,7 @@ pub fn run(rate: u32, seconds: u64, skus: usize) -> Result<()> {
         burst: 1_000,
         retry: ordo_relay::RetryPolicy::default(),
         timeout: Duration::from_secs(5),
+        every: None,
     };
     let relay_stop = stop.clone();
     let relay_thread = std::thread::spawn(move || -> Result<ordo_relay::RelayStats> {

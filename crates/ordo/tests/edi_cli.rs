@@ -276,3 +276,79 @@ fn other_sets_and_garbage_are_refused_and_kept() {
     assert_eq!(db.journal_seq(), before + 1);
     assert_eq!(letters[1]["raw"], "UNA:+.? 'UNB+UNOC:3+SENDER'");
 }
+
+/// `ordo worker` for a trading partner: the documents Ordo journaled (here an 846 on request)
+/// are posted to the partner's endpoint, and availability changes since the last round go out
+/// on their own as one 846 of the SKUs that changed, read back by Ordo's X12 reader, with
+/// control numbers that keep increasing and never meet the journal's.
+#[test]
+fn the_worker_sends_partner_documents_and_an_846_of_what_changed() {
+    use std::sync::{Arc, Mutex};
+    let db = Db::new();
+    setup(&db);
+    type Received = Arc<Mutex<Vec<(Option<String>, String)>>>;
+    let received: Received = Arc::default();
+    async fn documents(
+        axum::extract::State(received): axum::extract::State<Received>,
+        headers: axum::http::HeaderMap,
+        body: String,
+    ) -> &'static str {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        received.lock().unwrap().push((auth, body));
+        "{}"
+    }
+    let (_runtime, url) = common::serve_on_loopback(
+        axum::Router::new().route("/documents", axum::routing::post(documents)).with_state(received.clone()),
+    );
+    let config = db.dir.path().join("relay.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({"channels": [{"channel": "EDI-ACME", "kind": "edi", "endpoint": url,
+            "token_env": "ORDO_TEST_EDI_TOKEN", "partner": "ZZ:ACMEBUYER", "items": {"MUG": "B-MUG"}}]})
+        .to_string(),
+    )
+    .unwrap();
+    let worker = || {
+        let mut command = db.command(&["worker", "--config", config.to_str().unwrap(), "--until-idle"]);
+        command.env("ORDO_TEST_EDI_TOKEN", "van-secret");
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let partner = || -> Vec<String> { received.lock().unwrap().iter().map(|(_, body)| body.clone()).collect() };
+    // The receipts of `setup` changed availability: one 846 for both SKUs.
+    worker();
+    let sent = partner();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let s = segments(&sent[0]);
+    let advised: Vec<(String, String)> = find(&s, "LIN")
+        .iter()
+        .zip(find(&s, "QTY"))
+        .map(|(lin, qty)| (lin[2].clone() + &lin.get(4).map(|p| format!("/{p}")).unwrap_or_default(), qty[1].clone()))
+        .collect();
+    assert_eq!(advised, [("MUG/B-MUG".to_owned(), "4".to_owned()), ("TEE".to_owned(), "10".to_owned())]);
+    let first = x12::parse(&sent[0]).unwrap();
+    assert_eq!(first[0].receiver().to_string(), "ZZ:ACMEBUYER");
+    let first_control: u32 = first[0].control_number().parse().unwrap();
+    assert!(first_control > 1_000, "the relay's numbers stay clear of the journal's: {first_control}");
+    assert_eq!(received.lock().unwrap()[0].0.as_deref(), Some("Bearer van-secret"));
+    // Nothing new: nothing sent.
+    worker();
+    assert_eq!(partner().len(), 1);
+    // One MUG more, and an 846 of everything on request: the journaled document is sent as
+    // written, and the change as an advice of MUG alone.
+    db.ok(&["move", "receipt", "--sku", "MUG", "--location", "EAST", "--quantity", "1"]);
+    db.ok(&["export", "availability", "--channel", "EDI-ACME", "--format", "x12-846", "--partner", "ZZ:ACMEBUYER"]);
+    worker();
+    let sent = partner();
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    let controls: Vec<u32> = sent.iter().map(|t| x12::parse(t).unwrap()[0].control_number().parse().unwrap()).collect();
+    let journal = controls.iter().filter(|c| **c < 1_000).count();
+    assert_eq!(journal, 1, "the requested 846 carries the journal's number: {controls:?}");
+    let relay: Vec<u32> = controls.iter().copied().filter(|c| *c >= 1_000).collect();
+    assert!(relay.len() == 2 && relay[1] > relay[0], "{controls:?}");
+    let mug_only =
+        sent.iter().find(|t| x12::parse(t).unwrap()[0].control_number().parse::<u32>().unwrap() == relay[1]).unwrap();
+    let s = segments(mug_only);
+    assert_eq!(find(&s, "LIN").len(), 1);
+    assert_eq!(find(&s, "QTY")[0][1], "5");
+}

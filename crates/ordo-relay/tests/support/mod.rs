@@ -206,5 +206,6 @@ pub fn shopify_destination(endpoint: &str, token: &str, max_attempts: u32) -> or
             max_attempts,
         },
         timeout: Duration::from_millis(300),
+        every: None,
     }
 }
