@@ -129,6 +129,37 @@ impl Connector {
         Self { destination, client }
     }
 
+    /// The Feeds API (2021-06-30) in its three steps: a feed document is created, the feed is
+    /// uploaded to the pre-signed URL it answers with (which carries its own authorization, never
+    /// the SP-API token), and the feed is created over that document. Returns the feed id.
+    async fn submit_amazon_feed(
+        &self,
+        feed_type: &str,
+        marketplace_id: &str,
+        feed: &Value,
+    ) -> Result<String, DeliveryError> {
+        const CONTENT_TYPE: &str = "application/json; charset=UTF-8";
+        let document =
+            exchange(self.post("/feeds/2021-06-30/documents").json(&json!({"contentType": CONTENT_TYPE}))).await?;
+        let (Some(document_id), Some(upload)) = (document["feedDocumentId"].as_str(), document["url"].as_str()) else {
+            return Err(DeliveryError::Rejected(format!(
+                "createFeedDocument answered without feedDocumentId and url: {document}"
+            )));
+        };
+        let put = self.client.put(upload).header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE).body(feed.to_string());
+        exchange(put).await?;
+        let created = exchange(self.post("/feeds/2021-06-30/feeds").json(&json!({
+            "feedType": feed_type,
+            "marketplaceIds": [marketplace_id],
+            "inputFeedDocumentId": document_id,
+        })))
+        .await?;
+        created["feedId"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| DeliveryError::Rejected(format!("createFeed answered without feedId: {created}")))
+    }
+
     /// The partner's 846 for the changed SKUs: `QTY*33` under Ordo's SKU and the partner's item
     /// id (the configured channel item, when it differs).
     fn inventory_advice(
@@ -188,7 +219,15 @@ impl Connector {
                 request.header("X-Shopify-Access-Token", access_token.expose())
             }
             Credentials::Amazon { access_token, .. } => request.header("x-amz-access-token", access_token.expose()),
-            Credentials::Walmart { access_token } => request.header("WM_SEC.ACCESS_TOKEN", access_token.expose()),
+            Credentials::Walmart { access_token } => {
+                // Every Marketplace API call names the service and carries its own correlation id.
+                let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                request
+                    .header("WM_SEC.ACCESS_TOKEN", access_token.expose())
+                    .header("WM_SVC.NAME", "Walmart Marketplace")
+                    .header("WM_QOS.CORRELATION_ID", format!("ordo-{}", nanos.as_nanos()))
+                    .header(reqwest::header::ACCEPT, "application/json")
+            }
             Credentials::Edi { token, .. } => request.bearer_auth(token.expose()),
         }
     }
@@ -269,9 +308,9 @@ impl InventoryPublisher for Connector {
                     }
                 }
             }
-            Credentials::Amazon { seller_id, product_type, .. } => {
+            Credentials::Amazon { seller_id, product_type, marketplace_id, .. } => {
                 let feed = ordo_channels::amazon::listings::listings_feed(seller_id, product_type, updates);
-                exchange(self.post("/feeds/2021-06-30/feeds?feedType=JSON_LISTINGS_FEED").json(&feed)).await?;
+                self.submit_amazon_feed("JSON_LISTINGS_FEED", marketplace_id, &feed).await?;
                 Ok(0)
             }
             Credentials::Walmart { .. } => {

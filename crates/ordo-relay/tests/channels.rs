@@ -1,7 +1,8 @@
-//! Channel relays against a fake Shopify (a real HTTP server on 127.0.0.1): availability
+//! Channel relays against fake channel APIs (real HTTP servers on 127.0.0.1): availability
 //! coalesced per SKU and written conditionally, rate limits and server errors and timeouts
 //! retried, conflicting changes resolved to Ordo's figure, hopeless failures dead-lettered with
-//! the reason and redriven with the current figure, shipments confirmed with tracking.
+//! the reason and redriven with the current figure, shipments confirmed with tracking (Shopify);
+//! Amazon's Feeds API in its three steps; Walmart's inventory feed with its headers.
 
 mod support;
 
@@ -199,4 +200,174 @@ async fn shipments_are_confirmed_with_tracking_against_the_open_fulfillment_orde
     assert_eq!(f["trackingInfo"]["number"], "1Z999AA10123456784");
     assert_eq!(f["trackingInfo"]["company"], "UPS");
     assert_eq!(relay.stats.messages, 1);
+}
+
+/// A fake SP-API Feeds API: documents created with a pre-signed upload URL on the same server,
+/// uploads kept, feeds created over an uploaded document — the first `createFeed` answered 429.
+#[derive(Default)]
+struct FakeFeeds {
+    base: String,
+    documents: Vec<String>,
+    uploads: std::collections::BTreeMap<String, (Option<String>, String)>,
+    feeds: Vec<serde_json::Value>,
+    throttle_next_feed: bool,
+    tokens_seen: Vec<Option<String>>,
+}
+
+type Feeds = std::sync::Arc<std::sync::Mutex<FakeFeeds>>;
+
+async fn start_fake_amazon() -> (String, Feeds) {
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    let feeds: Feeds = Default::default();
+    fn token(h: &HeaderMap) -> Option<String> {
+        h.get("x-amz-access-token").and_then(|v| v.to_str().ok()).map(str::to_owned)
+    }
+    let app = axum::Router::new()
+        .route(
+            "/feeds/2021-06-30/documents",
+            axum::routing::post(|State(f): State<Feeds>, headers: HeaderMap, body: String| async move {
+                let mut f = f.lock().unwrap();
+                f.tokens_seen.push(token(&headers));
+                let asked: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(asked["contentType"], "application/json; charset=UTF-8");
+                let id = format!("amzn1.tortuga.4.na.{}", f.documents.len() + 1);
+                f.documents.push(id.clone());
+                axum::Json(serde_json::json!({"feedDocumentId": id, "url": format!("{}/upload/{id}", f.base)}))
+            }),
+        )
+        .route(
+            "/upload/{id}",
+            axum::routing::put(
+                |State(f): State<Feeds>, Path(id): Path<String>, headers: HeaderMap, body: String| async move {
+                    f.lock().unwrap().uploads.insert(id, (token(&headers), body));
+                    StatusCode::OK
+                },
+            ),
+        )
+        .route(
+            "/feeds/2021-06-30/feeds",
+            axum::routing::post(|State(f): State<Feeds>, headers: HeaderMap, body: String| async move {
+                let mut f = f.lock().unwrap();
+                f.tokens_seen.push(token(&headers));
+                if std::mem::take(&mut f.throttle_next_feed) {
+                    return (StatusCode::TOO_MANY_REQUESTS, [("Retry-After", "0")], "{}".to_owned()).into_response();
+                }
+                let feed: serde_json::Value = serde_json::from_str(&body).unwrap();
+                f.feeds.push(feed);
+                axum::Json(serde_json::json!({"feedId": format!("5000{}", f.feeds.len())})).into_response()
+            }),
+        )
+        .with_state(feeds.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    feeds.lock().unwrap().base = base.clone();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, feeds)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amazon_availability_goes_through_the_feeds_api_in_its_three_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ordo.db");
+    let mut engine = engine(&path, 2);
+    for batch in [vec![receipt(0, 5)], vec![receipt(0, 2), receipt(1, 4)]] {
+        assert!(engine.execute(batch).error.is_none());
+    }
+    let (url, feeds) = start_fake_amazon().await;
+    feeds.lock().unwrap().throttle_next_feed = true;
+    let mut destination = shopify_destination(&url, "Atza|amazon-token", 3);
+    destination.credentials = ordo_relay::config::Credentials::Amazon {
+        access_token: ordo_relay::config::Secret::new("Atza|amazon-token"),
+        seller_id: "A1SELLER".into(),
+        product_type: "SHIRT".into(),
+        marketplace_id: "ATVPDKIKX0DER".into(),
+    };
+    destination.items = [("SKU-0".to_owned(), "SELLER-SKU-0".to_owned())].into();
+    let mut store = SqliteStore::open(&path).unwrap();
+    let mut relay = ChannelRelay::new(Connector::new(destination));
+    assert_eq!(relay.pass(&mut store).await.unwrap(), 2);
+    let f = feeds.lock().unwrap();
+    // Throttled once: the round was tried again, over a new document.
+    assert_eq!(f.documents.len(), 2);
+    assert_eq!(f.feeds.len(), 1);
+    let feed = &f.feeds[0];
+    assert_eq!(feed["feedType"], "JSON_LISTINGS_FEED");
+    assert_eq!(feed["marketplaceIds"], serde_json::json!(["ATVPDKIKX0DER"]));
+    let document = feed["inputFeedDocumentId"].as_str().unwrap();
+    let (upload_token, uploaded) = &f.uploads[document];
+    assert_eq!(upload_token, &None, "the pre-signed upload never carries the SP-API token");
+    assert!(f.tokens_seen.iter().all(|t| t.as_deref() == Some("Atza|amazon-token")), "{:?}", f.tokens_seen);
+    let uploaded: serde_json::Value = serde_json::from_str(uploaded).unwrap();
+    assert_eq!(uploaded["header"]["sellerId"], "A1SELLER");
+    let sent: Vec<(String, i64)> = uploaded["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let value = &m["patches"][0]["value"][0];
+            (m["sku"].as_str().unwrap().to_owned(), value["quantity"].as_i64().unwrap())
+        })
+        .collect();
+    // Coalesced: SKU-0 once at its newest figure, under its seller SKU; SKU-1 under its own name.
+    assert_eq!(sent, [("SELLER-SKU-0".to_owned(), 7), ("SKU-1".to_owned(), 4)]);
+    assert_eq!(relay.stats.dead_letters, 0);
+    assert_eq!(relay.stats.retries, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walmart_availability_is_one_inventory_feed_with_the_marketplace_headers() {
+    use axum::http::HeaderMap;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ordo.db");
+    let mut engine = engine(&path, 2);
+    assert!(engine.execute(vec![receipt(0, 3), receipt(1, 6)]).error.is_none());
+    type Calls = std::sync::Arc<std::sync::Mutex<Vec<(Vec<(String, String)>, String, String)>>>;
+    let calls: Calls = Default::default();
+    let app = axum::Router::new()
+        .route(
+            "/v3/feeds",
+            axum::routing::post(
+                |axum::extract::State(c): axum::extract::State<Calls>,
+                 axum::extract::RawQuery(q): axum::extract::RawQuery,
+                 headers: HeaderMap,
+                 body: String| async move {
+                    let headers = headers
+                        .iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+                        .collect();
+                    c.lock().unwrap().push((headers, q.unwrap_or_default(), body));
+                    axum::Json(serde_json::json!({"feedId": "F1"}))
+                },
+            ),
+        )
+        .with_state(calls.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut destination = shopify_destination(&url, "wm-token", 3);
+    destination.credentials =
+        ordo_relay::config::Credentials::Walmart { access_token: ordo_relay::config::Secret::new("wm-token") };
+    destination.items = [("SKU-1".to_owned(), "WM-SKU-1".to_owned())].into();
+    let mut store = SqliteStore::open(&path).unwrap();
+    let mut relay = ChannelRelay::new(Connector::new(destination));
+    relay.pass(&mut store).await.unwrap();
+    let calls = calls.lock().unwrap();
+    assert_eq!(calls.len(), 1);
+    let (headers, query, body) = &calls[0];
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    assert_eq!(query, "feedType=inventory");
+    assert_eq!(header("wm_sec.access_token"), Some("wm-token"));
+    assert_eq!(header("wm_svc.name"), Some("Walmart Marketplace"));
+    assert!(header("wm_qos.correlation_id").is_some_and(|c| !c.is_empty()));
+    let feed: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(feed["InventoryHeader"]["version"], "1.4");
+    let sent: Vec<(String, i64)> = feed["Inventory"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["sku"].as_str().unwrap().to_owned(), i["quantity"]["amount"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(sent, [("SKU-0".to_owned(), 3), ("WM-SKU-1".to_owned(), 6)]);
 }
