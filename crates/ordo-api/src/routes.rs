@@ -1306,8 +1306,17 @@ async fn shopify_refund(
             Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
         }
         Err(ordo_engine::CommandError::Rejected(ordo_domain::Rejection::Returns(
-            r @ (ReturnRejection::RmaExists(_) | ReturnRejection::NothingShipped(_)),
+            r
+            @ (ReturnRejection::RmaExists(_) | ReturnRejection::NothingShipped(_) | ReturnRejection::OnlyUnshipped(_)),
         ))) => Ok(Json(json!({"ignored": r.to_string(), "order": key.to_string()})).into_response()),
+        // An Ordo RMA holds those units: a person settles it; the refund is kept until then.
+        Err(ordo_engine::CommandError::Rejected(ordo_domain::Rejection::Returns(
+            r @ ReturnRejection::OnOpenRma { .. },
+        ))) => {
+            let reason = r.to_string();
+            let seq = keep_dead_letter(service, source, event_id, reason.clone(), text).await?;
+            Ok(Json(json!({"ignored": reason, "dead_letter_seq": seq})).into_response())
+        }
         Err(e) => Err(crate::command_problem(e)),
     }
 }

@@ -625,7 +625,7 @@ impl Postings {
     }
 
     /// A refund the channel issued itself: as a refund, plus what it gave back beyond the goods
-    /// (shipping, adjustments) out of shipping income.
+    /// (shipping, adjustments) as a sales return too.
     pub fn channel_refund(
         &mut self,
         ctx: &impl PostingContext,
@@ -680,7 +680,7 @@ impl Postings {
         }
         *legs.entry(GlAccount::RestockingFees).or_insert(0) -= convert(refund.restocking_fee_minor);
         *legs.entry(GlAccount::OtherIncome).or_insert(0) -= convert(refund.return_shipping_minor);
-        *legs.entry(GlAccount::ShippingIncome).or_insert(0) += convert(beyond_goods_minor);
+        *legs.entry(GlAccount::SalesReturns).or_insert(0) += convert(beyond_goods_minor);
         // The receivable takes what balances the converted legs (rounding stays in one place).
         let rest: i64 = legs.values().sum();
         *legs.entry(GlAccount::ChannelReceivable(order.channel.clone())).or_insert(0) -= rest;

@@ -220,11 +220,13 @@ pub enum ReturnEvent {
         exchange: Box<Exchange>,
         replacement: Box<OrderEvent>,
     },
-    /// A refund the channel issued, as an RMA whose `refund` is what it gave back for the goods
-    /// (authorized while goods are to come back, closed otherwise); `beyond_goods_minor` is what
-    /// it refunded beyond the goods' price (shipping, adjustments).
+    /// A refund the channel issued, as RMAs whose `refund` is what it gave back for the goods:
+    /// those coming back (authorized) and those the customer keeps (closed; for a refund of money
+    /// alone, the refund's record with no lines); `beyond_goods_minor` is what it refunded beyond
+    /// the goods' price (shipping, adjustments).
     RefundedByChannel {
-        rma: Box<Rma>,
+        returning: Option<Box<Rma>>,
+        kept: Option<Box<Rma>>,
         beyond_goods_minor: i64,
     },
 }
@@ -282,12 +284,26 @@ pub enum ReturnRejection {
         replacement_price: i64,
         currency_replacement: ordo_types::CurrencyCode,
     },
+    #[error(
+        "{sku} has no list price on {channel}: an exchange for another SKU needs both listed at one price \
+         (`ordo order settings` price lines)"
+    )]
+    NotListed { sku: Sku, channel: ChannelCode },
     #[error("order {0} was fulfilled by the channel; its exchanges are the channel's")]
     FulfilledByChannel(OrderKey),
     #[error("the replacement order: {0}")]
     Replacement(Box<OrderRejection>),
     #[error("a refund of {0} minor units: a refund is never negative")]
     NegativeRefund(i64),
+    #[error("a refund of {0} minor units is out of range")]
+    RefundOutOfRange(i64),
+    #[error(
+        "line {line:?} is on RMA {rma}, not refunded yet: settle that RMA as refunded by the channel (it \
+         would refund the units again)"
+    )]
+    OnOpenRma { rma: String, line: String },
+    #[error("the refund of order {0} is of units that never shipped: the order's update cancels them")]
+    OnlyUnshipped(OrderKey),
     #[error("a restocking fee of {0} bp is more than the whole refund")]
     FeeAboveRefund(u32),
     #[error("{sku} at {location}: {needed} units to dispose, {held} in quality control")]
@@ -330,8 +346,10 @@ impl Returns {
             ReturnEvent::Recorded { rma, .. } => {
                 self.rmas.insert(rma.rma_id.clone(), (**rma).clone());
             }
-            ReturnEvent::RefundedByChannel { rma, .. } => {
-                self.rmas.insert(rma.rma_id.clone(), (**rma).clone());
+            ReturnEvent::RefundedByChannel { returning, kept, .. } => {
+                for rma in returning.iter().chain(kept) {
+                    self.rmas.insert(rma.rma_id.clone(), (**rma).clone());
+                }
             }
             ReturnEvent::Exchanged { rma, exchange, .. } => {
                 self.rmas.insert(rma.rma_id.clone(), (**rma).clone());
@@ -515,68 +533,114 @@ impl crate::State {
     }
 
     /// A channel's own refund: a fact, so no policy, window or class applies. Its units are the
-    /// shipped ones not yet returned (units refunded before they shipped are the order update's
-    /// business); the goods' share of the money is the RMA's refund, what the channel kept of it
-    /// a restocking fee, and what it refunded beyond it (shipping…) booked apart.
+    /// shipped ones not yet returned: those coming back on one RMA (authorized: received and
+    /// inspected as usual), those the customer keeps on another (closed). The money of units that
+    /// never shipped is not Ordo's to book (no sale was); the goods' paid share is the RMAs'
+    /// refund, what the channel kept of it a restocking fee (shared by value), and what it gave
+    /// beyond (shipping, adjustments) is booked apart. Refused while an Ordo RMA holds those units
+    /// unrefunded — that RMA would refund them again.
     fn decide_channel_refund(&self, refund: &ChannelRefund, now: Timestamp) -> Result<ReturnEvent, ReturnRejection> {
-        let rma_id = refund.rma_id();
-        if self.returns.rmas.contains_key(&rma_id) {
-            return Err(ReturnRejection::RmaExists(rma_id));
+        let base_id = refund.rma_id();
+        let kept_id = format!("{base_id}-KEPT");
+        if self.returns.rmas.contains_key(&base_id) || self.returns.rmas.contains_key(&kept_id) {
+            return Err(ReturnRejection::RmaExists(base_id));
         }
         let order = &refund.order;
         let record = self.orders.get(order).ok_or_else(|| ReturnRejection::UnknownOrder(order.clone()))?;
         if refund.amount_minor < 0 {
             return Err(ReturnRejection::NegativeRefund(refund.amount_minor));
         }
+        // Far beyond any order; keeps every sum and conversion of it in range.
+        if refund.amount_minor > 1_000_000_000_000 {
+            return Err(ReturnRejection::RefundOutOfRange(refund.amount_minor));
+        }
         if record.shipments.is_empty() {
             return Err(ReturnRejection::NothingShipped(order.clone()));
         }
-        for (n, (line_id, _, _)) in refund.lines.iter().enumerate() {
+        for (n, (line_id, units, _)) in refund.lines.iter().enumerate() {
             if refund.lines[..n].iter().any(|(other, _, _)| other == line_id) {
                 return Err(ReturnRejection::DuplicateLine(line_id.clone()));
             }
             if !record.order.lines.iter().any(|l| l.line_id == *line_id) {
                 return Err(ReturnRejection::UnknownLine { order: order.clone(), line: line_id.clone() });
             }
-        }
-        let mut lines = Vec::new();
-        let mut goods_back = false;
-        for (line_id, units, restock) in &refund.lines {
-            let units = (*units).min(self.returnable(record, line_id));
-            if units > 0 {
-                lines.push(self.rma_line(record, line_id, units)?);
-                goods_back |= *restock;
+            if *units <= 0 {
+                return Err(ReturnRejection::TooManyUnits { line: line_id.clone(), asked: *units, returnable: 0 });
             }
         }
-        let net: i64 = lines.iter().map(|l| l.paid_net_minor).sum();
-        let mut tax: BTreeMap<String, i64> = BTreeMap::new();
-        for (j, t) in lines.iter().flat_map(|l| &l.paid_tax_minor) {
-            *tax.entry(j.clone()).or_insert(0) += t;
+        let (mut returning, mut kept) = (Vec::new(), Vec::new());
+        let mut never_shipped_minor = 0;
+        for (line_id, units, back) in &refund.lines {
+            let taken = (*units).min(self.returnable(record, line_id));
+            if *units > taken {
+                if let Some(open) = self.returns.rmas.values().find(|r| {
+                    r.order == *order && r.refund.is_none() && r.lines.iter().any(|l| l.order_line_id == *line_id)
+                }) {
+                    return Err(ReturnRejection::OnOpenRma { rma: open.rma_id.clone(), line: line_id.clone() });
+                }
+                let ordered = record.order.lines.iter().find(|l| l.line_id == *line_id).expect("checked above");
+                let (shipped, base_units) = record.shipped_of(line_id);
+                let shipped_units = if base_units == 0 { 0 } else { shipped * ordered.quantity / base_units };
+                let unshipped = (*units - taken).min(ordered.quantity - shipped_units);
+                let gross = ordered.net_minor()
+                    + ordered.tax_lines.iter().filter(|t| !t.channel_collected).map(|t| t.amount_minor).sum::<i64>();
+                never_shipped_minor += share(gross, unshipped, ordered.quantity);
+            }
+            if taken > 0 {
+                let line = self.rma_line(record, line_id, taken)?;
+                if *back { returning.push(line) } else { kept.push(line) }
+            }
         }
-        let goods = net + tax.values().sum::<i64>();
-        let rma = Rma {
-            rma_id,
-            order: order.clone(),
-            customer_id: record.order.customer.id.clone(),
-            reason: format!("refunded by {} (refund {})", order.channel, refund.refund_id),
-            lines,
-            status: if goods_back { RmaStatus::Authorized } else { RmaStatus::Closed },
-            authorized_at: now,
-            location: None,
-            received_at: None,
-            inspected_at: None,
-            refund: Some(Refund {
-                net_minor: net,
-                tax_minor: tax,
-                restocking_fee_minor: (goods - refund.amount_minor).max(0),
-                return_shipping_minor: 0,
-                amount_minor: refund.amount_minor.min(goods),
-                at: now,
-            }),
+        let goods = |lines: &[RmaLine]| -> i64 {
+            lines.iter().map(|l| l.paid_net_minor + l.paid_tax_minor.values().sum::<i64>()).sum()
         };
+        let (goods_returning, goods_kept) = (goods(&returning), goods(&kept));
+        let total_goods = goods_returning + goods_kept;
+        let paid_back = (refund.amount_minor - never_shipped_minor).max(0);
+        if returning.is_empty() && kept.is_empty() && paid_back == 0 {
+            return Err(ReturnRejection::OnlyUnshipped(order.clone()));
+        }
+        let shortfall = (total_goods - paid_back).max(0);
+        let fee_returning = if total_goods == 0 { 0 } else { share(shortfall, goods_returning, total_goods) };
+        let rma = |rma_id: String, lines: Vec<RmaLine>, fee: i64, status: RmaStatus| {
+            let net: i64 = lines.iter().map(|l| l.paid_net_minor).sum();
+            let mut tax: BTreeMap<String, i64> = BTreeMap::new();
+            for (j, t) in lines.iter().flat_map(|l| &l.paid_tax_minor) {
+                *tax.entry(j.clone()).or_insert(0) += t;
+            }
+            let gross = goods(&lines);
+            Box::new(Rma {
+                rma_id,
+                order: order.clone(),
+                customer_id: record.order.customer.id.clone(),
+                reason: format!("refunded by {} (refund {})", order.channel, refund.refund_id),
+                lines,
+                status,
+                authorized_at: now,
+                location: None,
+                received_at: None,
+                inspected_at: None,
+                refund: Some(Refund {
+                    net_minor: net,
+                    tax_minor: tax,
+                    restocking_fee_minor: fee,
+                    return_shipping_minor: 0,
+                    amount_minor: gross - fee,
+                    at: now,
+                }),
+            })
+        };
+        let returning_rma =
+            (!returning.is_empty()).then(|| rma(base_id.clone(), returning, fee_returning, RmaStatus::Authorized));
+        // What the customer keeps — or, for money alone, the refund's record.
+        let kept_rma = (!kept.is_empty() || returning_rma.is_none()).then(|| {
+            let id = if returning_rma.is_some() { kept_id } else { base_id };
+            rma(id, kept, shortfall - fee_returning, RmaStatus::Closed)
+        });
         Ok(ReturnEvent::RefundedByChannel {
-            rma: Box::new(rma),
-            beyond_goods_minor: (refund.amount_minor - goods).max(0),
+            returning: returning_rma,
+            kept: kept_rma,
+            beyond_goods_minor: (paid_back - total_goods).max(0),
         })
     }
 
@@ -636,11 +700,17 @@ impl crate::State {
                 return Err(ReturnRejection::UnknownSku(replacement.clone()));
             }
             if *replacement != returned.sku {
-                let listed = |sku: &Sku| self.orders.list_price(&original.channel, sku);
-                if let (Some((currency_returned, returned_price)), Some((currency_replacement, replacement_price))) =
-                    (listed(&returned.sku), listed(replacement))
-                    && (currency_returned, returned_price) != (currency_replacement, replacement_price)
-                {
+                // Another SKU only when the channel lists both, at one price: an unlisted one
+                // could be worth anything.
+                let listed = |sku: &Sku| {
+                    self.orders.list_price(&original.channel, sku).ok_or_else(|| ReturnRejection::NotListed {
+                        sku: sku.clone(),
+                        channel: original.channel.clone(),
+                    })
+                };
+                let (currency_returned, returned_price) = listed(&returned.sku)?;
+                let (currency_replacement, replacement_price) = listed(replacement)?;
+                if (currency_returned, returned_price) != (currency_replacement, replacement_price) {
                     return Err(ReturnRejection::UnevenExchange {
                         line: line_id.clone(),
                         channel: original.channel.clone(),
@@ -701,10 +771,14 @@ impl crate::State {
             fraud: Default::default(),
             fulfillment,
             currency: original.currency,
-            tags: vec![format!("{EXCHANGE_TAG}{}", rma.rma_id)],
+            tags: Vec::new(),
         };
-        let replacement = crate::orders::book::decide(self, &OrderCommand::Capture(Box::new(order)), now)
+        let mut replacement = crate::orders::book::decide(self, &OrderCommand::Capture(Box::new(order)), now)
             .map_err(|e| ReturnRejection::Replacement(Box::new(e)))?;
+        // Only here does an order get the tag: a capture drops any it is sent with.
+        if let OrderEvent::Recorded { record, .. } = &mut replacement {
+            record.order.tags.push(format!("{EXCHANGE_TAG}{}", rma.rma_id));
+        }
         let credit_gross = credit_net + credit_tax.values().sum::<i64>();
         let credit = Refund {
             net_minor: credit_net,

@@ -1214,9 +1214,13 @@ impl State {
                 }
                 postings.exchange_credit(self, rma, &exchange.credit, date)?;
             }
-            Event::Returns(crate::returns::ReturnEvent::RefundedByChannel { rma, beyond_goods_minor }) => {
-                if let Some(refund) = &rma.refund {
-                    postings.channel_refund(self, rma, refund, *beyond_goods_minor, date)?;
+            Event::Returns(crate::returns::ReturnEvent::RefundedByChannel { returning, kept, beyond_goods_minor }) => {
+                // What went beyond the goods is booked once, with the first record.
+                let mut beyond = *beyond_goods_minor;
+                for rma in returning.iter().chain(kept) {
+                    if let Some(refund) = &rma.refund {
+                        postings.channel_refund(self, rma, refund, std::mem::take(&mut beyond), date)?;
+                    }
                 }
             }
             _ => {}

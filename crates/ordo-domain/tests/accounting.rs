@@ -859,6 +859,9 @@ fn exchange_world(trusted: &[&str]) -> (World, ordo_domain::orders::model::Order
     })));
     w.run(cost("TEE-L", 1_000, 0));
     w.mv(receipt("TEE-L", "WH", 5));
+    // Not listed on WEB: worth anything, so never swapped for a listed SKU.
+    w.run(item("HAT"));
+    w.mv(receipt("HAT", "WH", 5));
     (w, key)
 }
 
@@ -896,6 +899,10 @@ fn an_exchange_ships_a_replacement_at_what_was_paid_and_refunds_the_other_lines(
         returns_rejection(w.reject(exchange("RMA-X", "EX-1", &[("1", "MUG")]))),
         ReturnRejection::UnevenExchange { returned_price: 2_000, replacement_price: 1_200, .. }
     ));
+    assert_eq!(
+        returns_rejection(w.reject(exchange("RMA-X", "EX-1", &[("1", "HAT")]))),
+        ReturnRejection::NotListed { sku: sku("HAT"), channel: code("WEB") }
+    );
     assert_eq!(
         returns_rejection(w.reject(exchange("RMA-X", "EX-1", &[("1", "TEE-L"), ("1", "TEE")]))),
         ReturnRejection::DuplicateLine("1".into())
@@ -980,6 +987,18 @@ fn an_exchange_ships_a_replacement_at_what_was_paid_and_refunds_the_other_lines(
 }
 
 #[test]
+fn an_order_cannot_claim_to_be_an_exchange_replacement() {
+    let (mut w, _) = exchange_world(&[]);
+    let mut o = order("5001", "USD", 2000);
+    o.tags = vec!["exchange:RMA-Z".into(), "vip".into()];
+    let key = o.key();
+    w.run(Command::Order(OrderCommand::Capture(Box::new(o))));
+    let record = w.state.orders().get(&key).unwrap();
+    assert_eq!(record.order.tags, ["vip"]);
+    assert_eq!(record.order.exchange_of(), None, "its shipments are confirmed to the channel");
+}
+
+#[test]
 fn a_trusted_customer_already_refunded_cannot_also_exchange() {
     let (mut w, key) = exchange_world(&["C-1"]);
     w.run(authorize("RMA-T", &key, &[("1", 1)]));
@@ -1055,7 +1074,7 @@ fn a_refund_the_channel_issued_is_booked_once_and_never_refunded_again() {
     let kept = w.state.returns().get("WEB-REFUND-R2").unwrap().clone();
     assert_eq!(kept.status, RmaStatus::Closed, "nothing comes back");
     assert_eq!(kept.refund.unwrap().amount_minor, 1_275);
-    assert_eq!(balance(&w, GlAccount::ShippingIncome), 500, "shipping given back");
+    assert_eq!(balance(&w, GlAccount::SalesReturns), 4_000 + 1_200 + 500, "shipping given back, as a return");
     assert_eq!(balance(&w, receivable()), receivable_after_sale - 4_250 - 1_775);
     // The last TEE, of which the channel gave back only 10.00 of 21.25: it kept the rest.
     w.run(channel_refund("R3", &key, &[("1", 5, true)], 1_000));
@@ -1064,4 +1083,58 @@ fn a_refund_the_channel_issued_is_booked_once_and_never_refunded_again() {
     let refund = last.refund.unwrap();
     assert_eq!((refund.amount_minor, refund.restocking_fee_minor), (1_000, 1_125));
     assert_eq!(balance(&w, receivable()), receivable_after_sale - 4_250 - 1_775 - 1_000);
+}
+
+#[test]
+fn a_channel_refund_splits_what_comes_back_from_what_is_kept_and_books_no_unshipped_money() {
+    let mut w = world();
+    w.mv(receipt("TEE", "WH", 10));
+    w.mv(receipt("MUG", "WH", 5));
+    w.run(policy(&[]));
+    // 3 TEE (20.00, 3.75 tax) and 1 MUG (12.00, 0.75 tax): 2 TEE and the MUG shipped, 1 TEE not.
+    let key = packed(&mut w, order("4001", "USD", 2000));
+    ship(&mut w, &key, "S1", &[("1", 2), ("2", 1)]);
+    let receivable = || GlAccount::ChannelReceivable(code("WEB"));
+    let before = balance(&w, receivable());
+    // Out of range, refused.
+    assert_eq!(
+        returns_rejection(w.reject(channel_refund("R9", &key, &[("1", 1, true)], 2_000_000_000_000))),
+        ReturnRejection::RefundOutOfRange(2_000_000_000_000)
+    );
+    // Every TEE (2 shipped, 1 not) and the MUG, the TEEs to come back, the MUG kept: 63.75 + 12.75.
+    // The unshipped TEE's 21.25 is not Ordo's to book; the rest splits into two RMAs.
+    w.run(channel_refund("R1", &key, &[("1", 3, true), ("2", 1, false)], 7_650));
+    let back = w.state.returns().get("WEB-REFUND-R1").unwrap().clone();
+    let kept = w.state.returns().get("WEB-REFUND-R1-KEPT").unwrap().clone();
+    assert_eq!((back.status, back.lines[0].units), (RmaStatus::Authorized, 2));
+    assert_eq!((kept.status, kept.lines[0].sku.as_str()), (RmaStatus::Closed, "MUG"));
+    assert_eq!(back.refund.unwrap().amount_minor, 4_250);
+    assert_eq!(kept.refund.unwrap().amount_minor, 1_275);
+    assert_eq!(balance(&w, receivable()), before - 4_250 - 1_275);
+    // Now only the unshipped TEE is left on that line: its refund is nothing of Ordo's to book.
+    assert_eq!(
+        returns_rejection(w.reject(channel_refund("R0", &key, &[("1", 1, false)], 2_125))),
+        ReturnRejection::OnlyUnshipped(key.clone())
+    );
+    // Receiving the RMA brings back the TEEs only: the kept MUG is not stock.
+    w.run(ret(ReturnCommand::Receive { rma_id: "WEB-REFUND-R1".into(), location: code("WH") }));
+    assert_eq!(w.b("TEE", "WH").get(ordo_domain::inventory::StockState::QualityControl), 2);
+    assert_eq!(w.b("MUG", "WH").get(ordo_domain::inventory::StockState::QualityControl), 0);
+}
+
+#[test]
+fn a_channel_refund_of_units_on_an_open_rma_is_refused() {
+    let (mut w, key) = shipped_world(&[]);
+    w.run(authorize("RMA-1", &key, &[("1", 3)]));
+    let before = w.state.clone();
+    assert_eq!(
+        returns_rejection(w.reject(channel_refund("R1", &key, &[("1", 1, true)], 2_125))),
+        ReturnRejection::OnOpenRma { rma: "RMA-1".into(), line: "1".into() }
+    );
+    assert_eq!(w.state, before);
+    // Money alone (a price adjustment) is its own record, booked as a return.
+    w.run(channel_refund("R2", &key, &[], 300));
+    let record = w.state.returns().get("WEB-REFUND-R2").unwrap().clone();
+    assert!(record.lines.is_empty() && record.status == RmaStatus::Closed);
+    assert_eq!(balance(&w, GlAccount::SalesReturns), 300);
 }

@@ -98,9 +98,10 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-/// The control number of an 846 the relay writes for `reference` (what it covers): the first
+/// The control number of an 846 the relay writes for `reference` (what it covers): the last
 /// outbox row of the round plus 500 000 000, or a relay dead letter's id plus 900 000 000 when it
-/// is redriven. Unique across rounds and restarts (a row starts one round only), the same for a
+/// is redriven. Unique across rounds and restarts (a row ends one round only; a round read again
+/// after a crash that reaches further is other content and gets another number), the same for a
 /// retry of the same advice (a retransmission, which the partner recognises), and far above the
 /// sequence the journal issues the partner's other documents from.
 fn advice_control_number(reference: &str) -> u32 {
@@ -108,7 +109,9 @@ fn advice_control_number(reference: &str) -> u32 {
     let (base, n) = if let Some(rest) = reference.strip_prefix("ordo://relay-dead-letter/") {
         (900_000_000, number(rest).map(|n| n % 100_000_000))
     } else {
-        (500_000_000, reference.strip_prefix("ordo://outbox/").and_then(number).map(|n| n % 400_000_000))
+        let last =
+            reference.strip_prefix("ordo://outbox/").and_then(|range| range.split_once('-')).map(|(_, last)| last);
+        (500_000_000, last.and_then(number).map(|n| n % 400_000_000))
     };
     (base + n.unwrap_or(0)) as u32
 }
@@ -489,8 +492,8 @@ impl OrderSource for Connector {
 mod tests {
     #[test]
     fn advice_control_numbers_follow_the_outbox_and_stay_clear_of_the_journal() {
-        assert_eq!(super::advice_control_number("ordo://outbox/42-97"), 500_000_042);
-        assert_eq!(super::advice_control_number("ordo://outbox/400000042-400000050"), 500_000_042);
+        assert_eq!(super::advice_control_number("ordo://outbox/42-97"), 500_000_097);
+        assert_eq!(super::advice_control_number("ordo://outbox/400000042-400000050"), 500_000_050);
         assert_eq!(super::advice_control_number("ordo://relay-dead-letter/7"), 900_000_007);
     }
 

@@ -14,6 +14,20 @@ use crate::relay::{BusError, BusRelay, ChannelRelay, CursorWriter, RelayStats};
 /// Opens a store connection for a relay thread.
 pub type OpenStore = Arc<dyn Fn() -> Result<Box<dyn Outbox>, StoreError> + Send + Sync>;
 
+/// Waits `wait`, or less if the worker is asked to stop meanwhile (a round may be a minute
+/// apart; a stopping worker must still save its cursor within a shutdown's grace period).
+async fn pause(wait: std::time::Duration, stop: &AtomicBool) {
+    let step = std::time::Duration::from_millis(100);
+    let mut left = wait;
+    while left > step && !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(step).await;
+        left -= step;
+    }
+    if !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(left).await;
+    }
+}
+
 /// The relays of a worker, running.
 pub struct Worker {
     stop: Arc<AtomicBool>,
@@ -63,9 +77,11 @@ impl Worker {
                         while !stop.load(Ordering::Relaxed) {
                             match relay.pass(store.as_mut()).await {
                                 Ok(0) if until_idle => break,
-                                Ok(0) => tokio::time::sleep(poll.max(every)).await,
-                                // A destination taking rounds waits for the next one.
-                                Ok(_) => tokio::time::sleep(every).await,
+                                Ok(0) => pause(poll.max(every), &stop).await,
+                                // Behind: read on at once. Caught up: a destination taking
+                                // rounds waits for the next one.
+                                Ok(n) if n >= crate::relay::READ_LIMIT => {}
+                                Ok(_) => pause(every, &stop).await,
                                 Err(e) => {
                                     log(&format!("{}: {e}", relay.name()));
                                     tokio::time::sleep(poll.max(std::time::Duration::from_millis(500))).await;

@@ -1016,7 +1016,10 @@ fn warehouse_started(state: &State, record: &OrderRecord) -> bool {
         .any(|r| state.reservation_record(&r.reservation).is_some_and(|x| x.picked + x.shipped > 0))
 }
 
-fn new_record(state: &State, order: Order) -> Result<OrderRecord, OrderRejection> {
+fn new_record(state: &State, mut order: Order) -> Result<OrderRecord, OrderRejection> {
+    // The exchange tag marks Ordo's own replacement orders (never confirmed to the channel): a
+    // channel's or a person's order may not claim it.
+    order.tags.retain(|t| !t.starts_with(crate::returns::EXCHANGE_TAG));
     if order.channel_order_id.trim().is_empty() {
         return Err(OrderRejection::EmptyOrderId);
     }
