@@ -1108,6 +1108,7 @@ fn rma_json(s: &State, caller: &Caller, rma: &str) -> Option<Value> {
 fn rma_value(s: &State, rma: &ordo_domain::returns::Rma) -> Value {
     let mut value = serde_json::to_value(rma).expect("serialize");
     value["exchange"] = serde_json::to_value(s.returns().exchange(&rma.rma_id)).expect("serialize");
+    value["exchange_refund"] = serde_json::to_value(s.returns().exchange_refund(&rma.rma_id)).expect("serialize");
     value
 }
 

@@ -69,6 +69,22 @@ pub fn messages_of(event: &Event, now: Timestamp) -> Vec<OutboxMessage> {
         Event::Returns(ReturnEvent::Exchanged { rma, exchange, .. }) => {
             refund_message(rma, &exchange.lines, now).into_iter().collect()
         }
+        Event::Returns(ReturnEvent::ExchangeRefunded { rma_id, order, lines, refund }) => vec![OutboxMessage {
+            topic: REFUND_ISSUED,
+            key: order.to_string(),
+            payload: json!({
+                "channel": order.channel.as_str(),
+                "channel_order_id": order.channel_order_id,
+                "rma_id": rma_id,
+                "amount_minor": refund.amount_minor,
+                "net_minor": refund.net_minor,
+                "tax_minor": refund.tax_minor,
+                "restocking_fee_minor": 0,
+                "return_shipping_minor": 0,
+                "lines": lines.iter().map(|(l, u)| json!({"line_id": l, "units": u})).collect::<Vec<_>>(),
+            })
+            .to_string(),
+        }],
         Event::Edi(crate::edi::EdiEvent::Sent { channel, document, .. }) => vec![OutboxMessage {
             topic: EDI_DOCUMENT,
             key: channel.to_string(),

@@ -30,7 +30,8 @@
 //! credit for the returned units (Dr Sales returns, Dr Tax payable / Cr Channel receivable, rule
 //! `exchange`) and, when the replacement ships, its sale, which restores the receivable the
 //! channel settles once. The replacement is tagged `exchange:RMA` and its shipment is not
-//! confirmed to the channel, which never had that order.
+//! confirmed to the channel, which never had that order. A replacement that is cancelled leaves
+//! the credit of what did not ship to be refunded (`Refund` on the RMA).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -229,6 +230,14 @@ pub enum ReturnEvent {
         kept: Option<Box<Rma>>,
         beyond_goods_minor: i64,
     },
+    /// The credit of an exchange whose replacement was cancelled, refunded for what did not ship.
+    ExchangeRefunded {
+        rma_id: String,
+        order: OrderKey,
+        /// The original order's lines and the units refunded of each (what did not ship again).
+        lines: Vec<(String, Units)>,
+        refund: Box<Refund>,
+    },
 }
 
 /// Why a return command was refused, most fundamental first.
@@ -295,6 +304,8 @@ pub enum ReturnRejection {
     Replacement(Box<OrderRejection>),
     #[error("a refund of {0} minor units: a refund is never negative")]
     NegativeRefund(i64),
+    #[error("RMA {rma} was exchanged; its replacement {order} is {status}: cancel it before refunding the credit")]
+    ReplacementNotCancelled { rma: String, order: OrderKey, status: &'static str },
     #[error("a refund of {0} minor units is out of range")]
     RefundOutOfRange(i64),
     #[error(
@@ -318,6 +329,8 @@ pub struct Returns {
     pub(crate) policies: BTreeMap<ChannelCode, ReturnPolicy>,
     pub(crate) rmas: BTreeMap<String, Rma>,
     pub(crate) exchanges: BTreeMap<String, Exchange>,
+    /// Exchanges whose replacement was cancelled, and what was refunded for them.
+    pub(crate) exchange_refunds: BTreeMap<String, Refund>,
 }
 
 impl Returns {
@@ -338,6 +351,11 @@ impl Returns {
         self.exchanges.get(rma_id)
     }
 
+    /// What was refunded of an exchange whose replacement was cancelled.
+    pub fn exchange_refund(&self, rma_id: &str) -> Option<&Refund> {
+        self.exchange_refunds.get(rma_id)
+    }
+
     pub(crate) fn apply(&mut self, event: &ReturnEvent) {
         match event {
             ReturnEvent::PolicySet { channel, policy } => {
@@ -345,6 +363,9 @@ impl Returns {
             }
             ReturnEvent::Recorded { rma, .. } => {
                 self.rmas.insert(rma.rma_id.clone(), (**rma).clone());
+            }
+            ReturnEvent::ExchangeRefunded { rma_id, refund, .. } => {
+                self.exchange_refunds.insert(rma_id.clone(), (**refund).clone());
             }
             ReturnEvent::RefundedByChannel { returning, kept, .. } => {
                 for rma in returning.iter().chain(kept) {
@@ -509,6 +530,9 @@ impl crate::State {
                 Ok(ReturnEvent::Recorded { rma: Box::new(rma), movements })
             }
             ReturnCommand::Refund { rma_id } => {
+                if self.returns.exchanges.contains_key(rma_id) {
+                    return self.decide_exchange_refund(rma_id, now);
+                }
                 let mut rma = self.rma(rma_id)?.clone();
                 if rma.refund.is_some() {
                     return Err(ReturnRejection::AlreadyRefunded(rma_id.clone()));
@@ -530,6 +554,59 @@ impl crate::State {
             }
             ReturnCommand::RecordChannelRefund(refund) => self.decide_channel_refund(refund, now),
         }
+    }
+
+    /// An exchange whose replacement was cancelled: the customer is owed the credit of what did
+    /// not ship (each replacement line's price and tax for its unshipped units). No entry: the
+    /// credit already took it off the receivable, and no sale of the replacement put it back;
+    /// the channel is told, and pays out that much less.
+    fn decide_exchange_refund(&self, rma_id: &str, now: Timestamp) -> Result<ReturnEvent, ReturnRejection> {
+        let exchange = &self.returns.exchanges[rma_id];
+        if self.returns.exchange_refunds.contains_key(rma_id) {
+            return Err(ReturnRejection::AlreadyRefunded(rma_id.to_owned()));
+        }
+        let replacement = self
+            .orders
+            .get(&exchange.replacement)
+            .ok_or_else(|| ReturnRejection::UnknownOrder(exchange.replacement.clone()))?;
+        if replacement.status != crate::orders::lifecycle::OrderStatus::Cancelled {
+            return Err(ReturnRejection::ReplacementNotCancelled {
+                rma: rma_id.to_owned(),
+                order: exchange.replacement.clone(),
+                status: replacement.status.as_str(),
+            });
+        }
+        let mut net = 0;
+        let mut tax: BTreeMap<String, i64> = BTreeMap::new();
+        let mut lines = Vec::new();
+        // A replacement line keeps the id of the original line it replaces.
+        for line in &replacement.order.lines {
+            let (shipped, base_units) = replacement.shipped_of(&line.line_id);
+            let shipped_units = if base_units == 0 { 0 } else { shipped * line.quantity / base_units };
+            let unshipped = line.quantity - shipped_units;
+            if unshipped > 0 {
+                lines.push((line.line_id.clone(), unshipped));
+            }
+            net += share(line.net_minor(), unshipped, line.quantity);
+            for t in &line.tax_lines {
+                *tax.entry(t.jurisdiction.clone()).or_insert(0) += share(t.amount_minor, unshipped, line.quantity);
+            }
+        }
+        let amount = net + tax.values().sum::<i64>();
+        let refund = Refund {
+            net_minor: net,
+            tax_minor: tax,
+            restocking_fee_minor: 0,
+            return_shipping_minor: 0,
+            amount_minor: amount,
+            at: now,
+        };
+        Ok(ReturnEvent::ExchangeRefunded {
+            rma_id: rma_id.to_owned(),
+            order: self.rma(rma_id)?.order.clone(),
+            lines,
+            refund: Box::new(refund),
+        })
     }
 
     /// A channel's own refund: a fact, so no policy, window or class applies. Its units are the
@@ -897,6 +974,15 @@ pub fn approval_reason(state: &crate::State, event: &crate::Event) -> Option<Str
     let (rma, movements) = match event.effect() {
         crate::Event::Returns(ReturnEvent::Recorded { rma, movements }) => (rma, movements.as_slice()),
         crate::Event::Returns(ReturnEvent::Exchanged { rma, .. }) => (rma, [].as_slice()),
+        crate::Event::Returns(ReturnEvent::ExchangeRefunded { rma_id, order, refund, .. }) => {
+            let threshold = state.returns.policies.get(&order.channel)?.refund_approval_above_minor;
+            return (refund.amount_minor > threshold).then(|| {
+                format!(
+                    "a refund of {} minor units is above the {threshold} threshold (RMA {rma_id}, exchange cancelled)",
+                    refund.amount_minor
+                )
+            });
+        }
         _ => return None,
     };
     let written_off: Units = movements

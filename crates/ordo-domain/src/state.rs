@@ -1164,7 +1164,8 @@ impl State {
                         self.apply_effect(seq, &Event::Order((**replacement).clone()));
                     }
                     crate::returns::ReturnEvent::PolicySet { .. }
-                    | crate::returns::ReturnEvent::RefundedByChannel { .. } => {}
+                    | crate::returns::ReturnEvent::RefundedByChannel { .. }
+                    | crate::returns::ReturnEvent::ExchangeRefunded { .. } => {}
                 }
                 self.returns.apply(e);
             }

@@ -954,7 +954,7 @@ fn an_exchange_ships_a_replacement_at_what_was_paid_and_refunds_the_other_lines(
     );
     assert!(matches!(
         returns_rejection(w.reject(ret(ReturnCommand::Refund { rma_id: "RMA-X".into() }))),
-        ReturnRejection::AlreadyRefunded(_)
+        ReturnRejection::ReplacementNotCancelled { .. }
     ));
 
     // The replacement ships: its sale restores the receivable the channel settles once, and
@@ -984,6 +984,41 @@ fn an_exchange_ships_a_replacement_at_what_was_paid_and_refunds_the_other_lines(
     // The replacement can itself be returned, within its own shipment's window.
     w.run(authorize("RMA-Y", &ex_key, &[("1", 1)]));
     assert_eq!(w.state.returns().get("RMA-Y").unwrap().lines[0].paid_net_minor, 2_000);
+}
+
+#[test]
+fn a_cancelled_replacement_refunds_the_exchange_credit_and_books_nothing_more() {
+    let (mut w, key) = exchange_world(&[]);
+    w.run(authorize("RMA-X", &key, &[("1", 2)]));
+    w.run(ret(ReturnCommand::Receive { rma_id: "RMA-X".into(), location: code("WH") }));
+    w.run(ret(ReturnCommand::Inspect { rma_id: "RMA-X".into(), grades: vec![("1".into(), Grade::A)] }));
+    w.run(exchange("RMA-X", "EX-1", &[("1", "TEE-L")]));
+    let receivable = || GlAccount::ChannelReceivable(code("WEB"));
+    let after_credit = balance(&w, receivable());
+    // While the replacement may still ship, the credit is not refunded.
+    assert!(matches!(
+        returns_rejection(w.reject(ret(ReturnCommand::Refund { rma_id: "RMA-X".into() }))),
+        ReturnRejection::ReplacementNotCancelled { status: "allocated", .. }
+    ));
+    let ex_key = w.state.returns().exchange("RMA-X").unwrap().replacement.clone();
+    w.run(Command::Order(OrderCommand::Cancel { key: ex_key, actor: ops(), reason: "TEE-L discontinued".into() }));
+    assert_eq!(w.b("TEE-L", "WH").get(ordo_domain::inventory::StockState::Committed), 0);
+    // Refunded: the whole credit (2 × 20.00 + 2.50 tax), told to the channel for line 1; the
+    // receivable already carries it (the credit took it off, no replacement sale put it back).
+    let command = ret(ReturnCommand::Refund { rma_id: "RMA-X".into() });
+    let event = w.state.decide(&command, now()).unwrap();
+    let messages = ordo_domain::outbox::messages_of(&event, now());
+    assert_eq!(messages.len(), 1);
+    let message: serde_json::Value = serde_json::from_str(&messages[0].payload).unwrap();
+    assert_eq!(message["amount_minor"], 4_250);
+    assert_eq!(message["lines"], serde_json::json!([{"line_id": "1", "units": 2}]));
+    w.run(command);
+    assert_eq!(w.state.returns().exchange_refund("RMA-X").unwrap().amount_minor, 4_250);
+    assert_eq!(balance(&w, receivable()), after_credit);
+    assert_eq!(
+        returns_rejection(w.reject(ret(ReturnCommand::Refund { rma_id: "RMA-X".into() }))),
+        ReturnRejection::AlreadyRefunded("RMA-X".into())
+    );
 }
 
 #[test]

@@ -551,6 +551,7 @@ pub fn rmas(returns: &ordo_domain::returns::Returns, rmas: &[&ordo_domain::retur
             .map(|r| {
                 let mut row = json!(r);
                 row["exchange"] = json!(returns.exchange(&r.rma_id));
+                row["exchange_refund"] = json!(returns.exchange_refund(&r.rma_id));
                 row
             })
             .collect();
@@ -580,8 +581,11 @@ pub fn rmas(returns: &ordo_domain::returns::Returns, rmas: &[&ordo_domain::retur
                 || "-".to_owned(),
                 |x| {
                     let swapped: Vec<String> = x.lines.iter().map(|(line, sku)| format!("{line}→{sku}")).collect();
+                    let cancelled = returns.exchange_refund(&r.rma_id).map_or_else(String::new, |f| {
+                        format!("; cancelled, refunded {}", ordo_types::format_decimal(f.amount_minor, 2))
+                    });
                     format!(
-                        "{} {} (credit {})",
+                        "{} {} (credit {}{cancelled})",
                         x.replacement.channel_order_id,
                         swapped.join(", "),
                         ordo_types::format_decimal(x.credit.amount_minor, 2)
