@@ -418,6 +418,35 @@ impl RefundPublisher for Connector {
             .ok_or_else(|| DeliveryError::Malformed("refund without channel_order_id".into()))?;
         match &self.destination.credentials {
             Credentials::Shopify { .. } => {
+                let order_gid = format!("gid://shopify/Order/{order_id}");
+                // Money goes back against the order's payment: its successful sale or capture
+                // (gateway, transaction id, currency); without a transaction Shopify refunds items only.
+                let query = json!({
+                    "query": "query($id: ID!) { order(id: $id) { transactions(first: 50) { id gateway kind status amountSet { shopMoney { currencyCode } } } } }",
+                    "variables": {"id": order_gid},
+                });
+                let answer = self.shopify_graphql(&query).await?;
+                let parent = answer["data"]["order"]["transactions"]
+                    .as_array()
+                    .and_then(|ts| {
+                        ts.iter().find(|t| {
+                            matches!(t["kind"].as_str(), Some("SALE" | "CAPTURE")) && t["status"] == "SUCCESS"
+                        })
+                    })
+                    .cloned()
+                    .ok_or_else(|| {
+                        DeliveryError::Rejected(format!(
+                            "order {order_id} has no successful sale or capture to refund against"
+                        ))
+                    })?;
+                let currency = parent["amountSet"]["shopMoney"]["currencyCode"]
+                    .as_str()
+                    .and_then(|c| ordo_types::CurrencyCode::new(c).ok())
+                    .ok_or_else(|| DeliveryError::Rejected(format!("order {order_id}: the payment has no currency")))?;
+                let amount_minor = r["amount_minor"]
+                    .as_i64()
+                    .filter(|a| *a >= 0)
+                    .ok_or_else(|| DeliveryError::Malformed("refund without a non-negative amount_minor".into()))?;
                 let lines: Vec<Value> = r["lines"]
                     .as_array()
                     .map(|ls| {
@@ -432,10 +461,17 @@ impl RefundPublisher for Connector {
                 let body = json!({
                     "query": "mutation refundCreate($input: RefundInput!) { refundCreate(input: $input) { refund { id } userErrors { field message } } }",
                     "variables": {"input": {
-                        "orderId": format!("gid://shopify/Order/{order_id}"),
+                        "orderId": order_gid,
                         "note": format!("Ordo {}", r["rma_id"].as_str().unwrap_or_default()),
                         "notify": true,
                         "refundLineItems": lines,
+                        "transactions": [{
+                            "orderId": order_gid,
+                            "parentId": parent["id"],
+                            "gateway": parent["gateway"],
+                            "kind": "REFUND",
+                            "amount": ordo_types::format_decimal(amount_minor, currency.exponent()),
+                        }],
                     }}
                 });
                 let answer = self.shopify_graphql(&body).await?;

@@ -371,3 +371,51 @@ async fn walmart_availability_is_one_inventory_feed_with_the_marketplace_headers
         .collect();
     assert_eq!(sent, [("SKU-0".to_owned(), 3), ("WM-SKU-1".to_owned(), 6)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_move_money_against_the_orders_captured_payment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ordo.db");
+    let mut engine = engine(&path, 1);
+    // A refund as the domain writes it: 33.50 back for two units of line 1.
+    let message = ordo_domain::outbox::OutboxMessage {
+        topic: ordo_domain::outbox::REFUND_ISSUED,
+        key: "WEB/450789469".into(),
+        payload: serde_json::json!({"channel": "WEB", "channel_order_id": "450789469", "rma_id": "RMA-1",
+            "amount_minor": 3_350, "net_minor": 4_000, "tax_minor": {"US-MA": 250}, "restocking_fee_minor": 400,
+            "return_shipping_minor": 500, "lines": [{"line_id": "1", "sku": "SKU-0", "units": 2}]})
+        .to_string(),
+    };
+    let head = engine.store_mut().begin().unwrap();
+    engine
+        .store_mut()
+        .commit(&ordo_engine::CommitBatch {
+            first_seq: head + 1,
+            records: &[],
+            stock: &[],
+            availability: &[],
+            availability_rows: &[],
+            messages: &[(head, message)],
+            projection_seq: None,
+            now: ordo_types::Timestamp::from_millis(1_795_000_000_000),
+        })
+        .unwrap();
+    let (url, shop) = start_fake_shopify("shpat_test").await;
+    let mut store = SqliteStore::open(&path).unwrap();
+    let mut relay = ChannelRelay::new(Connector::new(shopify_destination(&url, "shpat_test", 3)));
+    relay.pass(&mut store).await.unwrap();
+    let s = shop.lock().unwrap();
+    assert_eq!(s.refunds.len(), 1, "{:?}", s.calls);
+    let input = &s.refunds[0];
+    assert_eq!(input["orderId"], "gid://shopify/Order/450789469");
+    assert_eq!(input["refundLineItems"][0]["lineItemId"], "gid://shopify/LineItem/1");
+    assert_eq!(input["refundLineItems"][0]["quantity"], 2);
+    // The money: Ordo's figure (fees kept), against the capture, not the authorization.
+    let t = &input["transactions"][0];
+    assert_eq!((t["amount"].as_str(), t["kind"].as_str()), (Some("33.50"), Some("REFUND")));
+    assert_eq!(
+        (t["parentId"].as_str(), t["gateway"].as_str()),
+        (Some("gid://shopify/OrderTransaction/2"), Some("shopify_payments"))
+    );
+    assert_eq!(relay.stats.dead_letters, 0);
+}

@@ -163,6 +163,12 @@ async fn graphql(State(shop): State<Shared>, headers: HeaderMap, body: String) -
     } else if query.contains("fulfillmentCreate") {
         s.fulfillments.push(body["variables"]["fulfillment"].clone());
         json!({"data": {"fulfillmentCreate": {"fulfillment": {"id": "gid://shopify/Fulfillment/1", "status": "SUCCESS"}, "userErrors": []}}})
+    } else if query.contains("transactions(") {
+        json!({"data": {"order": {"transactions": [
+            {"id": "gid://shopify/OrderTransaction/1", "gateway": "shopify_payments", "kind": "AUTHORIZATION", "status": "SUCCESS",
+             "amountSet": {"shopMoney": {"currencyCode": "USD"}}},
+            {"id": "gid://shopify/OrderTransaction/2", "gateway": "shopify_payments", "kind": "CAPTURE", "status": "SUCCESS",
+             "amountSet": {"shopMoney": {"currencyCode": "USD"}}}]}}})
     } else if query.contains("refundCreate") {
         s.refunds.push(body["variables"]["input"].clone());
         json!({"data": {"refundCreate": {"refund": {"id": "gid://shopify/Refund/1"}, "userErrors": []}}})
