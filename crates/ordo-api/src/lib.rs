@@ -44,6 +44,8 @@ pub struct Service {
     in_flight: Mutex<HashSet<(String, String)>>,
     /// Token hash → caller, and when it was looked up.
     tokens: std::sync::RwLock<std::collections::HashMap<String, (auth::Caller, std::time::Instant)>>,
+    /// Token hashes one request is looking up again (the others go on with the cached caller).
+    refreshing: Mutex<HashSet<String>>,
     sessions: session::Sessions,
     metrics: metrics::Metrics,
     /// The Shopify app's client secret that signs webhooks; unset, webhooks are refused (503).
@@ -57,6 +59,7 @@ impl Service {
             clock: Box::new(clock),
             in_flight: Mutex::new(HashSet::new()),
             tokens: Default::default(),
+            refreshing: Mutex::new(HashSet::new()),
             sessions: Default::default(),
             metrics: metrics::Metrics::default(),
             shopify_webhook_secret: std::sync::OnceLock::new(),
@@ -102,13 +105,29 @@ impl Service {
 
     /// The caller a bearer token's hash belongs to, from a short-lived cache so that
     /// authentication does not stop the engine's pipeline for a query on every request. A
-    /// revoked or expired token stops working within [`TOKEN_CACHE_TTL`].
+    /// revoked or expired token stops working within [`TOKEN_CACHE_TTL`]. Past half of it, one
+    /// request looks the token up again while the others go on with the cached caller: when
+    /// every connection's request missed the cache at the same instant, each query broke the
+    /// engine's group commit into a batch of its own, and the whole load waited (a latency spike
+    /// every few seconds).
     pub(crate) async fn caller(&self, sha256_hex: String) -> Option<auth::Caller> {
-        if let Some((caller, fetched)) = self.tokens.read().expect("token cache lock").get(&sha256_hex)
-            && fetched.elapsed() < TOKEN_CACHE_TTL
-        {
-            return Some(caller.clone());
+        let cached = self.tokens.read().expect("token cache lock").get(&sha256_hex).cloned();
+        if let Some((caller, fetched)) = cached {
+            let age = fetched.elapsed();
+            let fresh = age < TOKEN_CACHE_TTL / 2;
+            if fresh
+                || (age < TOKEN_CACHE_TTL
+                    && !self.refreshing.lock().expect("refresh set lock").insert(sha256_hex.clone()))
+            {
+                return Some(caller);
+            }
         }
+        let caller = self.look_up_token(sha256_hex.clone()).await;
+        self.refreshing.lock().expect("refresh set lock").remove(&sha256_hex);
+        caller
+    }
+
+    async fn look_up_token(&self, sha256_hex: String) -> Option<auth::Caller> {
         let now = self.now();
         let key = sha256_hex.clone();
         let caller = self
