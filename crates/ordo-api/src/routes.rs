@@ -1307,8 +1307,10 @@ async fn shopify_refund(
             Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
         }
         Err(ordo_engine::CommandError::Rejected(ordo_domain::Rejection::Returns(
-            r
-            @ (ReturnRejection::RmaExists(_) | ReturnRejection::NothingShipped(_) | ReturnRejection::OnlyUnshipped(_)),
+            r @ (ReturnRejection::RmaExists(_)
+            | ReturnRejection::NothingShipped(_)
+            | ReturnRejection::OnlyUnshipped(_)
+            | ReturnRejection::OwnRefund(_)),
         ))) => Ok(Json(json!({"ignored": r.to_string(), "order": key.to_string()})).into_response()),
         // An Ordo RMA holds those units: a person settles it; the refund is kept until then.
         Err(ordo_engine::CommandError::Rejected(ordo_domain::Rejection::Returns(

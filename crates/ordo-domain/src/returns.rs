@@ -195,6 +195,13 @@ pub struct ChannelRefund {
     pub lines: Vec<(String, Units, bool)>,
     /// The money that went back to the customer, in the order's currency.
     pub amount_minor: i64,
+    /// The channel's note on the refund (`Ordo RMA-7` on a refund Ordo itself passed on).
+    pub note: String,
+}
+
+/// The note Ordo puts on a refund it passes to a channel, naming the RMA.
+pub fn refund_note(rma_id: &str) -> String {
+    format!("Ordo {rma_id}")
 }
 
 impl ChannelRefund {
@@ -306,6 +313,8 @@ pub enum ReturnRejection {
     NegativeRefund(i64),
     #[error("RMA {rma} was exchanged; its replacement {order} is {status}: cancel it before refunding the credit")]
     ReplacementNotCancelled { rma: String, order: OrderKey, status: &'static str },
+    #[error("the refund is Ordo's own for RMA {0}, passed on to the channel: already booked")]
+    OwnRefund(String),
     #[error("a refund of {0} minor units is out of range")]
     RefundOutOfRange(i64),
     #[error(
@@ -624,6 +633,14 @@ impl crate::State {
         }
         let order = &refund.order;
         let record = self.orders.get(order).ok_or_else(|| ReturnRejection::UnknownOrder(order.clone()))?;
+        // The channel telling of a refund Ordo passed on to it: booked when Ordo issued it.
+        if let Some(own) = self.returns.rmas.values().find(|r| {
+            r.order == *order
+                && refund.note.trim() == refund_note(&r.rma_id)
+                && (r.refund.is_some() || self.returns.exchange_refunds.contains_key(&r.rma_id))
+        }) {
+            return Err(ReturnRejection::OwnRefund(own.rma_id.clone()));
+        }
         if refund.amount_minor < 0 {
             return Err(ReturnRejection::NegativeRefund(refund.amount_minor));
         }

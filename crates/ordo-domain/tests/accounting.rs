@@ -1058,6 +1058,7 @@ fn channel_refund(
         order: key.clone(),
         lines: lines.iter().map(|(l, u, r)| ((*l).to_owned(), *u, *r)).collect(),
         amount_minor: amount,
+        note: String::new(),
     }))
 }
 
@@ -1172,4 +1173,33 @@ fn a_channel_refund_of_units_on_an_open_rma_is_refused() {
     let record = w.state.returns().get("WEB-REFUND-R2").unwrap().clone();
     assert!(record.lines.is_empty() && record.status == RmaStatus::Closed);
     assert_eq!(balance(&w, GlAccount::SalesReturns), 300);
+}
+
+#[test]
+fn the_channel_telling_of_ordos_own_refund_books_nothing_again() {
+    let (mut w, key) = shipped_world(&[]);
+    w.run(authorize("RMA-1", &key, &[("2", 1)]));
+    w.run(ret(ReturnCommand::Receive { rma_id: "RMA-1".into(), location: code("WH") }));
+    w.run(ret(ReturnCommand::Inspect { rma_id: "RMA-1".into(), grades: vec![("2".into(), Grade::A)] }));
+    w.run(ret(ReturnCommand::Refund { rma_id: "RMA-1".into() }));
+    let books = w.state.gl().balances().clone();
+    // Shopify's refunds/create for the refund Ordo's relay created, under Ordo's note.
+    let echo = |note: &str| {
+        ret(ReturnCommand::RecordChannelRefund(ordo_domain::returns::ChannelRefund {
+            refund_id: "R-ECHO".into(),
+            order: key.clone(),
+            lines: vec![("2".into(), 1, false)],
+            amount_minor: 775,
+            note: note.into(),
+        }))
+    };
+    assert_eq!(
+        returns_rejection(w.reject(echo(&ordo_domain::returns::refund_note("RMA-1")))),
+        ReturnRejection::OwnRefund("RMA-1".into())
+    );
+    assert_eq!(w.state.gl().balances(), &books);
+    // Any other note is the merchant's own refund: recorded (here as money beyond the goods,
+    // the MUG being returned already).
+    w.run(echo("goodwill"));
+    assert_ne!(w.state.gl().balances(), &books);
 }

@@ -462,7 +462,7 @@ impl RefundPublisher for Connector {
                     "query": "mutation refundCreate($input: RefundInput!) { refundCreate(input: $input) { refund { id } userErrors { field message } } }",
                     "variables": {"input": {
                         "orderId": order_gid,
-                        "note": format!("Ordo {}", r["rma_id"].as_str().unwrap_or_default()),
+                        "note": ordo_domain::returns::refund_note(r["rma_id"].as_str().unwrap_or_default()),
                         "notify": true,
                         "refundLineItems": lines,
                         "transactions": [{

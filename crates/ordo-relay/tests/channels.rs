@@ -408,6 +408,8 @@ async fn refunds_move_money_against_the_orders_captured_payment() {
     assert_eq!(s.refunds.len(), 1, "{:?}", s.calls);
     let input = &s.refunds[0];
     assert_eq!(input["orderId"], "gid://shopify/Order/450789469");
+    // Named so that Shopify's refunds/create of it is recognised as Ordo's own.
+    assert_eq!(input["note"], "Ordo RMA-1");
     assert_eq!(input["refundLineItems"][0]["lineItemId"], "gid://shopify/LineItem/1");
     assert_eq!(input["refundLineItems"][0]["quantity"], 2);
     // The money: Ordo's figure (fees kept), against the capture, not the authorization.

@@ -40,6 +40,7 @@ pub struct ShopifyRefund {
     pub lines: Vec<RefundedLine>,
     /// Σ successful `refund` transactions, in minor units of the order's currency.
     pub amount_minor: i64,
+    pub note: String,
 }
 
 impl ShopifyRefund {
@@ -56,6 +57,7 @@ impl ShopifyRefund {
                 .map(|l| (l.line_id.clone(), l.units, l.restock == Restock::Return))
                 .collect(),
             amount_minor: self.amount_minor,
+            note: self.note.clone(),
         }
     }
 }
@@ -138,7 +140,8 @@ pub fn parse(text: &str, currency: CurrencyCode) -> Result<ShopifyRefund, Format
             .checked_add(amount)
             .ok_or_else(|| FormatError::field(&at("amount"), &t["amount"], "the refund's total is out of range"))?;
     }
-    Ok(ShopifyRefund { refund_id, channel_order_id, created_at, lines, amount_minor })
+    let note = r["note"].as_str().unwrap_or_default().to_owned();
+    Ok(ShopifyRefund { refund_id, channel_order_id, created_at, lines, amount_minor, note })
 }
 
 #[cfg(test)]
