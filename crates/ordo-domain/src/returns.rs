@@ -590,9 +590,7 @@ impl crate::State {
         let mut lines = Vec::new();
         // A replacement line keeps the id of the original line it replaces.
         for line in &replacement.order.lines {
-            let (shipped, base_units) = replacement.shipped_of(&line.line_id);
-            let shipped_units = if base_units == 0 { 0 } else { shipped * line.quantity / base_units };
-            let unshipped = line.quantity - shipped_units;
+            let unshipped = line.quantity - replacement.shipped_units(&line.line_id);
             if unshipped > 0 {
                 lines.push((line.line_id.clone(), unshipped));
             }
@@ -673,9 +671,7 @@ impl crate::State {
                     return Err(ReturnRejection::OnOpenRma { rma: open.rma_id.clone(), line: line_id.clone() });
                 }
                 let ordered = record.order.lines.iter().find(|l| l.line_id == *line_id).expect("checked above");
-                let (shipped, base_units) = record.shipped_of(line_id);
-                let shipped_units = if base_units == 0 { 0 } else { shipped * ordered.quantity / base_units };
-                let unshipped = (*units - taken).min(ordered.quantity - shipped_units);
+                let unshipped = (*units - taken).min(ordered.quantity - record.shipped_units(line_id));
                 let gross = ordered.net_minor()
                     + ordered.tax_lines.iter().filter(|t| !t.channel_collected).map(|t| t.amount_minor).sum::<i64>();
                 never_shipped_minor += share(gross, unshipped, ordered.quantity);
@@ -899,10 +895,8 @@ impl crate::State {
 
     /// Units of an order line shipped and not yet on an RMA (bundles in the line's own terms).
     fn returnable(&self, record: &OrderRecord, line_id: &str) -> Units {
-        let Some(order_line) = record.order.lines.iter().find(|l| l.line_id == line_id) else { return 0 };
-        let (shipped, ordered) = record.shipped_of(line_id);
         // Bundles return whole: the order line's units shipped, in the line's terms.
-        let shipped_units = if ordered == 0 { 0 } else { shipped * order_line.quantity / ordered };
+        let shipped_units = record.shipped_units(line_id);
         let order = record.key();
         let already: Units = self
             .returns
@@ -926,9 +920,7 @@ impl crate::State {
         if units <= 0 || units > returnable {
             return Err(ReturnRejection::TooManyUnits { line: line_id.to_owned(), asked: units, returnable });
         }
-        let (shipped, ordered) = record.shipped_of(line_id);
-        let shipped_units = if ordered == 0 { 0 } else { shipped * order_line.quantity / ordered };
-        let already = shipped_units - returnable;
+        let already = record.shipped_units(line_id) - returnable;
         let sku =
             record.lines.iter().find(|l| l.order_line_id == line_id).and_then(|p| p.sku.clone()).ok_or_else(unknown)?;
         let cumulative = |total: i64| {

@@ -175,20 +175,7 @@ async fn shipments_are_confirmed_with_tracking_against_the_open_fulfillment_orde
             "lines": [{"line_id": "1", "sku": "SKU-0", "listing": null, "quantity": 1, "uom": "each"}]})
         .to_string(),
     };
-    let head = engine.store_mut().begin().unwrap();
-    engine
-        .store_mut()
-        .commit(&ordo_engine::CommitBatch {
-            first_seq: head + 1,
-            records: &[],
-            stock: &[],
-            availability: &[],
-            availability_rows: &[],
-            messages: &[(head, message)],
-            projection_seq: None,
-            now: ordo_types::Timestamp::from_millis(1_795_000_000_000),
-        })
-        .unwrap();
+    queue_message(&mut engine, message);
     let (url, shop) = start_fake_shopify("shpat_test").await;
     let mut store = SqliteStore::open(&path).unwrap();
     let mut relay = ChannelRelay::new(Connector::new(shopify_destination(&url, "shpat_test", 3)));
@@ -386,20 +373,7 @@ async fn refunds_move_money_against_the_orders_captured_payment() {
             "return_shipping_minor": 500, "lines": [{"line_id": "1", "sku": "SKU-0", "units": 2}]})
         .to_string(),
     };
-    let head = engine.store_mut().begin().unwrap();
-    engine
-        .store_mut()
-        .commit(&ordo_engine::CommitBatch {
-            first_seq: head + 1,
-            records: &[],
-            stock: &[],
-            availability: &[],
-            availability_rows: &[],
-            messages: &[(head, message)],
-            projection_seq: None,
-            now: ordo_types::Timestamp::from_millis(1_795_000_000_000),
-        })
-        .unwrap();
+    queue_message(&mut engine, message);
     let (url, shop) = start_fake_shopify("shpat_test").await;
     let mut store = SqliteStore::open(&path).unwrap();
     let mut relay = ChannelRelay::new(Connector::new(shopify_destination(&url, "shpat_test", 3)));

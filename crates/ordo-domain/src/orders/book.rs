@@ -195,6 +195,14 @@ impl OrderRecord {
     /// `(shipped, ordered)` base units of one channel order line, over all its records (a
     /// bundle line's components together): the share of the line that has left, which sales,
     /// settlements, returns and invoices all prorate by.
+    /// Units of a channel order line that have shipped, in the line's own terms (a bundle line
+    /// counts whole bundles): what returns and refunds count against.
+    pub fn shipped_units(&self, order_line_id: &str) -> Units {
+        let quantity = self.order.lines.iter().find(|l| l.line_id == order_line_id).map_or(0, |l| l.quantity);
+        let (shipped, units) = self.shipped_of(order_line_id);
+        if units == 0 { 0 } else { shipped * quantity / units }
+    }
+
     pub fn shipped_of(&self, order_line_id: &str) -> (Units, Units) {
         self.lines
             .iter()

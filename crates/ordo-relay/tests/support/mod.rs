@@ -215,3 +215,22 @@ pub fn shopify_destination(endpoint: &str, token: &str, max_attempts: u32) -> or
         every: None,
     }
 }
+
+/// Commits `message` to the outbox as the engine would with a batch (no journal rows of its own).
+pub fn queue_message(engine: &mut Engine<SqliteStore>, message: ordo_domain::outbox::OutboxMessage) {
+    use ordo_engine::Store as _;
+    let head = engine.store_mut().begin().unwrap();
+    engine
+        .store_mut()
+        .commit(&ordo_engine::CommitBatch {
+            first_seq: head + 1,
+            records: &[],
+            stock: &[],
+            availability: &[],
+            availability_rows: &[],
+            messages: &[(head, message)],
+            projection_seq: None,
+            now: ordo_types::Timestamp::from_millis(1_795_000_000_000),
+        })
+        .unwrap();
+}
