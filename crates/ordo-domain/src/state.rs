@@ -1504,8 +1504,15 @@ impl State {
 
     /// Stock rows touched since the last call, in `(sku, location)` id order.
     pub fn take_dirty_stock(&mut self) -> Vec<StockRow> {
-        self.dirty.compacted_len = 0;
-        sorted_unique(std::mem::take(&mut self.dirty.stock))
+        self.take_dirty_stock_up_to(usize::MAX)
+    }
+
+    /// Like [`State::take_dirty_stock`], at most `limit` rows; the rest stay pending, so a large
+    /// projection write can be spread over several commits.
+    pub fn take_dirty_stock_up_to(&mut self, limit: usize) -> Vec<StockRow> {
+        let taken = take_up_to(&mut self.dirty.stock, limit);
+        self.dirty.compacted_len = self.dirty.stock.len() + self.dirty.availability.len();
+        taken
             .into_iter()
             .map(|(s, l)| StockRow {
                 sku: self.catalog.items[s as usize].sku.clone(),
@@ -1537,8 +1544,14 @@ impl State {
     /// SKUs whose available-to-sell changed since the last call, in definition order, each
     /// with its figure on every channel (channel definition order).
     pub fn take_dirty_availability(&mut self) -> Vec<(Sku, Vec<(ChannelCode, Units)>)> {
-        self.dirty.compacted_len = 0;
-        sorted_unique(std::mem::take(&mut self.dirty.availability))
+        self.take_dirty_availability_up_to(usize::MAX)
+    }
+
+    /// Like [`State::take_dirty_availability`], at most `limit` SKUs; the rest stay pending.
+    pub fn take_dirty_availability_up_to(&mut self, limit: usize) -> Vec<(Sku, Vec<(ChannelCode, Units)>)> {
+        let taken = take_up_to(&mut self.dirty.availability, limit);
+        self.dirty.compacted_len = self.dirty.stock.len() + self.dirty.availability.len();
+        taken
             .into_iter()
             .map(|s| {
                 let figures = self
@@ -1573,6 +1586,11 @@ impl State {
     /// Marks every SKU's availability as changed (a full projection rewrite).
     pub fn mark_all_availability_dirty(&mut self) {
         self.dirty.availability.extend(0..self.catalog.items.len() as u32);
+    }
+
+    /// Whether any stock or availability projection row is waiting to be written.
+    pub fn has_pending_projection_rows(&self) -> bool {
+        !self.dirty.stock.is_empty() || !self.dirty.availability.is_empty()
     }
 
     pub fn has_dirty_stock(&self) -> bool {
@@ -1764,6 +1782,16 @@ fn sorted_unique<T: Ord>(mut v: Vec<T>) -> Vec<T> {
     v.sort_unstable();
     v.dedup();
     v
+}
+
+/// Compacts `pending` and takes the first `limit` entries of it (all of them when fewer),
+/// leaving the rest sorted and unique.
+fn take_up_to<T: Ord>(pending: &mut Vec<T>, limit: usize) -> Vec<T> {
+    let mut all = sorted_unique(std::mem::take(pending));
+    if all.len() > limit {
+        *pending = all.split_off(limit);
+    }
+    all
 }
 
 /// Postings for a signed change of `available` against the `adjustment` account.

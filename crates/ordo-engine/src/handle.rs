@@ -53,6 +53,10 @@ impl EngineHandle {
                 let replies: RefCell<VecDeque<Reply>> = RefCell::new(VecDeque::new());
                 let mut query: Option<Query> = None;
                 let mut closed = false;
+                // Coalesced projection rows are written by the batches that follow; when none
+                // follow for a projection interval, the engine writes them on its own.
+                let idle_after = engine.projection_interval();
+                let mut idle = false;
                 loop {
                     engine.execute_stream(
                         |block| {
@@ -73,9 +77,18 @@ impl EngineHandle {
                                 }
                             };
                             let first = if block {
-                                match queue.recv() {
+                                let job = if idle_after.is_zero() {
+                                    queue.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+                                } else {
+                                    queue.recv_timeout(idle_after)
+                                };
+                                match job {
                                     Ok(j) => j,
-                                    Err(_) => {
+                                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                                        idle = true;
+                                        return None;
+                                    }
+                                    Err(mpsc::RecvTimeoutError::Disconnected) => {
                                         closed = true;
                                         return None;
                                     }
@@ -113,6 +126,10 @@ impl EngineHandle {
                             Query::Store(q) => q(engine.store_mut()),
                         }
                         continue;
+                    }
+                    if std::mem::take(&mut idle) && engine.has_unwritten_projections() {
+                        // A failure leaves the rows pending for the next batch or idle turn.
+                        let _ = engine.flush_projections();
                     }
                     if closed {
                         return engine;

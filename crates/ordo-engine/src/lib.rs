@@ -147,6 +147,8 @@ struct Core {
     /// Projection rows are known to lag the journal; the next batch writes all pending rows.
     projections_lag: bool,
     last_projection_flush: Instant,
+    /// Pending projection rows are being written, a slice per batch, until none are left.
+    draining: bool,
     /// The journal chain's last link (the next row is linked to it) and the key links are made
     /// with (see [`chain`]).
     chain_head: chain::Link,
@@ -187,6 +189,9 @@ impl Prepared {
 const MAX_COMMIT_ATTEMPTS: u32 = 5;
 /// Coalesced projection rows are written early when this many rows are pending.
 const MAX_PENDING_PROJECTION_ROWS: usize = 250_000;
+/// Coalesced projection rows written with one batch (~10 ms of a commit); more than a batch of
+/// order captures dirties, so a write of everything pending finishes within a few batches.
+pub const PROJECTION_ROWS_PER_BATCH: usize = 8_192;
 
 impl<S: Store> Engine<S> {
     /// Opens the engine: loads the newest snapshot if any, replays the journal after it,
@@ -203,6 +208,7 @@ impl<S: Store> Engine<S> {
             arrived: std::collections::BTreeSet::new(),
             projections_lag: false,
             last_projection_flush: Instant::now(),
+            draining: false,
             chain_head: [0; 32],
             audit_key: Vec::new(),
             messages: Vec::new(),
@@ -266,6 +272,16 @@ impl<S: Store> Engine<S> {
     /// the journal position recorded with them, at most `interval` behind.
     pub fn set_projection_interval(&mut self, interval: Duration) {
         self.core.projection_interval = interval;
+    }
+
+    pub fn projection_interval(&self) -> Duration {
+        self.core.projection_interval
+    }
+
+    /// Whether projection rows are waiting to be written (coalesced, or part of a write
+    /// spread over batches).
+    pub fn has_unwritten_projections(&self) -> bool {
+        self.core.draining || self.core.state.has_pending_projection_rows()
     }
 
     /// Writes every projection row changed since the last write, in its own transaction.
@@ -609,19 +625,29 @@ impl Core {
                 availability = merge_changes(availability, more);
             }
         }
-        let flush = flush_all
-            || self.projections_lag
+        let due = self.projections_lag
             || self.projection_interval.is_zero()
             || self.last_projection_flush.elapsed() >= self.projection_interval
             || self.state.pending_projection_rows() > MAX_PENDING_PROJECTION_ROWS;
-        let (stock, availability_rows) = if flush {
-            // Taken now, not after the commit: the next batch may be decided before this one
-            // commits. If the commit fails, the reload sees `projection_seq` behind and rewrites.
+        if due && !self.draining {
+            self.draining = true;
             self.last_projection_flush = Instant::now();
             self.projections_lag = false;
-            (self.state.take_dirty_stock(), self.availability_rows())
+        }
+        let (stock, availability_rows, flushed) = if flush_all || self.draining {
+            // Taken now, not after the commit: the next batch may be decided before this one
+            // commits. If the commit fails, the reload sees `projection_seq` behind and rewrites.
+            // Coalesced rows are written a slice per batch: all of them in one commit held every
+            // request behind it for ~100 ms (68,000 stock rows after 5 s of order capture).
+            let limit =
+                if flush_all || self.projection_interval.is_zero() { usize::MAX } else { PROJECTION_ROWS_PER_BATCH };
+            let stock = self.state.take_dirty_stock_up_to(limit);
+            let availability_rows = self.availability_rows(limit - stock.len());
+            let flushed = !self.state.has_pending_projection_rows();
+            self.draining &= !flushed;
+            (stock, availability_rows, flushed)
         } else {
-            (Vec::new(), Vec::new())
+            (Vec::new(), Vec::new(), false)
         };
         Prepared {
             first_seq,
@@ -632,15 +658,17 @@ impl Core {
             availability,
             availability_rows,
             messages: std::mem::take(&mut self.messages),
-            projection_seq: flush.then(|| self.state.last_seq()),
+            // Rows are never older than this mark; it moves once every pending row is written.
+            projection_seq: flushed.then(|| self.state.last_seq()),
             now,
         }
     }
 
-    /// Availability projection rows for every SKU changed since the last projection write.
-    fn availability_rows(&mut self) -> Vec<AvailabilityRow> {
+    /// Availability projection rows for (at most `limit` of) the SKUs changed since the last
+    /// projection write.
+    fn availability_rows(&mut self, limit: usize) -> Vec<AvailabilityRow> {
         self.state
-            .take_dirty_availability()
+            .take_dirty_availability_up_to(limit)
             .into_iter()
             .map(|(sku, figures)| AvailabilityRow {
                 sku: sku.to_string(),

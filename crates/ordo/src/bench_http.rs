@@ -145,7 +145,8 @@ fn serve_setup(skus: usize) -> Result<Served> {
     e.execute_one(Command::Access(AccessCommand::AddUser(user)))?;
     let record = Token { id, user: "bench".into(), sha256_hex, created_at: now, expires_at: None, revoked_at: None };
     e.execute_one(Command::Access(AccessCommand::IssueToken(record)))?;
-    e.set_projection_interval(Duration::from_secs(5));
+    // As `ordo serve` runs.
+    e.set_projection_interval(Duration::from_millis(crate::cli::SERVE_PROJECTION_INTERVAL_MS));
     let (handle, thread) = EngineHandle::spawn(e, 1_000);
     Ok((handle, thread, token, dir.context("a SQLite bench keeps its directory")?))
 }

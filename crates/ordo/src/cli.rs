@@ -109,6 +109,10 @@ enum Cmd {
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
+        /// How far the SQL projection tables (stock, availability) may lag the journal, in ms;
+        /// 0 writes them with every batch. API reads come from the engine and are always exact.
+        #[arg(long, default_value_t = SERVE_PROJECTION_INTERVAL_MS)]
+        projection_interval_ms: u64,
     },
     /// Users of the API: `ordo user add NAME --role ROLE` (password from ORDO_PASSWORD).
     #[command(subcommand)]
@@ -1240,7 +1244,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             report::stock(&rows, json);
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Serve { addr } => serve(target.open_engine()?, addr),
+        Cmd::Serve { addr, projection_interval_ms } => {
+            let mut engine = target.open_engine()?;
+            engine.set_projection_interval(std::time::Duration::from_millis(projection_interval_ms));
+            serve(engine, addr)
+        }
         Cmd::Worker { config, until_idle } => crate::relays::worker(&target, &config, until_idle),
         Cmd::Outbox(OutboxCmd::Status { json }) => crate::relays::status(&target, json),
         Cmd::Outbox(OutboxCmd::DeadLetters { json }) => crate::relays::dead_letters(&target, json),
@@ -1251,6 +1259,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
 }
+
+/// `ordo serve`'s projection interval: a write of every changed row once a second rather than
+/// with each batch (rows changed by many batches are written once; see BENCHMARKS.md, issue 4).
+pub const SERVE_PROJECTION_INTERVAL_MS: u64 = 1_000;
 
 fn serve(engine: Engine<AnyStore>, addr: std::net::SocketAddr) -> Result<ExitCode> {
     let (handle, thread) = ordo_engine::EngineHandle::spawn(engine, 1_000);
@@ -1269,7 +1281,10 @@ fn serve(engine: Engine<AnyStore>, addr: std::net::SocketAddr) -> Result<ExitCod
         };
         ordo_api::serve(listener, service, shutdown).await.context("serving")
     })?;
-    drop(thread);
+    // Every engine handle lived in the runtime: once it is gone the engine thread ends and
+    // writes the projection rows still pending.
+    drop(runtime);
+    thread.join().map_err(|_| anyhow::anyhow!("the engine thread panicked"))?;
     Ok(ExitCode::SUCCESS)
 }
 

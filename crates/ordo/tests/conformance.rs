@@ -167,6 +167,11 @@ macro_rules! conformance_suite {
             }
 
             #[test]
+            fn a_large_projection_write_is_spread_over_batches() {
+                super::a_large_projection_write_is_spread_over_batches::<$backend>();
+            }
+
+            #[test]
             fn coalescing_writer_is_covered_by_the_other_writer() {
                 super::coalescing_writer_is_covered_by_the_other_writer::<$backend>();
             }
@@ -906,6 +911,53 @@ fn coalesced_projections_are_rebuilt_after_a_crash<B: Backend>() {
 
     let mut reopened = open_engine(&backend);
     assert_same_state(reopened.state(), &expected, "reopened after a crash");
+    assert_eq!(reopened.store_mut().projection_seq(), Ok(Some(expected.last_seq())));
+    assert_projections_match(reopened.store_mut(), &expected);
+}
+
+/// Coalesced rows beyond one batch's share are written over the batches that follow; the
+/// projection mark moves only with the last of them, and a crash in between is repaired on open.
+fn a_large_projection_write_is_spread_over_batches<B: Backend>() {
+    const BULK: usize = 5_000;
+    let backend = B::fresh();
+    let mut engine = open_engine(&backend);
+    run_ok(&mut engine, ones(catalog()));
+    let bulk: Vec<String> = (0..BULK).map(|i| format!("BULK-{i:05}")).collect();
+    run_ok(&mut engine, ones(bulk.iter().map(|s| item(s, &[])).collect()));
+    let receipts = |units| -> Vec<Request> {
+        bulk.iter().flat_map(|s| ["WH1", "WH2"].map(|l| Request::One(receipt(s, l, units)))).collect()
+    };
+    engine.set_projection_interval(NEVER);
+    run_ok(&mut engine, receipts(3));
+    let mark = engine.state().last_seq() - 2 * BULK as u64;
+    let mut reader = backend.open();
+    assert_eq!(reader.projection_seq(), Ok(Some(mark)));
+
+    // Due at every batch from now on: each writes at most its share of the pending rows.
+    engine.set_projection_interval(Duration::from_nanos(1));
+    let pending = 2 * BULK + BULK; // stock rows and availability rows
+    let batches_needed = pending.div_ceil(ordo_engine::PROJECTION_ROWS_PER_BATCH);
+    assert!(batches_needed >= 2, "the test must need more than one batch");
+    for batch in 1..batches_needed {
+        run_ok(&mut engine, vec![Request::One(receipt("SKU-A", "WH1", 1))]);
+        assert_eq!(reader.projection_seq(), Ok(Some(mark)), "batch {batch}: the write is not finished");
+        let written = reader.stock_projection().expect("stock projection").len();
+        assert!(written > 0 && written < 2 * BULK + 1, "batch {batch}: {written} stock rows written so far");
+    }
+    run_ok(&mut engine, vec![Request::One(receipt("SKU-A", "WH1", 1))]);
+    let expected = engine.state().clone();
+    assert_eq!(reader.projection_seq(), Ok(Some(expected.last_seq())), "the last slice moves the mark");
+    assert_projections_match(&mut reader, &expected);
+
+    // Again, and a crash halfway: the next open rewrites what was not written.
+    engine.set_projection_interval(NEVER);
+    run_ok(&mut engine, receipts(2));
+    engine.set_projection_interval(Duration::from_nanos(1));
+    run_ok(&mut engine, vec![Request::One(receipt("SKU-A", "WH1", 1))]);
+    let expected = engine.state().clone();
+    assert!(reader.projection_seq().expect("mark") < Some(expected.last_seq()));
+    std::mem::forget(engine);
+    let mut reopened = open_engine(&backend);
     assert_eq!(reopened.store_mut().projection_seq(), Ok(Some(expected.last_seq())));
     assert_projections_match(reopened.store_mut(), &expected);
 }

@@ -346,6 +346,33 @@ fn the_cli_repairs_projections_left_lagging_by_a_crashed_writer() {
     assert_eq!(available, 7);
 }
 
+/// Coalesced projection rows do not wait for more traffic: an engine with nothing to do for a
+/// projection interval writes them itself, and the projection mark reaches the journal's end.
+#[test]
+fn an_idle_engine_writes_its_coalesced_projections() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("idle.db");
+    let mut engine =
+        Engine::open(SqliteStore::open(&path).unwrap(), Box::new(FixedClock::at(Timestamp::from_millis(0)))).unwrap();
+    engine.set_projection_interval(std::time::Duration::from_millis(200));
+    let (handle, thread) = EngineHandle::spawn(engine, 1_000);
+    handle.submit(Request::Group(catalog(2))).wait().unwrap();
+    let head = handle.submit(receipt(1, 9)).wait().unwrap()[0];
+    let mut reader = SqliteStore::open(&path).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while reader.projection_seq().unwrap() != Some(head) {
+        assert!(std::time::Instant::now() < deadline, "the idle engine never wrote its projections");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let available: i64 = reader
+        .connection()
+        .query_row("SELECT available FROM stock_balance WHERE sku = 'SKU-1'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(available, 9);
+    drop(handle);
+    thread.join().unwrap();
+}
+
 /// Regression (review of #2): on a new date, a batch whose every command is refused journals
 /// nothing and must publish nothing either.
 #[test]
