@@ -5,7 +5,9 @@
 use ordo_domain::Event;
 
 pub fn encode_event(event: &Event) -> Vec<u8> {
-    postcard::to_stdvec(event).expect("events always encode")
+    // Room for a captured order up front: growing from empty reallocated and copied the
+    // buffer several times per event on the engine thread (~3 % of its time under HTTP load).
+    postcard::to_extend(event, Vec::with_capacity(2_048)).expect("events always encode")
 }
 
 pub fn decode_event(bytes: &[u8]) -> Result<Event, postcard::Error> {
