@@ -1591,6 +1591,12 @@ impl State {
         self.dirty.availability.extend(0..self.catalog.items.len() as u32);
     }
 
+    /// How many projection row marks are held, repeats included (cheap; grows by what a batch
+    /// marks until rows are taken or compacted).
+    pub fn projection_rows_marked(&self) -> usize {
+        self.dirty.stock.len() + self.dirty.availability.len()
+    }
+
     /// Whether any stock or availability projection row is waiting to be written.
     pub fn has_pending_projection_rows(&self) -> bool {
         !self.dirty.stock.is_empty() || !self.dirty.availability.is_empty()
