@@ -92,14 +92,21 @@ pub struct SqliteStore {
 
 /// How often the background checkpointer copies committed WAL pages into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-/// Pages of WAL at which the writer checkpoints by itself: only if the background checkpointer
-/// cannot keep up (a long reader, a starved thread), so the WAL stays bounded (~512 MiB).
-const WRITER_CHECKPOINT_BACKSTOP_PAGES: i64 = 131_072;
+/// Pages of WAL (~4 MiB) at which the writer checkpoints in its own commit. Under a steady stream
+/// of commits the background checkpointer never catches the WAL's end, so only the writer's own
+/// checkpoint completes and lets the next transaction restart the WAL from its beginning. It
+/// copies little (the background one has copied the rest), and a WAL reused in place is
+/// overwritten rather than extended: its fsync then needs no file-system journal commit, which on
+/// ext4 waits for the database file's dirty pages. With a 512 MiB threshold the WAL grew by
+/// ~30 MB/s under HTTP load and a few commits a run waited 90–180 ms on that fsync; at 4 MiB
+/// none took 20 ms (BENCHMARKS.md, issue 4).
+const WRITER_CHECKPOINT_PAGES: i64 = 1_024;
 
-/// Checkpoints the WAL from its own thread and connection. A checkpoint run by the writer (SQLite's
-/// automatic one) copies and fsyncs tens of MiB inside a commit: every request in that batch and
-/// behind it waits (p99 26 ms → 6 ms at 8 connections when moved off the commit path). A PASSIVE
-/// checkpoint from another connection never blocks the writer.
+/// Checkpoints the WAL from its own thread and connection, so the writer's own checkpoint (see
+/// [`WRITER_CHECKPOINT_PAGES`]) finds most pages already copied. Alone, the writer's checkpoint
+/// copied and fsynced tens of MiB inside a commit: every request in that batch and behind it
+/// waited (p99 26 ms → 6 ms at 8 connections when the copying moved off the commit path). A
+/// PASSIVE checkpoint from another connection never blocks the writer.
 struct Checkpointer {
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -113,7 +120,7 @@ impl Checkpointer {
             .name("ordo-checkpoint".into())
             .spawn(move || {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
-                    // Busy or failed: the next round, or the writer's backstop, catches up.
+                    // Busy or failed: the next round, or the writer's own checkpoint, catches up.
                     let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                 }
             })
@@ -154,7 +161,7 @@ impl SqliteStore {
         // spilling pages mid-transaction. Checkpoints run off the commit path (`Checkpointer`).
         conn.pragma_update(None, "cache_size", -65_536).map_err(db)?;
         conn.pragma_update(None, "temp_store", "MEMORY").map_err(db)?;
-        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_BACKSTOP_PAGES).map_err(db)?;
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES).map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
         // Journals written before the chain existed gain the column; their rows have no link.
         let has_chain: bool = conn
