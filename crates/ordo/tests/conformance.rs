@@ -959,6 +959,28 @@ fn a_large_projection_write_is_spread_over_batches<B: Backend>() {
     assert_eq!(reader.projection_seq(), Ok(Some(expected.last_seq())), "the last slice moves the mark");
     assert_projections_match(&mut reader, &expected);
 
+    // Busy batches, each marking more rows than a slice (2,000 stock rows and 1,000 SKUs' figures
+    // of the ones already written): the write still ends, since a slice is at least twice what
+    // its batch marked.
+    engine.set_projection_interval(NEVER);
+    run_ok(&mut engine, receipts(1));
+    engine.set_projection_interval(Duration::from_nanos(1));
+    let mark = reader.projection_seq().expect("mark");
+    let mut busy = 0;
+    while reader.projection_seq().expect("mark") == mark {
+        busy += 1;
+        assert!(busy <= 20, "the write never ends under batches that mark more than a slice");
+        let start = (busy * 1_000) % BULK;
+        let requests = bulk[start..start + 1_000]
+            .iter()
+            .flat_map(|s| ["WH1", "WH2"].map(|l| Request::One(receipt(s, l, 1))))
+            .collect();
+        run_ok(&mut engine, requests);
+    }
+    let expected = engine.state().clone();
+    assert_eq!(reader.projection_seq(), Ok(Some(expected.last_seq())));
+    assert_projections_match(&mut reader, &expected);
+
     // Again, and a crash halfway: the next open rewrites what was not written.
     engine.set_projection_interval(NEVER);
     run_ok(&mut engine, receipts(2));
