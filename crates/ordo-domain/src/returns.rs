@@ -123,6 +123,15 @@ pub struct Refund {
     pub at: Timestamp,
 }
 
+impl Refund {
+    /// Net and tax given back whole: no restocking fee, no return label (an exchange's credit,
+    /// the refund of a replacement that never shipped).
+    pub fn without_fees(net_minor: i64, tax_minor: BTreeMap<String, i64>, at: Timestamp) -> Self {
+        let amount_minor = net_minor + tax_minor.values().sum::<i64>();
+        Self { net_minor, tax_minor, restocking_fee_minor: 0, return_shipping_minor: 0, amount_minor, at }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rma {
     pub rma_id: String,
@@ -599,15 +608,7 @@ impl crate::State {
                 *tax.entry(t.jurisdiction.clone()).or_insert(0) += share(t.amount_minor, unshipped, line.quantity);
             }
         }
-        let amount = net + tax.values().sum::<i64>();
-        let refund = Refund {
-            net_minor: net,
-            tax_minor: tax,
-            restocking_fee_minor: 0,
-            return_shipping_minor: 0,
-            amount_minor: amount,
-            at: now,
-        };
+        let refund = Refund::without_fees(net, tax, now);
         Ok(ReturnEvent::ExchangeRefunded {
             rma_id: rma_id.to_owned(),
             order: self.rma(rma_id)?.order.clone(),
@@ -869,15 +870,7 @@ impl crate::State {
         if let OrderEvent::Recorded { record, .. } = &mut replacement {
             record.order.tags.push(format!("{EXCHANGE_TAG}{}", rma.rma_id));
         }
-        let credit_gross = credit_net + credit_tax.values().sum::<i64>();
-        let credit = Refund {
-            net_minor: credit_net,
-            tax_minor: credit_tax,
-            restocking_fee_minor: 0,
-            return_shipping_minor: 0,
-            amount_minor: credit_gross,
-            at: now,
-        };
+        let credit = Refund::without_fees(credit_net, credit_tax, now);
         let refunded: Vec<RmaLine> =
             rma.lines.iter().filter(|l| !lines.iter().any(|(id, _)| *id == l.order_line_id)).cloned().collect();
         if !refunded.is_empty() {
