@@ -1569,11 +1569,6 @@ impl State {
             .collect()
     }
 
-    /// An upper bound on the SKUs [`State::take_dirty_availability`] would return.
-    pub fn dirty_availability_count(&self) -> usize {
-        self.dirty.availability.len()
-    }
-
     /// How many projection rows (stock and availability) are waiting to be written. Compacts
     /// the change-tracking vectors when they have grown, so the answer is exact and cheap.
     pub fn pending_projection_rows(&mut self) -> usize {
@@ -1600,10 +1595,6 @@ impl State {
     /// Whether any stock or availability projection row is waiting to be written.
     pub fn has_pending_projection_rows(&self) -> bool {
         !self.dirty.stock.is_empty() || !self.dirty.availability.is_empty()
-    }
-
-    pub fn has_dirty_stock(&self) -> bool {
-        !self.dirty.stock.is_empty()
     }
 
     /// Drops pending change tracking (after a rebuild, when projections are rewritten whole).

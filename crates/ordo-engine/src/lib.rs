@@ -863,7 +863,7 @@ impl<S: Store> Drop for Engine<S> {
         if std::thread::panicking() {
             return; // the store may be mid-transaction; the next open repairs lagging projections
         }
-        if self.core.state.dirty_availability_count() > 0 || self.core.state.has_dirty_stock() {
+        if self.has_unwritten_projections() {
             // Best effort: a failure here is repaired on the next open (projections lag the head).
             let _ = self.flush_projections();
         }
