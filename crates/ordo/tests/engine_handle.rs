@@ -67,6 +67,19 @@ fn receipt(i: usize, units: i64) -> Request {
     Request::One(Command::Move(MoveCommand::Receipt { sku: sku(i), location: code("WH"), units, expectation: None }))
 }
 
+fn open(path: &std::path::Path) -> Engine<SqliteStore> {
+    Engine::open(SqliteStore::open(path).unwrap(), Box::new(FixedClock::at(Timestamp::from_millis(0)))).unwrap()
+}
+
+/// SKU-`i`'s available units as the stock projection holds them.
+fn projected_available(path: &std::path::Path, i: usize) -> i64 {
+    let store = SqliteStore::open(path).unwrap();
+    store
+        .connection()
+        .query_row("SELECT available FROM stock_balance WHERE sku = ?1", [sku(i).to_string()], |r| r.get(0))
+        .unwrap()
+}
+
 fn outbox_rows(path: &std::path::Path) -> i64 {
     let store = SqliteStore::open(path).unwrap();
     store.connection().query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0)).unwrap()
@@ -76,8 +89,7 @@ fn outbox_rows(path: &std::path::Path) -> i64 {
 fn requests_queued_during_a_batch_commit_together_and_each_gets_its_answer() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("handle.db");
-    let engine =
-        Engine::open(SqliteStore::open(&path).unwrap(), Box::new(FixedClock::at(Timestamp::from_millis(0)))).unwrap();
+    let engine = open(&path);
     let (handle, thread) = EngineHandle::spawn(engine, 1_000);
     handle.submit(Request::Group(catalog(10))).wait().unwrap();
     let before = outbox_rows(&path);
@@ -125,8 +137,7 @@ fn requests_queued_during_a_batch_commit_together_and_each_gets_its_answer() {
 fn concurrent_submitters_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("concurrent.db");
-    let engine =
-        Engine::open(SqliteStore::open(&path).unwrap(), Box::new(FixedClock::at(Timestamp::from_millis(0)))).unwrap();
+    let engine = open(&path);
     let (handle, thread) = EngineHandle::spawn(engine, 64);
     handle.submit(Request::Group(catalog(4))).wait().unwrap();
     let workers: Vec<_> = (0..4)
@@ -163,8 +174,7 @@ fn concurrent_submitters_lose_nothing() {
 fn a_stream_of_batches_commits_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("stream.db");
-    let clock = || Box::new(FixedClock::at(Timestamp::from_millis(0)));
-    let mut engine = Engine::open(SqliteStore::open(&path).unwrap(), clock()).unwrap();
+    let mut engine = open(&path);
     engine.execute(vec![Request::Group(catalog(10))]);
     let setup_seq = engine.state().last_seq();
     let mut batches = (0..40).map(|b| (0..25).map(|i| receipt((b + i) % 10, 1)).collect::<Vec<_>>());
@@ -182,7 +192,7 @@ fn a_stream_of_batches_commits_in_order() {
         assert_eq!(engine.state().buckets(&sku(k), &code("WH")).available(), 100);
     }
     drop(engine);
-    let mut reopened = Engine::open(SqliteStore::open(&path).unwrap(), clock()).unwrap();
+    let mut reopened = open(&path);
     assert_eq!(reopened.state().last_seq(), setup_seq + 1_000);
     let replayed = reopened.replay_from_scratch().unwrap();
     assert_eq!(&replayed, reopened.state());
@@ -195,10 +205,9 @@ fn a_stream_of_batches_commits_in_order() {
 fn a_write_from_another_process_mid_stream_is_caught_up_not_forked() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("stream-conflict.db");
-    let clock = || Box::new(FixedClock::at(Timestamp::from_millis(0)));
-    let mut engine = Engine::open(SqliteStore::open(&path).unwrap(), clock()).unwrap();
+    let mut engine = open(&path);
     engine.execute(vec![Request::Group(catalog(2))]);
-    let mut other = Engine::open(SqliteStore::open(&path).unwrap(), clock()).unwrap();
+    let mut other = open(&path);
     let mut calls = 0;
     let mut outcomes = Vec::new();
     engine.execute_stream(
@@ -293,8 +302,7 @@ impl Store for FailingStore {
 fn a_store_that_refuses_commits_yields_errors_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("failing.db");
-    let clock = || Box::new(FixedClock::at(Timestamp::from_millis(0)));
-    let mut engine = Engine::open(SqliteStore::open(&path).unwrap(), clock()).unwrap();
+    let mut engine = open(&path);
     engine.execute(vec![Request::Group(catalog(2))]);
     engine.set_projection_interval(std::time::Duration::from_secs(3_600));
     engine.execute(vec![receipt(0, 5)]);
@@ -302,7 +310,7 @@ fn a_store_that_refuses_commits_yields_errors_not_a_crash() {
 
     let fail = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let store = FailingStore { inner: SqliteStore::open(&path).unwrap(), fail: fail.clone() };
-    let mut engine = Engine::open(store, clock()).unwrap();
+    let mut engine = Engine::open(store, Box::new(FixedClock::at(Timestamp::from_millis(0)))).unwrap();
     let outcome = engine.execute(vec![receipt(1, 3)]);
     assert!(matches!(outcome.error, Some(ordo_engine::StoreError::Database(_))), "{:?}", outcome.error);
     // Nothing refused is visible, and once the store recovers the lagging rows are repaired.
@@ -322,8 +330,7 @@ fn a_store_that_refuses_commits_yields_errors_not_a_crash() {
 fn the_cli_repairs_projections_left_lagging_by_a_crashed_writer() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lagging.db");
-    let mut engine =
-        Engine::open(SqliteStore::open(&path).unwrap(), Box::new(FixedClock::at(Timestamp::from_millis(0)))).unwrap();
+    let mut engine = open(&path);
     engine.execute(vec![Request::Group(catalog(2))]);
     engine.set_projection_interval(std::time::Duration::from_secs(3_600));
     engine.execute(vec![receipt(0, 7)]);
@@ -338,12 +345,7 @@ fn the_cli_repairs_projections_left_lagging_by_a_crashed_writer() {
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], true, "{report:#}");
-    let store = SqliteStore::open(&path).unwrap();
-    let available: i64 = store
-        .connection()
-        .query_row("SELECT available FROM stock_balance WHERE sku = 'SKU-0'", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(available, 7);
+    assert_eq!(projected_available(&path, 0), 7);
 }
 
 /// Coalesced projection rows do not wait for more traffic: an engine with nothing to do for a
@@ -352,8 +354,7 @@ fn the_cli_repairs_projections_left_lagging_by_a_crashed_writer() {
 fn an_idle_engine_writes_its_coalesced_projections() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("idle.db");
-    let mut engine =
-        Engine::open(SqliteStore::open(&path).unwrap(), Box::new(FixedClock::at(Timestamp::from_millis(0)))).unwrap();
+    let mut engine = open(&path);
     engine.set_projection_interval(std::time::Duration::from_millis(200));
     let (handle, thread) = EngineHandle::spawn(engine, 1_000);
     handle.submit(Request::Group(catalog(2))).wait().unwrap();
@@ -364,11 +365,7 @@ fn an_idle_engine_writes_its_coalesced_projections() {
         assert!(std::time::Instant::now() < deadline, "the idle engine never wrote its projections");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let available: i64 = reader
-        .connection()
-        .query_row("SELECT available FROM stock_balance WHERE sku = 'SKU-1'", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(available, 9);
+    assert_eq!(projected_available(&path, 1), 9);
     drop(handle);
     thread.join().unwrap();
 }
