@@ -279,8 +279,9 @@ pub fn run_wrk(seconds: u64, connections: usize, threads: usize, skus: usize) ->
         .arg("--")
         .arg(&bodies_path)
         .arg(&token)
-        // Enough requests for 25,000/s per thread; past that each is built as it goes.
-        .arg((seconds * 25_000 / threads.max(1) as u64).to_string())
+        // Enough requests for 25,000/s per thread, up to ~200 MB of them; past that each is
+        // built as it goes.
+        .arg((seconds * 25_000 / threads.max(1) as u64).min(200_000).to_string())
         .output()
         .context("running wrk (Debian package wrk)")?;
     let report = String::from_utf8_lossy(&output.stdout).into_owned();
