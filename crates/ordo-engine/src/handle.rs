@@ -1,10 +1,9 @@
 //! Runs an [`Engine`] on its own thread and feeds it batches: every request waiting in the queue
 //! goes into the next batch (up to `max_batch`), so many callers share one transaction and one
 //! fsync, and the next batch is decided while the previous one commits
-//! ([`Engine::execute_stream`]). Queries see only committed state.
+//! ([`Engine::execute_stream`]); a committed batch's callers are answered from the committing
+//! thread. Queries see only committed state.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::thread;
 
@@ -49,8 +48,6 @@ impl EngineHandle {
         let thread = thread::Builder::new()
             .name("ordo-engine".into())
             .spawn(move || {
-                // Acknowledgements wait here in submission order; outcomes arrive in the same order.
-                let replies: RefCell<VecDeque<Reply>> = RefCell::new(VecDeque::new());
                 let mut query: Option<Query> = None;
                 let mut closed = false;
                 // Coalesced projection rows are written by the batches that follow; when none
@@ -64,10 +61,12 @@ impl EngineHandle {
                                 return None;
                             }
                             let mut requests = Vec::new();
-                            let take = |job: Job, requests: &mut Vec<Request>, query: &mut Option<Query>| match job {
+                            // Whom to answer, in the batch's order; the outcome comes back with them.
+                            let mut replies: Vec<Reply> = Vec::new();
+                            let mut take = |job: Job, query: &mut Option<Query>| match job {
                                 Job::Submit(r, tx) => {
                                     requests.push(r);
-                                    replies.borrow_mut().push_back(tx);
+                                    replies.push(tx);
                                     true
                                 }
                                 Job::Query(q) => {
@@ -96,21 +95,20 @@ impl EngineHandle {
                             } else {
                                 queue.try_recv().ok()?
                             };
-                            if take(first, &mut requests, &mut query) {
-                                while requests.len() < max_batch {
+                            if take(first, &mut query) {
+                                for _ in 1..max_batch {
                                     let Ok(job) = queue.try_recv() else { break };
-                                    if !take(job, &mut requests, &mut query) {
+                                    if !take(job, &mut query) {
                                         break;
                                     }
                                 }
                             }
-                            (!requests.is_empty()).then_some(requests)
+                            (!requests.is_empty()).then_some((requests, replies))
                         },
-                        |outcome| {
-                            let mut replies = replies.borrow_mut();
+                        |outcome, replies| {
+                            assert_eq!(outcome.results.len(), replies.len(), "one result per request");
                             let answers = outcome.answers.into_iter().chain(std::iter::repeat(None));
-                            for (result, answer) in outcome.results.into_iter().zip(answers) {
-                                let tx = replies.pop_front().expect("one reply per request");
+                            for ((result, answer), tx) in outcome.results.into_iter().zip(answers).zip(replies) {
                                 tx(result, answer);
                             }
                         },

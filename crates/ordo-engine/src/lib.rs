@@ -379,37 +379,43 @@ impl<S: Store> Engine<S> {
     }
 
     /// Executes batches as `next` supplies them, as a two-stage pipeline: while the store commits
-    /// batch N on a second thread, batch N+1 is decided here. `done` receives each outcome in
-    /// order, only after its commit. `next(true)` may block for work; `next(false)` must not
-    /// (it is asked while a batch is committing); `None` from a blocking call ends the stream.
+    /// batch N on a second thread, batch N+1 is decided here. `next(true)` may block for work;
+    /// `next(false)` must not (it is asked while a batch is committing); `None` from a blocking
+    /// call ends the stream. Each batch comes with a token of the caller's (whom to answer, when
+    /// it was handed over), given back to `done` with the batch's outcome.
+    ///
+    /// `done` receives each outcome in order, only after its commit, and for a batch the
+    /// pipeline commits it runs on the committing thread, right after the commit: an
+    /// acknowledgement then waits neither for the next batch to be decided nor for this thread.
     ///
     /// The committing thread appends a batch only if the journal head is exactly where the
     /// batch expects it. If it is not (another process wrote) or a commit fails, the pipeline
     /// stops, the state is rebuilt from the store, and the affected batches are re-run through
     /// [`Engine::execute`], which catches up before deciding.
-    pub fn execute_stream(
+    pub fn execute_stream<T: Send>(
         &mut self,
-        mut next: impl FnMut(bool) -> Option<Vec<Request>>,
-        mut done: impl FnMut(BatchOutcome),
+        mut next: impl FnMut(bool) -> Option<(Vec<Request>, T)>,
+        mut done: impl FnMut(BatchOutcome, T) + Send,
     ) {
         while let Some(first) = next(true) {
             if !self.at_head() {
                 // Another writer got in since our last batch: catch up the ordinary way.
-                done(self.execute(first));
+                let (requests, token) = first;
+                done(self.execute(requests), token);
                 continue;
             }
             let (retry, ended) = self.pipeline(first, &mut next, &mut done);
             if !retry.is_empty() {
                 if let Err(e) = self.reload() {
-                    for requests in retry {
-                        done(Self::failed(&requests, e.clone(), 1));
+                    for (requests, token) in retry {
+                        done(Self::failed(&requests, e.clone(), 1), token);
                     }
                     continue;
                 }
-                for requests in retry {
+                for (requests, token) in retry {
                     let mut outcome = self.execute(requests);
                     outcome.redecided = true;
-                    done(outcome);
+                    done(outcome, token);
                 }
             }
             if ended {
@@ -428,26 +434,29 @@ impl<S: Store> Engine<S> {
 
     /// Runs the pipeline until the stream ends (`true`) or a commit fails; returns the batches
     /// that were decided but not committed, oldest first.
-    fn pipeline(
+    fn pipeline<T: Send>(
         &mut self,
-        first: Vec<Request>,
-        next: &mut impl FnMut(bool) -> Option<Vec<Request>>,
-        done: &mut impl FnMut(BatchOutcome),
-    ) -> (Vec<Vec<Request>>, bool) {
+        first: (Vec<Request>, T),
+        next: &mut impl FnMut(bool) -> Option<(Vec<Request>, T)>,
+        done: &mut (impl FnMut(BatchOutcome, T) + Send),
+    ) -> (Vec<(Vec<Request>, T)>, bool) {
         let Engine { core, store, .. } = self;
         std::thread::scope(|scope| {
-            let (jobs, job_inbox) = std::sync::mpsc::sync_channel::<Prepared>(1);
-            let (results_out, results) = std::sync::mpsc::channel::<(Prepared, Result<(), StoreError>)>();
+            let (jobs, job_inbox) = std::sync::mpsc::sync_channel::<(Prepared, T)>(1);
+            // Per job: `None` once committed and acknowledged, else the token of a batch that
+            // was not committed (every batch after a failure is not).
+            let (results_out, results) = std::sync::mpsc::channel::<Option<T>>();
             scope.spawn(move || {
                 let mut failed = false;
-                for job in job_inbox {
-                    let result = if failed {
-                        Err(StoreError::Conflict { seq: job.first_seq })
+                for (job, token) in job_inbox {
+                    failed = failed || commit_at_expected_head(store, &job).is_err();
+                    let returned = if failed {
+                        Some(token)
                     } else {
-                        commit_at_expected_head(store, &job)
+                        done(job.outcome(0, 1), token);
+                        None
                     };
-                    failed |= result.is_err();
-                    if results_out.send((job, result)).is_err() {
+                    if results_out.send(returned).is_err() {
                         return;
                     }
                 }
@@ -456,10 +465,10 @@ impl<S: Store> Engine<S> {
             let mut upcoming = Some(first);
             let mut ended = false;
             loop {
-                if let Some(requests) = upcoming.take() {
+                if let Some((requests, token)) = upcoming.take() {
                     let prepared = core.prepare(&requests, false);
                     in_flight.push_back(requests);
-                    jobs.send(prepared).expect("the committing thread outlives the pipeline");
+                    jobs.send((prepared, token)).expect("the committing thread outlives the pipeline");
                 }
                 if in_flight.len() < 2 && !ended {
                     upcoming = next(in_flight.is_empty());
@@ -471,18 +480,15 @@ impl<S: Store> Engine<S> {
                     }
                 }
                 let Some(requests) = in_flight.pop_front() else { break };
-                let (prepared, result) = results.recv().expect("the committing thread answers every job");
-                match result {
-                    Ok(()) => done(prepared.outcome(0, 1)),
-                    Err(_) => {
-                        drop(jobs);
-                        let mut retry = vec![requests];
-                        retry.extend(in_flight.drain(..));
-                        if let Some(u) = upcoming.take() {
-                            retry.push(u);
-                        }
-                        return (retry, false);
+                let answer = || results.recv().expect("the committing thread answers every job");
+                if let Some(token) = answer() {
+                    drop(jobs);
+                    let mut retry = vec![(requests, token)];
+                    for requests in in_flight.drain(..) {
+                        retry.push((requests, answer().expect("nothing commits after a failed commit")));
                     }
+                    retry.extend(upcoming.take());
+                    return (retry, false);
                 }
                 if ended && in_flight.is_empty() {
                     break;

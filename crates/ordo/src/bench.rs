@@ -327,17 +327,9 @@ pub fn run(_target: &Target, cmd: BenchCmd) -> Result<ExitCode> {
                     }
                 } else {
                     // Latency: from the batch being handed to the engine to its acknowledgement.
-                    let handed = std::cell::RefCell::new(std::collections::VecDeque::new());
                     engine.execute_stream(
-                        |_| {
-                            let requests = next_batch(&mut rng)?;
-                            handed.borrow_mut().push_back(Instant::now());
-                            Some(requests)
-                        },
-                        |outcome| {
-                            let t: Instant = handed.borrow_mut().pop_front().expect("one outcome per batch");
-                            tally(outcome, t.elapsed());
-                        },
+                        |_| Some((next_batch(&mut rng)?, Instant::now())),
+                        |outcome, handed| tally(outcome, handed.elapsed()),
                     );
                 }
                 if let Some(e) = store_error {

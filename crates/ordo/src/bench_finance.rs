@@ -50,19 +50,13 @@ pub fn post_entries(backend: Backend, pg_server: &str, entries: usize, batch: us
         .map(<[Request]>::to_vec)
         .collect();
     let started = Instant::now();
-    let handed = std::cell::RefCell::new(std::collections::VecDeque::new());
     let mut latencies = Vec::new();
     let mut refused = 0usize;
     let mut failure = None;
     e.execute_stream(
-        |_| {
-            let requests = prebuilt.pop_front()?;
-            handed.borrow_mut().push_back(Instant::now());
-            Some(requests)
-        },
-        |outcome| {
-            let t: Instant = handed.borrow_mut().pop_front().expect("one outcome per batch");
-            latencies.push(t.elapsed());
+        |_| Some((prebuilt.pop_front()?, Instant::now())),
+        |outcome, handed| {
+            latencies.push(handed.elapsed());
             refused += outcome.results.iter().filter(|r| r.is_err()).count();
             if let Some(err) = outcome.error {
                 failure.get_or_insert(err);

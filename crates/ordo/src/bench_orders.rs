@@ -195,18 +195,13 @@ pub fn pipeline(backend: Backend, pg_server: &str, workload: Workload) -> Result
         );
     }
     e.set_projection_interval(Duration::from_secs(5));
-    let handed = std::cell::RefCell::new(std::collections::VecDeque::new());
     let mut latencies = Vec::new();
     let mut accepted = 0usize;
     let started = Instant::now();
     e.execute_stream(
-        |_| {
-            let b = prebuilt.pop_front()?;
-            handed.borrow_mut().push_back(Instant::now());
-            Some(b)
-        },
-        |outcome| {
-            latencies.push(handed.borrow_mut().pop_front().expect("one outcome per batch").elapsed());
+        |_| Some((prebuilt.pop_front()?, Instant::now())),
+        |outcome, handed| {
+            latencies.push(handed.elapsed());
             accepted += outcome.results.iter().filter(|r| r.is_ok()).count();
         },
     );

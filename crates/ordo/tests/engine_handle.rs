@@ -180,8 +180,8 @@ fn a_stream_of_batches_commits_in_order() {
     let mut batches = (0..40).map(|b| (0..25).map(|i| receipt((b + i) % 10, 1)).collect::<Vec<_>>());
     let mut acknowledged = Vec::new();
     engine.execute_stream(
-        |_| batches.next(),
-        |outcome| {
+        |_| batches.next().map(|b| (b, ())),
+        |outcome, ()| {
             assert!(outcome.error.is_none());
             acknowledged.extend(outcome.results.into_iter().map(|r| r.unwrap()[0]));
         },
@@ -196,6 +196,72 @@ fn a_stream_of_batches_commits_in_order() {
     assert_eq!(reopened.state().last_seq(), setup_seq + 1_000);
     let replayed = reopened.replay_from_scratch().unwrap();
     assert_eq!(&replayed, reopened.state());
+}
+
+/// A clock that, once armed, holds the batch being decided until an earlier batch has been
+/// acknowledged (or ten seconds pass), and records which came first.
+#[derive(Clone, Default)]
+struct AckWatch(std::sync::Arc<(std::sync::Mutex<AckWatchState>, std::sync::Condvar)>);
+
+#[derive(Default)]
+struct AckWatchState {
+    armed: bool,
+    acknowledged: usize,
+    acknowledged_while_deciding: Option<bool>,
+}
+
+impl AckWatch {
+    fn update(&self, f: impl FnOnce(&mut AckWatchState)) {
+        f(&mut self.0.0.lock().unwrap());
+        self.0.1.notify_all();
+    }
+}
+
+impl ordo_engine::Clock for AckWatch {
+    fn now(&self) -> Timestamp {
+        let (lock, acknowledged) = &*self.0;
+        let mut state = lock.lock().unwrap();
+        if std::mem::take(&mut state.armed) {
+            let (mut state, _) = acknowledged
+                .wait_timeout_while(state, std::time::Duration::from_secs(10), |s| s.acknowledged == 0)
+                .unwrap();
+            state.acknowledged_while_deciding = Some(state.acknowledged > 0);
+        }
+        Timestamp::from_millis(0)
+    }
+}
+
+/// A committed batch's callers hear back as soon as it is committed, not once the engine has
+/// decided the batch after it: the acknowledgement leaves from the committing thread.
+#[test]
+fn a_committed_batch_is_acknowledged_while_the_next_is_being_decided() {
+    let dir = tempfile::tempdir().unwrap();
+    let watch = AckWatch::default();
+    let mut engine =
+        Engine::open(SqliteStore::open(dir.path().join("ack.db")).unwrap(), Box::new(watch.clone())).unwrap();
+    engine.execute(vec![Request::Group(catalog(2))]);
+    let mut handed = 0;
+    let on_ack = watch.clone();
+    engine.execute_stream(
+        |_| {
+            handed += 1;
+            if handed == 2 {
+                // Asked while batch 1 commits; batch 2 is decided next, on this thread.
+                watch.update(|s| s.armed = true);
+            }
+            (handed <= 2).then(|| (vec![receipt(0, 1)], handed))
+        },
+        |outcome, batch| {
+            assert!(outcome.results.iter().all(|r| r.is_ok()), "batch {batch}");
+            on_ack.update(|s| s.acknowledged += 1);
+        },
+    );
+    assert_eq!(watch.0.0.lock().unwrap().acknowledged, 2);
+    assert_eq!(
+        watch.0.0.lock().unwrap().acknowledged_while_deciding,
+        Some(true),
+        "batch 1 was acknowledged only after batch 2 had been decided"
+    );
 }
 
 /// Another process writes while the pipeline has a batch committing and the next one decided:
@@ -224,9 +290,9 @@ fn a_write_from_another_process_mid_stream_is_caught_up_not_forked() {
                     }))
                     .unwrap();
             }
-            (calls <= 10).then(|| vec![receipt(0, 1), receipt(1, 1)])
+            (calls <= 10).then(|| (vec![receipt(0, 1), receipt(1, 1)], ()))
         },
-        |outcome| outcomes.push(outcome),
+        |outcome, ()| outcomes.push(outcome),
     );
     assert_eq!(outcomes.len(), 10);
     assert!(outcomes.iter().flat_map(|o| &o.results).all(|r| r.is_ok()));
