@@ -91,7 +91,11 @@ pub struct SqliteStore {
 }
 
 /// How often the background checkpointer copies committed WAL pages into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// Often enough that the writer's own checkpoint (every ~4 MiB of WAL, ~7 a second under HTTP
+/// load) finds almost everything copied and synced: at 250 ms it still copied and fsynced up to
+/// 4 MiB itself, 8–20 ms inside a commit, seven times a second (commit p99 11.7 ms → 6 ms at
+/// 20 ms; BENCHMARKS.md, issue 4). An idle round costs a look at the WAL index.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
 /// Pages of WAL (~4 MiB) at which the writer checkpoints in its own commit. Under a steady stream
 /// of commits the background checkpointer never catches the WAL's end, so only the writer's own
 /// checkpoint completes and lets the next transaction restart the WAL from its beginning. It
