@@ -146,8 +146,11 @@ impl EngineHandle {
         Submission(rx)
     }
 
-    /// Submits without waiting: `reply` runs on the engine thread once the request's batch is
-    /// durably committed (or refused). For callers with their own runtime (the HTTP service).
+    /// Submits without waiting: `reply` runs once the request's batch is durably committed (or
+    /// refused) — usually on the committing thread, right after the commit; for a batch decided
+    /// again after a conflict, on the engine thread. For callers with their own runtime (the HTTP
+    /// service). `reply` must only hand the answer on: the next commit waits for it, and a reply
+    /// that waits for the engine (a query, a submission to a full queue) never returns.
     pub fn submit_then(
         &self,
         request: Request,

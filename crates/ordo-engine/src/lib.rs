@@ -385,8 +385,10 @@ impl<S: Store> Engine<S> {
     /// it was handed over), given back to `done` with the batch's outcome.
     ///
     /// `done` receives each outcome in order, only after its commit, and for a batch the
-    /// pipeline commits it runs on the committing thread, right after the commit: an
-    /// acknowledgement then waits neither for the next batch to be decided nor for this thread.
+    /// pipeline commits it runs on the committing thread (`ordo-commit`), right after the
+    /// commit: an acknowledgement then waits neither for the next batch to be decided nor for
+    /// this thread. The next commit waits for `done` instead, so `done` should only hand
+    /// outcomes on.
     ///
     /// The committing thread appends a batch only if the journal head is exactly where the
     /// batch expects it. If it is not (another process wrote) or a commit fails, the pipeline
@@ -446,21 +448,24 @@ impl<S: Store> Engine<S> {
             // Per job: `None` once committed and acknowledged, else the token of a batch that
             // was not committed (every batch after a failure is not).
             let (results_out, results) = std::sync::mpsc::channel::<Option<T>>();
-            scope.spawn(move || {
-                let mut failed = false;
-                for (job, token) in job_inbox {
-                    failed = failed || commit_at_expected_head(store, &job).is_err();
-                    let returned = if failed {
-                        Some(token)
-                    } else {
-                        done(job.outcome(0, 1), token);
-                        None
-                    };
-                    if results_out.send(returned).is_err() {
-                        return;
+            let committer = std::thread::Builder::new().name("ordo-commit".into());
+            committer
+                .spawn_scoped(scope, move || {
+                    let mut failed = false;
+                    for (job, token) in job_inbox {
+                        failed = failed || commit_at_expected_head(store, &job).is_err();
+                        let returned = if failed {
+                            Some(token)
+                        } else {
+                            done(job.outcome(0, 1), token);
+                            None
+                        };
+                        if results_out.send(returned).is_err() {
+                            return;
+                        }
                     }
-                }
-            });
+                })
+                .expect("spawn the committing thread");
             let mut in_flight: std::collections::VecDeque<Vec<Request>> = std::collections::VecDeque::new();
             let mut upcoming = Some(first);
             let mut ended = false;
@@ -487,7 +492,8 @@ impl<S: Store> Engine<S> {
                     for requests in in_flight.drain(..) {
                         retry.push((requests, answer().expect("nothing commits after a failed commit")));
                     }
-                    retry.extend(upcoming.take());
+                    // Every batch taken from `next` is decided at once (the `continue` above).
+                    debug_assert!(upcoming.is_none());
                     return (retry, false);
                 }
                 if ended && in_flight.is_empty() {

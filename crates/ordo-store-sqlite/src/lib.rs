@@ -90,12 +90,14 @@ pub struct SqliteStore {
     _checkpointer: Option<Checkpointer>,
 }
 
-/// How often the background checkpointer copies committed WAL pages into the database file.
-/// Often enough that the writer's own checkpoint (every ~4 MiB of WAL, ~7 a second under HTTP
-/// load) finds almost everything copied and synced: at 250 ms it still copied and fsynced up to
+/// How often the background checkpointer copies committed WAL pages into the database file
+/// while the store is written to. Often enough that the writer's own checkpoint (every ~4 MiB of
+/// WAL, ~7 a second under HTTP load) finds little left to copy: at 250 ms it still copied and fsynced up to
 /// 4 MiB itself, 8–20 ms inside a commit, seven times a second (commit p99 11.7 ms → 6 ms at
-/// 20 ms; BENCHMARKS.md, issue 4). An idle round costs a look at the WAL index.
+/// 20 ms; BENCHMARKS.md, issue 4).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
+/// The longest wait between checkpoints of a store nothing is written to.
+const CHECKPOINT_IDLE_EVERY: Duration = Duration::from_millis(500);
 /// Pages of WAL (~4 MiB) at which the writer checkpoints in its own commit. Under a steady stream
 /// of commits the background checkpointer never catches the WAL's end, so only the writer's own
 /// checkpoint completes and lets the next transaction restart the WAL from its beginning. It
@@ -123,9 +125,20 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("ordo-checkpoint".into())
             .spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
+                let mut wait = CHECKPOINT_EVERY;
+                let mut last_log = -1;
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(wait) {
                     // Busy or failed: the next round, or the writer's own checkpoint, catches up.
-                    let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                    let frames = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                    });
+                    // Nothing written since the last round and everything copied: an idle store
+                    // is looked at less and less often, up to `CHECKPOINT_IDLE_EVERY`.
+                    wait = match frames {
+                        Ok((log, copied)) if log == copied && log == last_log => (wait * 2).min(CHECKPOINT_IDLE_EVERY),
+                        _ => CHECKPOINT_EVERY,
+                    };
+                    last_log = frames.map_or(-1, |(log, _)| log);
                 }
             })
             .map_err(|e| StoreError::Database(format!("starting the checkpointer: {e}")))?;

@@ -290,10 +290,14 @@ fn a_write_from_another_process_mid_stream_is_caught_up_not_forked() {
                     }))
                     .unwrap();
             }
-            (calls <= 10).then(|| (vec![receipt(0, 1), receipt(1, 1)], ()))
+            (calls <= 10).then(|| (vec![receipt(0, 1), receipt(1, 1)], calls))
         },
-        |outcome, ()| outcomes.push(outcome),
+        |outcome, batch| outcomes.push((batch, outcome)),
     );
+    // Every batch's outcome comes back once, in order, with its own token — the re-decided too.
+    let batches: Vec<usize> = outcomes.iter().map(|(batch, _)| *batch).collect();
+    assert_eq!(batches, (1..=10).collect::<Vec<_>>());
+    let outcomes: Vec<_> = outcomes.into_iter().map(|(_, outcome)| outcome).collect();
     assert_eq!(outcomes.len(), 10);
     assert!(outcomes.iter().flat_map(|o| &o.results).all(|r| r.is_ok()));
     // The batch decided before the other process wrote was decided again, after it.
