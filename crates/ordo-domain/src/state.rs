@@ -1544,13 +1544,9 @@ impl State {
         self.dirty.availability.push(sku);
     }
 
-    /// SKUs whose available-to-sell changed since the last call, in definition order, each
-    /// with its figure on every channel (channel definition order).
-    pub fn take_dirty_availability(&mut self) -> Vec<(Sku, Vec<(ChannelCode, Units)>)> {
-        self.take_dirty_availability_up_to(usize::MAX)
-    }
-
-    /// Like [`State::take_dirty_availability`], at most `limit` SKUs; the rest stay pending.
+    /// At most `limit` of the SKUs whose available-to-sell changed since the last call, in
+    /// definition order, each with its figure on every channel (channel definition order); the
+    /// rest stay pending.
     pub fn take_dirty_availability_up_to(&mut self, limit: usize) -> Vec<(Sku, Vec<(ChannelCode, Units)>)> {
         let taken = take_up_to(&mut self.dirty.availability, limit);
         self.dirty.compacted_len = self.dirty.stock.len() + self.dirty.availability.len();

@@ -253,6 +253,8 @@ impl<S: Store> Engine<S> {
         self.core.state.mark_all_dirty();
         self.core.state.refresh_availability(as_of);
         self.core.state.clear_dirty();
+        // Whatever write was under way is moot: the rows are rewritten below, or already match.
+        self.core.draining = false;
         self.core.ats_date = as_of.date();
         let head = self.core.state.last_seq();
         if self.store.projection_seq()?.is_some_and(|p| p < head) {
@@ -279,9 +281,9 @@ impl<S: Store> Engine<S> {
     }
 
     /// Whether projection rows are waiting to be written (coalesced, or part of a write
-    /// spread over batches).
+    /// spread over batches: a write under way always has rows pending).
     pub fn has_unwritten_projections(&self) -> bool {
-        self.core.draining || self.core.state.has_pending_projection_rows()
+        self.core.state.has_pending_projection_rows()
     }
 
     /// Writes every projection row changed since the last write, in its own transaction.

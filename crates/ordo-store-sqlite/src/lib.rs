@@ -91,10 +91,10 @@ pub struct SqliteStore {
 }
 
 /// How often the background checkpointer copies committed WAL pages into the database file
-/// while the store is written to. Often enough that the writer's own checkpoint (every ~4 MiB of
-/// WAL, ~7 a second under HTTP load) finds little left to copy: at 250 ms it still copied and fsynced up to
-/// 4 MiB itself, 8–20 ms inside a commit, seven times a second (commit p99 11.7 ms → 6 ms at
-/// 20 ms; BENCHMARKS.md, issue 4).
+/// while the store is written to. Often enough that the writer's own checkpoint (every ~4 MiB
+/// of WAL, ~7 a second under HTTP load) finds little left to copy: at 250 ms it still copied
+/// and fsynced up to 4 MiB itself, 8–20 ms inside a commit, seven times a second (commit p99
+/// 11.7 ms → 6 ms at 20 ms; BENCHMARKS.md, issue 4).
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
 /// The longest wait between checkpoints of a store nothing is written to.
 const CHECKPOINT_IDLE_EVERY: Duration = Duration::from_millis(500);
